@@ -1,0 +1,41 @@
+# The venv lives in .venv/; every target installs what it needs first (re-installs when pyproject.toml changes).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.radpath-installed
+DEMO ?= demo
+export RADPATH_DB ?= $(DEMO)/radpath.duckdb
+
+.PHONY: setup demo test check lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	rm -rf $(DEMO)
+	$(BIN)/radpath synth --out $(DEMO)/study
+	$(BIN)/radpath init
+	$(BIN)/radpath ingest $(DEMO)/study/tcga_brca/manifest.yaml $(DEMO)/study/ispy1/manifest.yaml
+	$(BIN)/radpath cohort show tcga_brca
+	$(BIN)/radpath cohort show ispy1
+	$(BIN)/radpath status
+
+test: setup
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+check: lint test
+
+bench: setup
+	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(DEMO) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,91 @@
+"""Options and helpers shared by the command modules (database path, executor, printing)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgressBar
+from rich.table import Table
+
+from radpath.warehouse.connect import resolve_db
+
+console = Console()
+err_console = Console(stderr=True)
+
+DbOption = typer.Option(None, "--db", envvar="RADPATH_DB", help="Warehouse file [default: ./radpath.duckdb].")
+JobsOption = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes for per-case work.")
+SchedulerOption = typer.Option(
+    None, "--scheduler", help="Dask scheduler address (tcp://host:8786); overrides --jobs."
+)
+RetryOption = typer.Option(False, "--retry-failed", help="Re-run only the cases that failed last time.")
+
+
+def db_path(db: Path | None) -> Path:
+    return resolve_db(db)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.captureWarnings(True)
+
+
+class RichProgress:
+    """A rich progress bar on stderr, implementing `radpath.progress.Progress`."""
+
+    def __init__(self) -> None:
+        self._bar: RichProgressBar | None = None
+        self._task: Any = None
+        self.failed = 0
+
+    def start(self, total: int, description: str) -> None:
+        self._bar = RichProgressBar(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=err_console, transient=False,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(description, total=total, failed=0)
+
+    def advance(self, ok: bool = True, note: str | None = None) -> None:
+        if not ok:
+            self.failed += 1
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, failed=self.failed)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def print_frame(frame: pd.DataFrame, title: str | None = None, max_rows: int = 200) -> None:
+    """Print a data frame as a rich table (numbers to 4 significant digits); plain text when piped."""
+    if not console.is_terminal:
+        if title:
+            print(f"# {title}")
+        print(frame.head(max_rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        if len(frame) > max_rows:
+            print(f"... {len(frame) - max_rows} more rows (use --csv or --parquet for all)")
+        return
+    table = Table(title=title, show_lines=False)
+    for column in frame.columns:
+        table.add_column(str(column), justify="right" if pd.api.types.is_numeric_dtype(frame[column]) else "left")
+    for row in frame.head(max_rows).itertuples(index=False):
+        table.add_row(*(_cell(value) for value in row))
+    console.print(table)
+    if len(frame) > max_rows:
+        console.print(f"... {len(frame) - max_rows} more rows (use --csv or --parquet for all)")
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

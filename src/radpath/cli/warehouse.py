@@ -1,0 +1,111 @@
+"""Warehouse commands: `init`, `sql`, `query`, `status`."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import typer
+
+from radpath.cli.common import DbOption, console, db_path, print_frame
+from radpath.errors import RadpathError, WarehouseError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("sql")(sql)
+    app.command("query")(query)
+    app.command("status")(status)
+
+
+def init(db: Path = DbOption) -> None:
+    """Create or migrate the warehouse to this radpath's schema."""
+    from radpath.warehouse import latest_version, open_warehouse
+
+    path = db_path(db)
+    with open_warehouse(path):
+        pass
+    console.print(f"warehouse {path} is at schema version {latest_version()}")
+
+
+def _run_query(db: Path | None, text: str, csv: Path | None, parquet: Path | None) -> None:
+    import duckdb
+
+    from radpath.warehouse import open_warehouse
+
+    with open_warehouse(db_path(db), read_only=True) as con:
+        try:
+            frame = con.execute(text).df()
+        except duckdb.Error as exc:
+            raise WarehouseError(f"query failed: {exc}") from exc
+    if csv:
+        frame.to_csv(csv, index=False)
+        console.print(f"wrote {len(frame)} rows to {csv}")
+    if parquet:
+        frame.to_parquet(parquet, index=False)
+        console.print(f"wrote {len(frame)} rows to {parquet}")
+    if not csv and not parquet:
+        print_frame(frame)
+
+
+def sql(
+    statement: str = typer.Argument(..., help="A SQL query over the warehouse views (patients, features, ...)."),
+    db: Path = DbOption,
+    csv: Path = typer.Option(None, "--csv", help="Write the result to this CSV file."),
+    parquet: Path = typer.Option(None, "--parquet", help="Write the result to this Parquet file."),
+) -> None:
+    """Run a read-only SQL query and print the result (or save it)."""
+    _run_query(db, statement, csv, parquet)
+
+
+def named_queries() -> dict[str, str]:
+    """Named queries shipped in `sql/queries/NAME.sql`."""
+    folder = resources.files("radpath.sql").joinpath("queries")
+    return {
+        entry.name[:-4]: entry.read_text(encoding="utf-8")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    }
+
+
+def query(
+    name: str = typer.Argument(..., help="Name of a query in sql/queries (e.g. inclusion_flow)."),
+    db: Path = DbOption,
+    csv: Path = typer.Option(None, "--csv", help="Write the result to this CSV file."),
+    parquet: Path = typer.Option(None, "--parquet", help="Write the result to this Parquet file."),
+) -> None:
+    """Run a named query from sql/queries/NAME.sql."""
+    queries = named_queries()
+    if name not in queries:
+        raise RadpathError(f"no query named {name!r}; known: {', '.join(sorted(queries))}")
+    _run_query(db, queries[name], csv, parquet)
+
+
+def status(db: Path = DbOption) -> None:
+    """Summarise cohorts, modalities present, recent runs and failures."""
+    from radpath.warehouse import open_warehouse
+
+    path = db_path(db)
+    with open_warehouse(path, read_only=True) as con:
+        cohorts = con.execute("SELECT * FROM cohorts ORDER BY cohort").df()
+        modalities = con.execute(
+            "SELECT cohort, modality, count(DISTINCT patient_id) AS patients, count(DISTINCT code) AS features "
+            "FROM features GROUP BY ALL ORDER BY cohort, modality"
+        ).df()
+        runs = con.execute(
+            "SELECT run_id, command, status, started_at, finished_at FROM runs ORDER BY started_at DESC LIMIT 10"
+        ).df()
+        failures = con.execute(
+            "SELECT f.stage, f.cohort, count(*) AS failures FROM case_failures f "
+            "JOIN case_status s ON s.case_id = f.case_id AND s.stage = f.stage AND s.run_id = f.run_id "
+            "WHERE s.status = 'failed' GROUP BY ALL ORDER BY ALL"
+        ).df()
+    console.print(f"[bold]warehouse[/bold] {path}")
+    print_frame(cohorts, "cohorts")
+    if not modalities.empty:
+        print_frame(modalities, "features by modality")
+    print_frame(runs, "latest runs")
+    if failures.empty:
+        console.print("no outstanding per-case failures")
+    else:
+        print_frame(failures, "outstanding per-case failures (see the case_failures table)")

@@ -1,0 +1,106 @@
+"""The one executor for per-case work (patients, slides), shared by every stage.
+
+`run_cases` maps a picklable worker over cases on a local process pool (`jobs`), inline when
+jobs == 1, or on a Dask distributed cluster when a scheduler address is given. Results are yielded
+to the coordinating process as they complete, which alone writes to the warehouse (DuckDB has
+one writer). A worker exception never stops the run: it becomes a failed `CaseResult` whose
+message names the case (and the file, when the worker raised a `CaseError` that knows it).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from radpath.errors import CaseError, RadpathError
+from radpath.progress import NullProgress, Progress
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case_id: str
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    file: str | None = None
+    seconds: float = 0.0
+
+
+def _call(worker: Callable[[Any], Any], case_id: str, payload: Any) -> CaseResult:
+    """Run one case, turning any exception into a failed result (runs inside the worker process)."""
+    start = time.perf_counter()
+    try:
+        value = worker(payload)
+    except CaseError as exc:
+        return CaseResult(case_id, False, error=str(exc), file=exc.file, seconds=time.perf_counter() - start)
+    except RadpathError as exc:
+        return CaseResult(case_id, False, error=f"case {case_id}: {exc}", seconds=time.perf_counter() - start)
+    except Exception as exc:  # a bug or an unexpected input: keep the type and the last frame
+        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        at = f" (at {where.filename}:{where.lineno})" if where else ""
+        return CaseResult(
+            case_id, False, error=f"case {case_id}: {type(exc).__name__}: {exc}{at}",
+            seconds=time.perf_counter() - start,
+        )
+    return CaseResult(case_id, True, value=value, seconds=time.perf_counter() - start)
+
+
+def run_cases(
+    worker: Callable[[Any], Any],
+    cases: Sequence[tuple[str, Any]],
+    *,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+    description: str = "cases",
+) -> Iterator[CaseResult]:
+    """Yield one CaseResult per case, in completion order.
+
+    `worker` must be a module-level function (it is pickled to the processes or the cluster).
+    """
+    progress = progress or NullProgress()
+    progress.start(len(cases), description)
+    try:
+        if scheduler:
+            yield from _run_dask(worker, cases, scheduler, progress)
+        elif jobs <= 1 or len(cases) <= 1:
+            for case_id, payload in cases:
+                result = _call(worker, case_id, payload)
+                progress.advance(result.ok, case_id)
+                yield result
+        else:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                futures = [pool.submit(_call, worker, case_id, payload) for case_id, payload in cases]
+                for future in as_completed(futures):
+                    result = future.result()
+                    progress.advance(result.ok, result.case_id)
+                    yield result
+    finally:
+        progress.finish()
+
+
+def _run_dask(
+    worker: Callable[[Any], Any], cases: Sequence[tuple[str, Any]], scheduler: str, progress: Progress
+) -> Iterator[CaseResult]:
+    from distributed import Client
+    from distributed import as_completed as dask_completed
+
+    try:
+        client = Client(scheduler, timeout="20s")
+    except OSError as exc:
+        raise RadpathError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+    try:
+        futures = [
+            client.submit(_call, worker, case_id, payload, key=f"radpath-{case_id}-{i}", pure=False)
+            for i, (case_id, payload) in enumerate(cases)
+        ]
+        for future in dask_completed(futures):
+            result = future.result()
+            progress.advance(result.ok, result.case_id)
+            yield result
+    finally:
+        client.close()

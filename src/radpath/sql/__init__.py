@@ -1,0 +1,1 @@
+"""Named queries (queries/) and manuscript views (views/) ship inside this package."""

@@ -1,0 +1,70 @@
+"""Open the warehouse: resolve its path, translate DuckDB's lock error, migrate on write."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from radpath.errors import WarehouseError, WarehouseLockedError
+from radpath.warehouse.migrate import check_version, migrate
+
+DEFAULT_DB = "radpath.duckdb"
+_PID = re.compile(r"PID (\d+)")
+
+
+def default_db_path() -> Path:
+    """`$RADPATH_DB` when set, else `./radpath.duckdb`."""
+    return Path(os.environ.get("RADPATH_DB") or DEFAULT_DB)
+
+
+def resolve_db(db: str | Path | None) -> Path:
+    return Path(db) if db is not None else default_db_path()
+
+
+def connect(db: str | Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and, unless read_only, create and migrate) the warehouse. The caller closes it."""
+    path = resolve_db(db)
+    if read_only and not path.exists():
+        raise WarehouseError(f"no warehouse at {path}: run `radpath init --db {path}` or ingest a cohort first")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            pid = _PID.search(text)
+            who = f" (PID {pid.group(1)})" if pid else ""
+            raise WarehouseLockedError(
+                f"warehouse {path} is in use: another radpath process{who} is writing to it; "
+                "wait for it to finish (DuckDB allows one writer at a time)"
+            ) from exc
+        raise WarehouseError(f"cannot open warehouse {path}: {text}") from exc
+    except duckdb.Error as exc:
+        raise WarehouseError(f"cannot open warehouse {path}: not a DuckDB database ({exc})") from exc
+    try:
+        if read_only:
+            check_version(con, str(path))
+        else:
+            migrate(con, str(path))
+    except Exception:
+        con.close()
+        raise
+    return con
+
+
+@contextmanager
+def open_warehouse(
+    db: str | Path | None = None, *, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Context manager around `connect` that always closes the connection."""
+    con = connect(db, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()

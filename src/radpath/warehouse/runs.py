@@ -1,0 +1,130 @@
+"""Run provenance: every command that writes records itself in `run_log`.
+
+A run row is inserted (and committed) when the run starts with status 'running', and updated when
+it ends. A process killed mid-way therefore leaves a visible 'running' row with no finish time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+# Packages whose versions a run records when they are importable; heavy ones only when already loaded.
+_ALWAYS = ("radpath", "numpy", "pandas", "scipy", "duckdb")
+_IF_LOADED = {
+    "SimpleITK": "SimpleITK",
+    "radiomics": "pyradiomics-bhklab",
+    "torch": "torch",
+    "openslide": "openslide-python",
+    "sklearn": "scikit-learn",
+    "lifelines": "lifelines",
+    "statsmodels": "statsmodels",
+}
+# Files larger than this are hashed by size + first and last MiB (documented in the README).
+FULL_HASH_LIMIT = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    command: str
+    params_hash: str
+    started_at: datetime
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def params_hash(params: Mapping[str, Any]) -> str:
+    """A short, stable hash of a parameter mapping (key order does not matter)."""
+    return hashlib.sha256(canonical_json(dict(params)).encode()).hexdigest()[:16]
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    names = list(_ALWAYS) + [dist for module, dist in _IF_LOADED.items() if module in sys.modules]
+    for name in names:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def hash_file(path: Path) -> str:
+    """sha256 of a file; for files over FULL_HASH_LIMIT, of its size and first and last MiB."""
+    digest = hashlib.sha256()
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        if size <= FULL_HASH_LIMIT:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+            return digest.hexdigest()
+        digest.update(str(size).encode())
+        digest.update(handle.read(1 << 20))
+        handle.seek(-(1 << 20), 2)
+        digest.update(handle.read(1 << 20))
+    return "partial:" + digest.hexdigest()
+
+
+def hash_inputs(paths: Iterable[Path]) -> dict[str, str]:
+    """Map each input file (directories: every file below them) to its hash."""
+    hashes: dict[str, str] = {}
+    for path in paths:
+        path = Path(path)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if file.exists():
+                hashes[str(file)] = hash_file(file)
+    return hashes
+
+
+def start_run(
+    con: duckdb.DuckDBPyConnection,
+    command: str,
+    params: Mapping[str, Any],
+    inputs: Mapping[str, str] | None = None,
+) -> Run:
+    """Insert a 'running' row for a new run (inside the caller's transaction, if one is open)."""
+    run = Run(
+        run_id=f"{now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+        command=command,
+        params_hash=params_hash(params),
+        started_at=now(),
+    )
+    con.execute(
+        "INSERT INTO run_log VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 'running')",
+        [
+            run.run_id,
+            command,
+            run.params_hash,
+            canonical_json(dict(params)),
+            canonical_json(_package_versions()),
+            canonical_json(dict(inputs or {})),
+            run.started_at,
+        ],
+    )
+    return run
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run: Run, status: str) -> None:
+    """Mark a run finished with status ok | partial | failed."""
+    if status not in {"ok", "partial", "failed"}:
+        raise ValueError(f"unknown run status {status!r}")
+    con.execute("UPDATE run_log SET finished_at = ?, status = ? WHERE run_id = ?", [now(), status, run.run_id])
