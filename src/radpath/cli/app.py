@@ -20,6 +20,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "radpath.cli.warehouse",
     "radpath.cli.cohort",
     "radpath.cli.synth",
+    "radpath.cli.mri",
+    "radpath.cli.pathology",
+    "radpath.cli.genomics",
+    "radpath.cli.stats",
+    "radpath.cli.survival",
 )
 
 

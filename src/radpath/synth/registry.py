@@ -15,10 +15,16 @@ from typing import Any
 
 import pandas as pd
 
+from radpath.synth.genomics import render_genomics
+from radpath.synth.mri import render_mri
+from radpath.synth.slides import render_slides
 from radpath.synth.tables import render_tables
 
 Renderer = Callable[[pd.DataFrame, Path, int], dict[str, dict[str, Any]]]
 
 RENDERERS: dict[str, Renderer] = {
     "tables": render_tables,
+    "mri": render_mri,
+    "slides": render_slides,
+    "genomics": render_genomics,
 }
