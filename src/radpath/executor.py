@@ -57,6 +57,7 @@ def run_cases(
     scheduler: str | None = None,
     progress: Progress | None = None,
     description: str = "cases",
+    connect_timeout: float = 20.0,
 ) -> Iterator[CaseResult]:
     """Yield one CaseResult per case, in completion order.
 
@@ -66,7 +67,7 @@ def run_cases(
     progress.start(len(cases), description)
     try:
         if scheduler:
-            yield from _run_dask(worker, cases, scheduler, progress)
+            yield from _run_dask(worker, cases, scheduler, progress, connect_timeout)
         elif jobs <= 1 or len(cases) <= 1:
             for case_id, payload in cases:
                 result = _call(worker, case_id, payload)
@@ -84,13 +85,14 @@ def run_cases(
 
 
 def _run_dask(
-    worker: Callable[[Any], Any], cases: Sequence[tuple[str, Any]], scheduler: str, progress: Progress
+    worker: Callable[[Any], Any], cases: Sequence[tuple[str, Any]], scheduler: str, progress: Progress,
+    connect_timeout: float,
 ) -> Iterator[CaseResult]:
     from distributed import Client
     from distributed import as_completed as dask_completed
 
     try:
-        client = Client(scheduler, timeout="20s")
+        client = Client(scheduler, timeout=f"{connect_timeout}s")
     except OSError as exc:
         raise RadpathError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
     try:

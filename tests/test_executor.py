@@ -1,0 +1,56 @@
+"""The shared executor: inline, process pool and Dask LocalCluster give the same results."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from radpath.executor import run_cases
+
+CASES = [("a", 4.0), ("b", -1.0), ("c", 9.0), ("d", 16.0)]
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.total = 0
+        self.ok: list[bool] = []
+        self.finished = False
+
+    def start(self, total: int, description: str) -> None:
+        self.total = total
+
+    def advance(self, ok: bool = True, note: str | None = None) -> None:
+        self.ok.append(ok)
+
+    def finish(self) -> None:
+        self.finished = True
+
+
+def _check(results, progress: Counting) -> None:
+    by_case = {r.case_id: r for r in results}
+    assert {k: r.value for k, r in by_case.items() if r.ok} == {"a": 2.0, "c": 3.0, "d": 4.0}
+    assert not by_case["b"].ok
+    assert by_case["b"].error.startswith("case b: ValueError: math domain error")
+    assert progress.total == 4 and sorted(progress.ok) == [False, True, True, True] and progress.finished
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_local_execution(jobs: int) -> None:
+    progress = Counting()
+    _check(list(run_cases(math.sqrt, CASES, jobs=jobs, progress=progress)), progress)
+
+
+def test_dask_local_cluster() -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        progress = Counting()
+        _check(list(run_cases(math.sqrt, CASES, scheduler=cluster.scheduler_address, progress=progress)), progress)
+
+
+def test_unreachable_scheduler_is_a_clear_error() -> None:
+    from radpath.errors import RadpathError
+
+    with pytest.raises(RadpathError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:1"):
+        list(run_cases(math.sqrt, CASES, scheduler="tcp://127.0.0.1:1", connect_timeout=1))
