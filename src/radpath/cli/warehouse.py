@@ -38,12 +38,13 @@ def _run_query(db: Path | None, text: str, csv: Path | None, parquet: Path | Non
             frame = con.execute(text).df()
         except duckdb.Error as exc:
             raise WarehouseError(f"query failed: {exc}") from exc
+        if parquet:  # DuckDB writes Parquet itself (no pyarrow needed)
+            con.register("_radpath_result", frame)
+            con.execute("COPY _radpath_result TO ? (FORMAT parquet)", [str(parquet)])
+            console.print(f"wrote {len(frame)} rows to {parquet}")
     if csv:
         frame.to_csv(csv, index=False)
         console.print(f"wrote {len(frame)} rows to {csv}")
-    if parquet:
-        frame.to_parquet(parquet, index=False)
-        console.print(f"wrote {len(frame)} rows to {parquet}")
     if not csv and not parquet:
         print_frame(frame)
 
