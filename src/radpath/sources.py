@@ -108,47 +108,38 @@ def _slides(loaded: LoadedManifest, patients: Sequence[str]) -> set[str]:
 
 
 def expression_patient_ids(loaded: LoadedManifest) -> set[str]:
-    """Patients with an expression profile, read from the sample sheet, matrix header or series matrix."""
-    spec = loaded.manifest.expression
-    if spec is None:
+    """Patients with a usable (tumour) expression sample: GDC sample sheet, matrix header or series matrix.
+
+    Uses the genomics readers' sample table, so normal-tissue-only patients do not count as present.
+    """
+    from radpath.errors import GenomicsError
+    from radpath.genomics.expression import sample_table
+
+    if loaded.manifest.expression is None:
         return set()
-    path = loaded.resolve(spec.path)
-    if not path.exists():
-        raise IngestError(f"cohort {loaded.name}: expression file {path} does not exist")
-    if spec.format == "gdc-star":
-        sheet = pd.read_csv(path, sep="\t", dtype=str)
-        if "Case ID" not in sheet.columns:
-            raise IngestError(f"{path}: a GDC sample sheet needs a 'Case ID' column")
-        ids = {c.split(",")[0].strip() for c in sheet["Case ID"].dropna()}
-    elif spec.format == "matrix":
-        header = pd.read_csv(path, sep=_separator(path), nrows=0)
-        ids = {str(c) for c in header.columns[1:]}
-    else:
-        ids = set()
-        field = (spec.sample_id_field or "").lower()
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("!series_matrix_table_begin"):
-                    break
-                if line.startswith("!Sample_characteristics_ch1"):
-                    for cell in line.rstrip("\n").split("\t")[1:]:
-                        key, _, value = cell.strip('"').partition(":")
-                        if key.strip().lower() == field and value.strip():
-                            ids.add(value.strip())
-    return {spec.id_format.format(i) for i in ids}
+    try:
+        samples = sample_table(loaded)
+    except GenomicsError as exc:
+        raise IngestError(f"cohort {loaded.name}: {exc}") from exc
+    return set(samples.loc[samples["selected"], "patient_id"])
 
 
 def mutation_patient_ids(loaded: LoadedManifest) -> set[str]:
-    """Patients in a MAF (first 12 characters of Tumor_Sample_Barcode, the TCGA patient barcode)."""
+    """Patients with a tumour sample in the MAF (TCGA barcodes: the first 12 characters)."""
+    from radpath.errors import GenomicsError
+    from radpath.genomics.tmb import maf_samples, read_maf
+
     spec = loaded.manifest.mutations
     if spec is None:
         return set()
     path = loaded.resolve(spec.path)
     if not path.exists():
         raise IngestError(f"cohort {loaded.name}: mutation file {path} does not exist")
-    maf = pd.read_csv(path, sep="\t", comment="#", usecols=["Tumor_Sample_Barcode"], dtype=str)
-    return {barcode[:12] for barcode in maf["Tumor_Sample_Barcode"].dropna()}
+    try:
+        samples = maf_samples(read_maf(path))
+    except GenomicsError as exc:
+        raise IngestError(f"cohort {loaded.name}: {exc}") from exc
+    return set(samples.loc[samples["selected"], "patient_id"])
 
 
 PRESENCE: dict[str, Callable[[LoadedManifest, Sequence[str]], set[str]]] = {
