@@ -1,0 +1,171 @@
+"""One case end to end: read -> phases -> N4 -> parenchyma -> normalise -> 1 mm region -> maps -> features.
+
+`process_case(payload)` is the module-level worker of `radpath extract-mri` (it runs in worker
+processes); `prepare_case` returns the intermediate maps too (used by `radpath mri inspect`, the
+benchmark and the redundancy reduction's contour-variation ICC).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radpath.errors import MRIError
+from radpath.mri.features import CaseMaps, compute_features
+from radpath.mri.params import MRIParams
+
+
+@dataclass
+class CaseInput:
+    case_id: str
+    dce: str                                 # case folder or 4D NIfTI
+    mask: str
+    breast_mask: str | None = None
+    parenchyma_mask: str | None = None
+
+
+@dataclass
+class Prepared:
+    maps: CaseMaps
+    qc: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    native: dict[str, Any] = field(default_factory=dict)     # SimpleITK images on the acquisition grid
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.times[name] = self.times.get(name, 0.0) + now - self._last
+        self._last = now
+
+
+def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0) -> Prepared:
+    """Preprocess one case; `erode_dilate` (voxels, +/-) perturbs the tumour mask for robustness analyses."""
+    import SimpleITK as sitk
+
+    from radpath.mri import io, kinetics, preprocess, segment
+    from radpath.mri.phases import choose_phases
+
+    clock = _Clock()
+    cid = case.case_id
+    dce = io.read_dce(case.dce, cid)
+    try:
+        choice = choose_phases(dce.times_s, params.early_target_s, params.late_target_s,
+                               params.acquisition_centre_fraction)
+    except ValueError as exc:
+        raise MRIError(cid, str(exc), file=str(case.dce)) from exc
+    pre, early, late = (dce.phases[k] for k in (choice.pre, choice.early, choice.late))
+    tumour_img = io.read_mask(case.mask, pre, cid)
+    if erode_dilate:
+        radius = [abs(erode_dilate)] * 3
+        tumour_img = (sitk.BinaryDilate(tumour_img, radius) if erode_dilate > 0
+                      else sitk.BinaryErode(tumour_img, radius))
+    breast_img = io.read_mask(case.breast_mask, pre, cid, "breast mask") if case.breast_mask else None
+    clock.lap("read")
+    if breast_img is None:
+        breast_img = segment.breast_mask(pre)
+    clock.lap("segment")
+    if params.n4:
+        bias = preprocess.n4_field(pre, breast_img, params.n4_shrink, params.n4_iterations)
+        pre, early, late = (preprocess.apply_field(image, bias) for image in (pre, early, late))
+    clock.lap("n4")
+    pre_a, early_a, late_a = (sitk.GetArrayFromImage(image).astype(np.float64) for image in (pre, early, late))
+    tumour = sitk.GetArrayFromImage(tumour_img) > 0
+    breast = sitk.GetArrayFromImage(breast_img) > 0
+    if case.parenchyma_mask:
+        parenchyma = (sitk.GetArrayFromImage(io.read_mask(case.parenchyma_mask, pre, cid, "parenchyma mask")) > 0)
+        parenchyma &= ~tumour
+        source = "user"
+    else:
+        parenchyma = segment.parenchyma_mask(pre_a, breast, tumour, clusters=params.fcm_clusters,
+                                             fuzziness=params.fcm_fuzziness, threshold=params.fcm_membership)
+        source = "fcm"
+    if parenchyma.sum() < 10:
+        raise MRIError(cid, f"parenchyma has {int(parenchyma.sum())} voxels; cannot normalise",
+                       file=case.parenchyma_mask or str(case.dce))
+    clock.lap("segment")
+    scale = preprocess.iqr_mean(pre_a[parenchyma])
+    if scale <= 0:
+        raise MRIError(cid, "pre-contrast parenchyma has no signal (IQR mean <= 0)", file=str(case.dce))
+    pre_a, early_a, late_a = pre_a / scale, early_a / scale, late_a / scale
+    native_pe = kinetics.pe_array(pre_a, early_a, params.min_denominator)
+    clock.lap("normalise")
+    spacing = pre.GetSpacing()
+    box = preprocess.crop_box(tumour, spacing, params.crop_margin_mm)
+    crop_pre = preprocess.crop(pre, box)
+    reference = preprocess.isotropic_grid(crop_pre, params.spacing_mm)
+    iso = {}
+    for name, array in (("pre", pre_a), ("early", early_a), ("late", late_a)):
+        image = sitk.GetImageFromArray(array[box].astype(np.float32))
+        image.CopyInformation(crop_pre)
+        iso[name] = sitk.GetArrayFromImage(preprocess.resample(image, reference)).astype(np.float64)
+    for name, array in (("tumour", tumour), ("parenchyma", parenchyma)):
+        image = sitk.GetImageFromArray(array[box].astype(np.uint8))
+        image.CopyInformation(crop_pre)
+        iso[name] = sitk.GetArrayFromImage(preprocess.resample(image, reference, is_mask=True)) > 0
+    if not iso["tumour"].any():
+        raise MRIError(cid, "tumour mask vanishes on the 1 mm grid", file=case.mask)
+    clock.lap("resample")
+    pe = kinetics.pe_array(iso["pre"], iso["early"], params.min_denominator)
+    ser = kinetics.ser_array(iso["pre"], iso["early"], iso["late"], params.min_denominator, params.ser_clip)
+    clock.lap("kinetics")
+    maps = CaseMaps(
+        spacing_mm=params.spacing_mm, pre=iso["pre"], early=iso["early"], late=iso["late"],
+        tumour=iso["tumour"], parenchyma=iso["parenchyma"] & ~iso["tumour"], pe=pe, ser=ser,
+        native_voxel_mm3=float(np.prod(spacing)), native_parenchyma=parenchyma, native_pe=native_pe,
+    )
+    qc = {
+        "n_phases": len(dce.phases),
+        "times_s": [round(t, 1) for t in dce.times_s],
+        "pre_phase": choice.pre, "early_phase": choice.early, "late_phase": choice.late,
+        "early_s": round(choice.early_s, 1), "late_s": round(choice.late_s, 1),
+        "format": dce.meta.get("format"), "vendor": dce.meta.get("vendor"),
+        "field_strength_t": dce.meta.get("field_strength_t"), "time_source": dce.meta.get("time_source"),
+        "spacing": list(spacing), "size": list(pre.GetSize()),
+        "parenchyma_source": source, "normalisation_scale": scale,
+        "tumour_voxels_iso": int(iso["tumour"].sum()),
+        "pe_masked_tumour": int(np.count_nonzero(iso["tumour"] & ~pe.valid)),
+        "ser_masked_tumour": int(np.count_nonzero(iso["tumour"] & ~ser.valid)),
+        "ser_masked_parenchyma": int(np.count_nonzero(maps.parenchyma & ~ser.valid)),
+    }
+    native = {"pre": pre, "early": early, "late": late, "tumour": tumour_img, "breast": breast_img,
+              "parenchyma": parenchyma, "scale": scale}
+    return Prepared(maps, qc, clock.times, native)
+
+
+def features_of(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0) -> tuple[dict[str, float], dict[str, Any]]:
+    prepared = prepare_case(case, params, erode_dilate=erode_dilate)
+    start = time.perf_counter()
+    try:
+        values = compute_features(prepared.maps, params)
+    except ValueError as exc:
+        raise MRIError(case.case_id, f"feature computation failed: {exc}", file=case.mask) from exc
+    prepared.timings["features"] = time.perf_counter() - start
+    qc = dict(prepared.qc, seconds={k: round(v, 3) for k, v in prepared.timings.items()})
+    return values, qc
+
+
+def process_case(payload: dict[str, Any]) -> dict[str, Any]:
+    """Worker: payload {case: CaseInput fields, params: MRIParams dict} -> {features, qc}."""
+    case = CaseInput(**payload["case"])
+    params = MRIParams.model_validate(payload["params"])
+    values, qc = features_of(case, params)
+    return {"features": values, "qc": qc}
+
+
+def case_input(root: Path, patient_id: str, case_dir: str, mask: str, breast_mask: str | None,
+               parenchyma_mask: str | None) -> CaseInput:
+    folder = root / case_dir.format(patient_id=patient_id)
+    return CaseInput(
+        case_id=patient_id, dce=str(folder), mask=str(folder / mask),
+        breast_mask=str(folder / breast_mask) if breast_mask else None,
+        parenchyma_mask=str(folder / parenchyma_mask) if parenchyma_mask else None,
+    )
