@@ -262,7 +262,12 @@ def analyse(frame: pd.DataFrame, thresholds: dict[str, float], options: Validati
         rows.append(_row("all", "kruskal_subtype", "subtypes", estimate=float(h.statistic), df=len(subtypes) - 1,
                          p=float(h.pvalue), n=int(all_ok["subtype"].isin(subtypes).sum())))
 
-    analysis.results = pd.DataFrame(rows)
+    results = pd.DataFrame(rows)
+    for column in ("n", "n_events"):
+        results[column] = pd.array([None if v is None or pd.isna(v) else int(v) for v in results[column]],
+                                   dtype="Int64")
+    results["estimate"] = results["estimate"].astype(float)
+    analysis.results = results
     km_all = pd.concat(km_parts, ignore_index=True)
     analysis.km = km_all.rename(columns={"group": "til_group", "time": "time_days"})[
         ["subgroup", "til_group", "time_days", "n_at_risk", "n_events", "n_censored", "survival", "ci_lower",
