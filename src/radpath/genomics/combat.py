@@ -126,8 +126,9 @@ def _iterate(sdat: np.ndarray, g_hat: np.ndarray, d_hat: np.ndarray, g_bar: floa
         g_new = (t2 * n * g_hat + d_old * g_bar) / (t2 * n + d_old)
         sum2 = ((sdat - g_new[:, None]) ** 2).sum(axis=1)
         d_new = (0.5 * sum2 + b) / (n / 2.0 + a - 1.0)
+        # relative change divided by the signed old value, as in sva's R ComBat and neuroCombat
         with np.errstate(divide="ignore", invalid="ignore"):
-            change = max(np.nanmax(np.abs(g_new - g_old) / np.abs(g_old)), np.nanmax(np.abs(d_new - d_old) / d_old))
+            change = max(np.nanmax(np.abs(g_new - g_old) / g_old), np.nanmax(np.abs(d_new - d_old) / d_old))
         g_old, d_old = g_new, d_new
         if change <= CONVERGENCE:
             return g_new, d_new

@@ -337,9 +337,11 @@ def read_expression(loaded: LoadedManifest) -> ExpressionSet:
         values = collapse_rows(probes, genes)
     if values.empty or values.shape[1] == 0:
         raise GenomicsError(f"expression file {path}: no samples with a patient id")
-    scale: Scale = spec.scale or infer_scale(values)
+    # GDC STAR tables are TPM by definition; other sources declare their scale or it is inferred
+    known: Scale | None = spec.scale or ("linear" if spec.format == "gdc-star" else None)
+    scale: Scale = known or infer_scale(values)
     check_values(values, scale, path)
-    return ExpressionSet(loaded.name, values, scale, spec.scale is None, spec.platform or spec.format,
+    return ExpressionSet(loaded.name, values, scale, known is None, spec.platform or spec.format,
                          samples, path)
 
 
