@@ -133,3 +133,17 @@ def test_unknown_run_status_is_rejected(con, status: str) -> None:
     run = start_run(con, "t", {})
     with pytest.raises(ValueError, match="unknown run status"):
         finish_run(con, run, status)
+
+
+def test_features_view_shows_the_latest_write_and_keeps_other_parameters_as_history(con) -> None:
+    from radpath.warehouse import start_run, transaction
+
+    frame = pd.DataFrame({"patient_id": ["P1", "P1", "P2"], "code": ["a", "b", "a"], "value": [1.0, 2.0, 3.0]})
+    for params, scale in (({"bins": 32}, 1.0), ({"bins": 64}, 10.0), ({"bins": 32}, 100.0)):
+        with transaction(con):
+            run = start_run(con, "extract", params)
+            write_features(con, run, "c1", "mri", frame.assign(value=frame["value"] * scale))
+        view = con.execute("SELECT patient_id, code, value FROM features ORDER BY 1, 2").fetchall()
+        assert view == [("P1", "a", scale), ("P1", "b", 2 * scale), ("P2", "a", 3 * scale)]
+    # two parameter sets, each written once: 6 rows, 3 of them current
+    assert con.execute("SELECT count(*), count(*) FILTER (WHERE current) FROM feature_values").fetchone() == (6, 3)

@@ -52,17 +52,19 @@ def _collapse_duplicates(frame: pd.DataFrame, path: Path, id_column: str) -> pd.
     duplicated = frame["patient_id"].duplicated(keep=False)
     if not duplicated.any():
         return frame
-    values = frame.drop(columns=["patient_id"])
-    for pid, group in frame[duplicated].groupby("patient_id", sort=False):
-        rows = values.loc[group.index]
-        for column in rows.columns:
-            distinct = rows[column].dropna().unique()
-            if len(distinct) > 1:
-                lines = [int(i) for i in rows.index[rows[column].notna()][:2]]
-                raise IngestError(
-                    f"{path}: duplicate patient id {pid} (column {id_column!r}) in rows {lines[0]} and "
-                    f"{lines[1]} with different values in column {column!r}: {distinct[0]!r} vs {distinct[1]!r}"
-                )
+    repeats = frame[duplicated]
+    distinct = repeats.groupby("patient_id", sort=False).nunique(dropna=True)
+    conflicts = distinct[(distinct > 1).any(axis=1)]
+    if not conflicts.empty:
+        pid = conflicts.index[0]
+        column = str(conflicts.columns[(conflicts.iloc[0] > 1).to_numpy()][0])
+        rows = repeats[(repeats["patient_id"] == pid) & repeats[column].notna()]
+        values = rows[column].unique()
+        raise IngestError(
+            f"{path}: duplicate patient id {pid} (column {id_column!r}) in rows {rows.index[0]} and "
+            f"{rows.index[rows[column] != values[0]][0]} with different values in column {column!r}: "
+            f"{values[0]!r} vs {values[1]!r}"
+        )
     # keep the first row, filled with values later duplicates add
     return frame.groupby("patient_id", sort=False).first().reset_index()
 
@@ -86,17 +88,14 @@ def read_clinical_table(loaded: LoadedManifest, table: ClinicalTable) -> pd.Data
     for attribute, column in table.columns.items():
         codes = table.codes.get(attribute, {})
         normalise = attributes.NORMALISERS[attribute]
-        values: list[Any] = []
-        for line, value in raw[column].items():
-            if value is None:
-                values.append(None)
-                continue
-            value = codes.get(_code_key(value), value)
+        mapped: dict[Any, Any] = {}
+        for value in raw[column].dropna().unique():  # each distinct source value is normalised once
             try:
-                values.append(normalise(str(value)))
+                mapped[value] = normalise(str(codes.get(_code_key(value), value)))
             except ValueError as exc:
+                line = raw.index[(raw[column] == value).to_numpy()][0]
                 raise IngestError(f"{path}: row {line}, column {column!r} ({attribute}): {exc}") from None
-        out[attribute] = values
+        out[attribute] = raw[column].map(lambda v, m=mapped: None if v is None else m[v])
     return _collapse_duplicates(out, path, table.id_column)
 
 

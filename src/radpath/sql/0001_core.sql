@@ -75,7 +75,8 @@ CREATE TABLE outcome_values (
 );
 
 -- Long-format feature values of every modality. A stage re-run replaces the rows of its
--- (cohort, patient, modality, params_hash); the `features` view shows the newest run's values.
+-- (cohort, patient, modality, params_hash); values computed with other parameters stay as history
+-- with current = false. The `features` view shows the current (most recently written) values.
 CREATE TABLE feature_values (
     cohort       VARCHAR NOT NULL,
     patient_id   VARCHAR NOT NULL,
@@ -83,7 +84,8 @@ CREATE TABLE feature_values (
     code         VARCHAR NOT NULL,
     value        DOUBLE,
     params_hash  VARCHAR NOT NULL,
-    run_id       VARCHAR NOT NULL
+    run_id       VARCHAR NOT NULL,
+    current      BOOLEAN NOT NULL DEFAULT TRUE  -- the newest value of (cohort, patient, modality, code)
 );
 
 -- Feature definitions (paper Table 1), written from each modality's feature registry.
@@ -144,11 +146,9 @@ SELECT run_id, command, params_hash, params, versions, input_hashes, started_at,
 FROM run_log;
 
 CREATE VIEW features AS
-SELECT f.patient_id, f.cohort, f.modality, f.code, f.value, f.run_id
-FROM feature_values f JOIN run_log r USING (run_id)
-QUALIFY row_number() OVER (
-    PARTITION BY f.cohort, f.patient_id, f.modality, f.code ORDER BY r.started_at DESC, f.run_id DESC
-) = 1;
+SELECT patient_id, cohort, modality, code, value, run_id
+FROM feature_values
+WHERE current;
 
 CREATE VIEW cohorts AS
 SELECT c.cohort, c.role, c.description,

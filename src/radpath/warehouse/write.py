@@ -54,8 +54,9 @@ def write_features(
 ) -> int:
     """Replace the feature values of the patients in `values` (columns patient_id, code, value).
 
-    Rows of the same (cohort, patient, modality, params_hash) are replaced; values computed with
-    other parameters stay (the `features` view shows the newest run). Call inside `transaction`.
+    Rows of the same (cohort, patient, modality, params_hash) are replaced; values of the same codes
+    computed with other parameters stay as history (current = false), so the `features` view shows
+    what was written last. Call inside `transaction`.
     """
     missing = {"patient_id", "code", "value"} - set(values.columns)
     if missing:
@@ -72,21 +73,21 @@ def write_features(
             "run_id": run.run_id,
         }
     )
-    patients = sorted(frame["patient_id"].unique())
-    con.register("_radpath_patients", pd.DataFrame({"patient_id": patients}))
-    try:
-        con.execute(
-            "DELETE FROM feature_values WHERE cohort = ? AND modality = ? AND params_hash = ? "
-            "AND patient_id IN (SELECT patient_id FROM _radpath_patients)",
-            [cohort, modality, phash],
-        )
-    finally:
-        con.unregister("_radpath_patients")
     con.register("_radpath_features", frame)
     try:
         con.execute(
-            "INSERT INTO feature_values (cohort, patient_id, modality, code, value, params_hash, run_id) "
-            "SELECT cohort, patient_id, modality, code, value, params_hash, run_id FROM _radpath_features"
+            "DELETE FROM feature_values WHERE cohort = ? AND modality = ? AND params_hash = ? "
+            "AND patient_id IN (SELECT DISTINCT patient_id FROM _radpath_features)",
+            [cohort, modality, phash],
+        )
+        con.execute(
+            "UPDATE feature_values SET current = false WHERE current AND cohort = ? AND modality = ? "
+            "AND (patient_id, code) IN (SELECT patient_id, code FROM _radpath_features)",
+            [cohort, modality],
+        )
+        con.execute(
+            "INSERT INTO feature_values (cohort, patient_id, modality, code, value, params_hash, run_id, current) "
+            "SELECT cohort, patient_id, modality, code, value, params_hash, run_id, true FROM _radpath_features"
         )
     finally:
         con.unregister("_radpath_features")
