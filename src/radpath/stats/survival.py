@@ -236,15 +236,18 @@ def logrank(
 
 
 def _expected_events(time: np.ndarray, event: np.ndarray, group: np.ndarray, levels: list[Any]) -> np.ndarray:
-    """Expected events per group under H0: sum over event times of d_t * n_gt / n_t."""
-    expected = np.zeros(len(levels))
-    for t in np.unique(time[event == 1]):
-        at_risk = time >= t
-        d = float(event[(time == t)].sum())
-        n_t = float(at_risk.sum())
-        for k, g in enumerate(levels):
-            expected[k] += d * float((at_risk & (group == g)).sum()) / n_t
-    return expected
+    """Expected events per group under H0: sum over event times t of d_t * n_g(t) / n(t) (vectorised)."""
+    event_times, d = np.unique(time[event == 1], return_counts=True)
+    if event_times.size == 0:
+        return np.zeros(len(levels))
+    everyone = np.sort(time)
+    n_t = everyone.size - np.searchsorted(everyone, event_times, side="left")
+    expected = []
+    for g in levels:
+        own = np.sort(time[group == g])
+        n_g = own.size - np.searchsorted(own, event_times, side="left")
+        expected.append(float(np.sum(d * n_g / n_t)))
+    return np.asarray(expected)
 
 
 # ------------------------------------------------------------------------------------------ Cox
