@@ -1,9 +1,112 @@
-"""Commands of the stats issue (being written; registers nothing yet)."""
+"""Commands of the stats issue: associate, fit-signature, fit-composite, evaluate, apply."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from radpath.cli.common import DbOption, JobsOption, console, print_frame
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+def _show(outcome: Any) -> None:
+    for title, frame in outcome.tables.items():
+        print_frame(frame, title=title)
+    for note in outcome.notes:
+        console.print(f"note: {note}")
+    console.print(f"run {outcome.run_id}")
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    @app.command("associate")
+    def associate_cmd(
+        cohort: str = typer.Option(..., "--cohort", help="Cohort to analyse."),
+        target: str = typer.Option("til", "--target", help="til, or a feature code such as CYT or TMB."),
+        modality: list[str] = typer.Option(["mri"], "--modality", help="Feature modalities (repeatable)."),
+        alpha: float = typer.Option(0.05, "--alpha", help="P threshold for significance."),
+        fdr: float = typer.Option(0.2, "--fdr", help="Benjamini-Hochberg FDR threshold for significance."),
+        db: Path | None = DbOption,
+    ) -> None:
+        """Pearson r (Fisher-z CI, BH-FDR) of each feature with the target, TMB and CYT."""
+        from radpath.stats.pipeline import run_associate
+        from radpath.warehouse import open_warehouse
+
+        with open_warehouse(db) as con:
+            _show(run_associate(con, cohort, target=target, modalities=_split(modality), alpha=alpha, fdr=fdr))
+
+    @app.command("fit-signature")
+    def fit_signature_cmd(
+        cohort: str = typer.Option(..., "--cohort"),
+        target: str = typer.Option("til", "--target", help="Only til is supported."),
+        name: str = typer.Option("signature", "--name", help="Model name to save."),
+        modality: list[str] = typer.Option(["mri"], "--modality"),
+        folds: int = typer.Option(10, "--folds", min=2),
+        repeats: int = typer.Option(100, "--repeats", min=1),
+        min_frequency: float = typer.Option(0.9, "--min-frequency", min=0.0, max=1.0),
+        seed: int = typer.Option(0, "--seed"),
+        full_path: bool = typer.Option(False, "--full-path", help="Compute every alpha of each inner path."),
+        jobs: int = JobsOption,
+        db: Path | None = DbOption,
+    ) -> None:
+        """Repeated k-fold LASSO selection, then OLS on features selected in > min-frequency of fits."""
+        from radpath.errors import StatsError
+        from radpath.stats.pipeline import run_fit_signature
+        from radpath.warehouse import open_warehouse
+
+        if target.lower() != "til":
+            raise StatsError(f"fit-signature models TIL; --target {target} is not supported")
+        with open_warehouse(db) as con:
+            _show(run_fit_signature(con, cohort, name=name, modalities=_split(modality), folds=folds,
+                                    repeats=repeats, min_frequency=min_frequency, seed=seed, n_jobs=jobs,
+                                    full_path=full_path))
+
+    @app.command("fit-composite")
+    def fit_composite_cmd(
+        cohort: str = typer.Option(..., "--cohort"),
+        signature: str = typer.Option(..., "--signature", help="Name of a fitted signature."),
+        with_: list[str] = typer.Option(["cyt"], "--with", help="Molecular terms: cyt, tmb (repeatable)."),
+        adjust: list[str] = typer.Option([], "--adjust", help="Adjustments: stage,er,pr,her2,tnbc,tmb."),
+        name: str = typer.Option("composite", "--name"),
+        db: Path | None = DbOption,
+    ) -> None:
+        """Multivariable OLS of TIL on signature + molecular scores (Table 4), refit and save the composite."""
+        from radpath.stats.pipeline import run_fit_composite
+        from radpath.warehouse import open_warehouse
+
+        with open_warehouse(db) as con:
+            _show(run_fit_composite(con, cohort, signature=signature, with_=_split(with_), adjust=_split(adjust),
+                                    name=name))
+
+    @app.command("evaluate")
+    def evaluate_cmd(
+        cohort: str = typer.Option(..., "--cohort"),
+        model: str = typer.Option(..., "--model"),
+        compare: list[str] = typer.Option([], "--compare", help="Other models to compare by DeLong."),
+        min_per_class: int = typer.Option(2, "--min-per-class", min=2),
+        db: Path | None = DbOption,
+    ) -> None:
+        """Correlation with TIL, AUC/DeLong CI/Youden per TIL category pair (Table 3), DeLong comparisons."""
+        from radpath.stats.pipeline import run_evaluate
+        from radpath.warehouse import open_warehouse
+
+        with open_warehouse(db) as con:
+            _show(run_evaluate(con, cohort, model, _split(compare), min_per_class=min_per_class))
+
+    @app.command("apply")
+    def apply_cmd(
+        model: str = typer.Option(..., "--model"),
+        cohort: str = typer.Option(..., "--cohort"),
+        version: int | None = typer.Option(None, "--version"),
+        db: Path | None = DbOption,
+    ) -> None:
+        """Score a cohort with a frozen model and store predictions and TIL groups."""
+        from radpath.stats.pipeline import run_apply
+        from radpath.warehouse import open_warehouse
+
+        with open_warehouse(db) as con:
+            _show(run_apply(con, model, cohort, version))

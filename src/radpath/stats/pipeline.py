@@ -1,0 +1,311 @@
+"""The stats commands as library functions: each reads the warehouse, computes, and writes its result
+tables with provenance in one transaction. The CLI (`radpath.cli.stats`) only parses and prints."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from radpath.errors import StatsError
+from radpath.stats import data
+from radpath.stats.association import associate, pearson
+from radpath.stats.composite import CompositeModel
+from radpath.stats.models import (
+    PAIRS,
+    ModelRecord,
+    learn_thresholds,
+    load_model,
+    model_inputs,
+    predict,
+    save_model,
+    til_category,
+    write_predictions,
+)
+from radpath.stats.roc import auc_ci, delong_test, mann_whitney_p, operating_point, youden_threshold
+from radpath.stats.signature import LassoSettings, LassoSignature
+from radpath.warehouse import Run, finish_run, replace_rows, start_run, transaction
+
+
+@dataclass
+class Outcome:
+    """What a command produced: its run, tables to print, and notes (dropped patients, skipped pairs)."""
+
+    run_id: str
+    tables: dict[str, pd.DataFrame]
+    notes: list[str] = field(default_factory=list)
+
+
+def _run(con: duckdb.DuckDBPyConnection, command: str, params: dict[str, Any]) -> Run:
+    with transaction(con):
+        return start_run(con, command, params)
+
+
+def _notes_from(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught]
+
+
+def run_associate(
+    con: duckdb.DuckDBPyConnection, cohort: str, *, target: str = "til", modalities: Sequence[str] = ("mri",),
+    alpha: float = 0.05, fdr: float = 0.2,
+) -> Outcome:
+    """Pearson r of each feature with the target and with TMB and CYT (Fig. 3 data), BH-FDR per target."""
+    run = _run(con, "associate", {"cohort": cohort, "target": target, "modalities": list(modalities),
+                                  "alpha": alpha, "fdr": fdr})
+    try:
+        matrix, owner = data.feature_matrix(con, cohort, modalities=list(modalities))
+        targets = {target: data.target(con, cohort, target)}
+        for extra in ("TMB", "CYT"):
+            if extra.lower() != target.lower():
+                with contextlib.suppress(StatsError):
+                    targets[extra] = data.target(con, cohort, extra)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = associate(matrix, pd.DataFrame(targets), alpha=alpha, fdr=fdr)
+        table.insert(0, "modality", table["code"].map(owner))
+        table.insert(0, "cohort", cohort)
+        table["run_id"] = run.run_id
+        with transaction(con):
+            for (modality, tgt), _ in table.groupby(["modality", "target"]):
+                con.execute("DELETE FROM feature_associations WHERE cohort = ? AND modality = ? AND target = ?",
+                            [cohort, modality, tgt])
+            replace_rows(con, "feature_associations", table, {"run_id": run.run_id})
+            finish_run(con, run, "ok")
+    except BaseException:
+        finish_run(con, run, "failed")
+        raise
+    shown = table.drop(columns=["cohort", "run_id"]).sort_values(["target", "p_value"], ignore_index=True)
+    return Outcome(run.run_id, {"associations": shown}, _notes_from(caught))
+
+
+def _training(con: duckdb.DuckDBPyConnection, cohort: str, frame: pd.DataFrame, what: str) -> tuple[pd.DataFrame, str]:
+    til = data.til_target(con, cohort)
+    joined = frame.join(til, how="inner")
+    complete, dropped = data.complete_cases(joined, what)
+    note = f"{what}: {dropped} patients with missing values left out (complete cases: {len(complete)})"
+    return complete, note if dropped else ""
+
+
+def run_fit_signature(
+    con: duckdb.DuckDBPyConnection, cohort: str, *, name: str = "signature", modalities: Sequence[str] = ("mri",),
+    folds: int = 10, repeats: int = 100, min_frequency: float = 0.9, seed: int = 0, n_jobs: int = 1,
+    full_path: bool = False,
+) -> Outcome:
+    """Repeated-CV LASSO selection + final OLS; saves the signature and its training predictions."""
+    params = {"cohort": cohort, "name": name, "modalities": list(modalities), "folds": folds, "repeats": repeats,
+              "min_frequency": min_frequency, "seed": seed, "full_path": full_path}
+    run = _run(con, "fit-signature", params)
+    try:
+        matrix, owner = data.feature_matrix(con, cohort, modalities=list(modalities))
+        complete, note = _training(con, cohort, matrix, f"fit-signature on {cohort}")
+        X, y = complete.drop(columns=["til"]), complete["til"]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            sig = LassoSignature(folds, repeats, min_frequency, seed, n_jobs,
+                                 LassoSettings(full_path=full_path)).fit(X, y)
+        predicted = sig.predict(X)
+        artifact = {
+            "features": [{"modality": owner[c], "code": c} for c in sig.selected_],
+            "coefficients": sig.coef_.to_dict(), "intercept": sig.intercept_,
+            "means": {c: float(sig.means_[c]) for c in sig.selected_},
+            "sds": {c: float(sig.sds_[c]) for c in sig.selected_},
+            "thresholds": learn_thresholds(predicted, y), "n": len(y), "params": params,
+            "selection": sig.summary[["code", "frequency", "mean_coef", "selected"]].to_dict("records"),
+            "r2": float(sig.ols_.rsquared),
+        }
+        with transaction(con):
+            version = save_model(con, run, name=name, kind="signature", cohort=cohort, target="til",
+                                 artifact=artifact, data_hash=data.data_hash(complete))
+            record = load_model(con, name, version)
+            sel = sig.summary.rename(columns={"ols_coef": "_ols"}).drop(columns="_ols")
+            sel.insert(0, "modality", sel["code"].map(owner))
+            sel.insert(0, "version", version)
+            sel.insert(0, "model", name)
+            sel["run_id"] = run.run_id
+            replace_rows(con, "signature_selection", sel, {"model": name, "version": version})
+            terms = _ols_rows(sig.ols_, name, version, run, "final")
+            replace_rows(con, "model_terms", terms, {"model": name, "version": version})
+            write_predictions(con, run, record, cohort, predicted)
+            finish_run(con, run, "ok")
+    except BaseException:
+        finish_run(con, run, "failed")
+        raise
+    notes = [n for n in [note, *_notes_from(caught)] if n]
+    r = pearson(predicted.to_numpy(), y.to_numpy())
+    notes.append(f"saved model {name} v{version}: {len(sig.selected_)} features, n = {len(y)}, "
+                 f"r (training, in-sample) = {r.r:.3f}")
+    return Outcome(run.run_id, {"selection": sig.summary.head(30), "terms": terms[["term", "coef", "se", "p_value"]]},
+                   notes)
+
+
+def _ols_rows(res: Any, name: str, version: int, run: Run, fit: str) -> pd.DataFrame:
+    ci = np.asarray(res.conf_int())
+    return pd.DataFrame({
+        "model": name, "version": version, "fit": fit,
+        "term": ["intercept" if t == "const" else str(t) for t in res.params.index],
+        "coef": np.asarray(res.params), "se": np.asarray(res.bse), "t_value": np.asarray(res.tvalues),
+        "p_value": np.asarray(res.pvalues), "ci_low": ci[:, 0], "ci_high": ci[:, 1], "n": int(res.nobs),
+        "r2": float(res.rsquared), "run_id": run.run_id,
+    })
+
+
+def run_fit_composite(
+    con: duckdb.DuckDBPyConnection, cohort: str, *, signature: str, with_: Sequence[str] = ("cyt",),
+    adjust: Sequence[str] = (), name: str = "composite", log_molecular: bool = True,
+) -> Outcome:
+    """Table 4 (univariate r, adjusted OLS) and the refitted composite saved as a model."""
+    params = {"cohort": cohort, "signature": signature, "with": list(with_), "adjust": list(adjust), "name": name,
+              "log_molecular": log_molecular}
+    run = _run(con, "fit-composite", params)
+    try:
+        sig = load_model(con, signature)
+        if sig.cohort != cohort:
+            raise StatsError(f"signature {signature} was trained on {sig.cohort}, not {cohort}")
+        codes = [data.MOLECULAR.get(w.lower(), w) for w in with_]
+        adjust_mol = [data.MOLECULAR[a.lower()] for a in adjust if a.lower() in data.MOLECULAR]
+        clinical = [a for a in adjust if a.lower() not in data.MOLECULAR]
+        features = [{"modality": "model", "code": sig.name}] + [{"modality": "genomics", "code": c} for c in codes]
+        transforms = {c: "log2p1" for c in codes} if log_molecular else {}
+        probe = ModelRecord(name, 0, "composite", cohort, "til", {"features": features, "transforms": transforms,
+                            "components": {sig.name: {"name": sig.name, "version": sig.version}}}, "", run.run_id)
+        terms = model_inputs(con, probe, cohort)
+        extra = pd.DataFrame(index=terms.index)
+        if adjust_mol:
+            mol, _ = data.feature_matrix(con, cohort, modalities=["genomics"], codes=adjust_mol)
+            for c in adjust_mol:
+                extra[c] = np.log2(1 + mol[c].clip(lower=0)) if log_molecular else mol[c]
+        if clinical:
+            extra = extra.join(data.covariates(con, cohort, clinical), how="left")
+        complete, note = _training(con, cohort, terms.join(extra, how="left"), f"fit-composite on {cohort}")
+        til = complete.pop("til")
+        model = CompositeModel().fit(complete[terms.columns], til, complete[extra.columns] if len(extra.columns)
+                                     else None)
+        z = (complete[terms.columns] - model.means_) / model.sds_
+        predicted = pd.Series(model.intercept_ + z.to_numpy() @ model.coef_[list(terms.columns)].to_numpy(),
+                              index=complete.index)
+        artifact = {
+            "features": features, "transforms": transforms,
+            "components": {sig.name: {"name": sig.name, "version": sig.version}},
+            "coefficients": model.coef_.to_dict(), "intercept": model.intercept_,
+            "means": model.means_.to_dict(), "sds": model.sds_.to_dict(),
+            "thresholds": learn_thresholds(predicted, til), "n": len(til), "params": params,
+        }
+        with transaction(con):
+            version = save_model(con, run, name=name, kind="composite", cohort=cohort, target="til",
+                                 artifact=artifact, data_hash=data.data_hash(complete.join(til)))
+            table = model.summary.copy()
+            table.insert(0, "version", version)
+            table.insert(0, "model", name)
+            table["run_id"] = run.run_id
+            replace_rows(con, "model_terms", table, {"model": name, "version": version})
+            write_predictions(con, run, load_model(con, name, version), cohort, predicted)
+            finish_run(con, run, "ok")
+    except BaseException:
+        finish_run(con, run, "failed")
+        raise
+    r = pearson(predicted.to_numpy(), til.to_numpy())
+    notes = [n for n in [note] if n]
+    formula = " + ".join(f"{model.coef_[c]:.3g} x z({c})" for c in terms.columns) + f" + {model.intercept_:.3g}"
+    notes.append(f"saved model {name} v{version}: TIL = {formula}; r = {r.r:.3f} (n = {len(til)})")
+    return Outcome(run.run_id, {"table4": table[["fit", "term", "coef", "se", "p_value", "ci_low", "ci_high"]]},
+                   notes)
+
+
+def run_apply(con: duckdb.DuckDBPyConnection, model_name: str, cohort: str, version: int | None = None) -> Outcome:
+    """Score a cohort with a frozen model (training means/SDs and thresholds) and store the predictions."""
+    model = load_model(con, model_name, version)
+    run = _run(con, "apply", {"model": model.name, "version": model.version, "cohort": cohort})
+    try:
+        inputs = model_inputs(con, model, cohort)
+        predicted = predict(con, model, cohort)
+        with transaction(con):
+            frame = write_predictions(con, run, model, cohort, predicted)
+            finish_run(con, run, "ok")
+    except BaseException:
+        finish_run(con, run, "failed")
+        raise
+    dropped = len(inputs) - len(predicted)
+    notes = [f"{dropped} patients of {cohort} lack an input of {model.name} and were left out"] if dropped else []
+    counts = frame["til_group"].value_counts().reindex(["low", "intermediate", "high"], fill_value=0)
+    notes.append(f"{model.name} v{model.version} on {cohort}: {len(frame)} patients; groups " +
+                 ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return Outcome(run.run_id, {"predictions": frame.drop(columns=["run_id"])}, notes)
+
+
+def run_evaluate(
+    con: duckdb.DuckDBPyConnection, cohort: str, model_name: str, compare: Sequence[str] = (), *,
+    min_per_class: int = 2,
+) -> Outcome:
+    """Correlation with TIL, Table 3 metrics per category pair, DeLong comparisons with other models."""
+    models = [load_model(con, m) for m in [model_name, *compare]]
+    run = _run(con, "evaluate", {"cohort": cohort, "models": [f"{m.name}:v{m.version}" for m in models],
+                                 "min_per_class": min_per_class})
+    notes: list[str] = []
+    try:
+        til = data.til_target(con, cohort)
+        preds = {m.name: predict(con, m, cohort) for m in models}
+        corr_rows, metric_rows, cmp_rows = [], [], []
+        for m in models:
+            both = pd.concat([preds[m.name], til], axis=1, join="inner").dropna()
+            c = pearson(both.iloc[:, 0].to_numpy(), both["til"].to_numpy())
+            corr_rows.append({"model": m.name, "version": m.version, "cohort": cohort, "n": c.n, "r": c.r,
+                              "ci_low": c.ci_low, "ci_high": c.ci_high, "p_value": c.p_value})
+        common = pd.concat([preds[m.name] for m in models] + [til], axis=1, join="inner").dropna()
+        cats = til_category(common["til"])
+        for pair, (lower, upper) in PAIRS.items():
+            mask = cats.isin([lower, upper]).to_numpy()
+            y = (cats[mask] == upper).astype(int).to_numpy()
+            n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+            if min(n_pos, n_neg) < min_per_class:
+                notes.append(f"{pair} skipped on {cohort}: {n_neg} {lower} and {n_pos} {upper} patients "
+                             f"(need at least {min_per_class} of each)")
+                continue
+            for m in models:
+                s = common.loc[mask, m.name].to_numpy()
+                ci = auc_ci(y, s, min_per_class=min_per_class)
+                if cohort == m.cohort:
+                    op, source = youden_threshold(y, s), "youden"
+                else:
+                    op, source = operating_point(y, s, m.artifact["thresholds"][pair]), "model"
+                metric_rows.append({"model": m.name, "version": m.version, "cohort": cohort, "comparison": pair,
+                                    "n_negative": n_neg, "n_positive": n_pos, "auc": ci.auc,
+                                    "auc_ci_low": ci.ci_low, "auc_ci_high": ci.ci_high,
+                                    "p_value": mann_whitney_p(y, s), "threshold": op.threshold,
+                                    "threshold_source": source, "sensitivity": op.sensitivity,
+                                    "specificity": op.specificity, "accuracy": op.accuracy})
+            for other in models[1:]:
+                d = delong_test(y, common.loc[mask, models[0].name], common.loc[mask, other.name],
+                                min_per_class=min_per_class)
+                cmp_rows.append({"cohort": cohort, "comparison": pair, "model_a": models[0].name,
+                                 "version_a": models[0].version, "model_b": other.name, "version_b": other.version,
+                                 "n": len(y), "auc_a": d.auc_a.auc, "auc_b": d.auc_b.auc, "z": d.z,
+                                 "p_value": d.p_value})
+        corr, metrics, cmp_ = pd.DataFrame(corr_rows), pd.DataFrame(metric_rows), pd.DataFrame(cmp_rows)
+        for frame in (corr, metrics, cmp_):
+            frame["run_id"] = run.run_id
+        with transaction(con):
+            for m in models:
+                key = {"model": m.name, "version": m.version, "cohort": cohort}
+                replace_rows(con, "model_correlation", corr[corr["model"] == m.name], key)
+                part = metrics[metrics["model"] == m.name] if len(metrics) else metrics
+                replace_rows(con, "classification_metrics", part, key)
+            for other in models[1:]:
+                key2 = {"cohort": cohort, "model_a": models[0].name, "version_a": models[0].version,
+                        "model_b": other.name, "version_b": other.version}
+                part = cmp_[cmp_["model_b"] == other.name] if len(cmp_) else cmp_
+                replace_rows(con, "auc_comparisons", part, key2)
+            finish_run(con, run, "ok")
+    except BaseException:
+        finish_run(con, run, "failed")
+        raise
+    tables = {"correlation": corr.drop(columns=["run_id", "cohort"]),
+              "classification": metrics.drop(columns=["run_id", "cohort"], errors="ignore")}
+    if len(cmp_):
+        tables["delong"] = cmp_.drop(columns=["run_id", "cohort"])
+    return Outcome(run.run_id, tables, notes)
