@@ -99,4 +99,31 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str = "<memory>") -> list[int]
                 f"migration {migration.version:04d}_{migration.name}.sql failed on {path}: {exc}"
             ) from exc
         applied.append(migration.version)
+    apply_views(con, path)
     return applied
+
+
+def view_files() -> list[tuple[str, str]]:
+    """Manuscript views shipped in `sql/views/NAME.sql`: (name, SQL), in name order."""
+    folder = resources.files("radpath.sql").joinpath("views")
+    return sorted((e.name[:-4], e.read_text(encoding="utf-8")) for e in folder.iterdir() if e.name.endswith(".sql"))
+
+
+def apply_views(con: duckdb.DuckDBPyConnection, path: str = "<memory>") -> None:
+    """(Re)create the manuscript views of `sql/views/` (CREATE OR REPLACE VIEW; no data is touched).
+
+    They are not migrations: views hold no data, so they follow this radpath's code on every open.
+    A view that uses another is retried after the others, so file order does not matter.
+    """
+    pending = view_files()
+    while pending:
+        failed: list[tuple[str, str, duckdb.Error]] = []
+        for name, sql in pending:
+            try:
+                con.execute(sql)
+            except duckdb.Error as exc:
+                failed.append((name, sql, exc))
+        if len(failed) == len(pending):
+            name, _, exc = failed[0]
+            raise WarehouseError(f"view sql/views/{name}.sql failed on {path}: {exc}")
+        pending = [(name, sql) for name, sql, _ in failed]
