@@ -27,7 +27,7 @@ def write_synthetic_features(con: duckdb.DuckDBPyConnection, truth: pd.DataFrame
     rng = np.random.default_rng(seed)
     with transaction(con):
         run = start_run(con, "test-features", {"seed": seed})
-        for cohort, part in truth[truth["included"]].groupby("cohort"):
+        for cohort, part in truth.groupby("cohort"):  # every listed patient; inclusion is the warehouse's
             z = part["z_img"].to_numpy()
             n = len(part)
             rows = []

@@ -124,8 +124,11 @@ def model_inputs(con: duckdb.DuckDBPyConnection, model: ModelRecord, cohort: str
     columns: dict[str, pd.Series] = {}
     plain = [f for f in art["features"] if f["modality"] != "model"]
     if plain:
-        frame, owner = feature_matrix(con, cohort, modalities=sorted({f["modality"] for f in plain}),
-                                      codes=[f["code"] for f in plain])
+        try:
+            frame, owner = feature_matrix(con, cohort, modalities=sorted({f["modality"] for f in plain}),
+                                          codes=[f["code"] for f in plain])
+        except StatsError:
+            frame, owner = pd.DataFrame(), {}
         for f in plain:
             if f["code"] not in frame.columns or owner.get(f["code"]) != f["modality"]:
                 raise StatsError(
