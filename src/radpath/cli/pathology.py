@@ -1,9 +1,151 @@
-"""Commands of the pathology issue (being written; registers nothing yet)."""
+"""Commands of the pathology issue: train-til, score-wsi, import-til-maps, pathology inspect."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from radpath.cli.common import DbOption, JobsOption, RetryOption, RichProgress, SchedulerOption, console
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("train-til")(train_til)
+    app.command("score-wsi")(score_wsi)
+    app.command("import-til-maps")(import_til_maps)
+    group = typer.Typer(help="Whole-slide image utilities.", no_args_is_help=True)
+    group.command("inspect")(inspect)
+    app.add_typer(group, name="pathology")
+
+
+def train_til(
+    task: str = typer.Option(..., "--task", help="lymphocyte | tumor"),
+    data: Path = typer.Option(..., "--data", help="Folder of class sub-folders (PNG/JPEG) or CSV of path,label."),
+    out: Path = typer.Option(..., "--out", help="Model file to write (.safetensors; a .json sidecar beside it)."),
+    arch: str = typer.Option("resnet18", "--arch", help="resnet18 | resnet34 | vgg16"),
+    width: int = typer.Option(64, "--width", min=4, help="Channels of the first layer (64 = published network)."),
+    input_px: int = typer.Option(0, "--input-px", min=0, help="Network input size; 0 = native patch size."),
+    epochs: int = typer.Option(20, "--epochs", min=1),
+    freeze_epochs: int = typer.Option(0, "--freeze-epochs", min=0, help="Epochs with the backbone frozen."),
+    batch: int = typer.Option(64, "--batch", min=1),
+    positive: str = typer.Option("positive", "--positive", help="Name of the positive class."),
+    init_weights: Path = typer.Option(None, "--init-weights", help="Local backbone weights (no downloads)."),
+    mpp: float = typer.Option(None, "--mpp", help="Microns per pixel of the patches (else dataset.json)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    seed: int = typer.Option(1, "--seed"),
+) -> None:
+    """Train a 2-class patch classifier (tumour or lymphocyte) and save it with its metadata."""
+    from radpath.pathology.models import resolve_device
+    from radpath.pathology.train import TrainConfig, train_classifier
+
+    config = TrainConfig(
+        task=task, arch=arch, width=width, input_px=input_px or None, epochs=epochs, freeze_epochs=freeze_epochs,
+        batch=batch, positive=positive, seed=seed, init_weights=str(init_weights) if init_weights else None,
+        device=resolve_device(device), mpp=mpp,
+    )
+
+    def log(row: dict[str, object]) -> None:
+        console.print(
+            f"epoch {row['epoch']}: loss {row['loss']:.4f}  val accuracy {row['accuracy']:.3f}  "
+            f"F1 {row['f1']:.3f}  AUC {row['auc']:.3f}" + ("  (backbone frozen)" if row["frozen"] else "")
+        )
+
+    meta = train_classifier(data, config, out, log=log)
+    m = meta["metrics"]
+    console.print(
+        f"{task} model {out}: {arch} (width {width}) at {meta['input_px']} px for {meta['patch_px']} px patches "
+        f"at {meta['mpp']} um/px; validation accuracy {m['accuracy']:.3f}, F1 {m['f1']:.3f}, AUC {m['auc']:.3f}"
+    )
+
+
+def score_wsi(
+    targets: list[str] = typer.Argument(..., help="Cohort manifest(s) (.yaml) or slide files."),
+    tumor_model: Path = typer.Option(..., "--tumor-model", help="Tumour patch classifier file."),
+    til_model: Path = typer.Option(..., "--til-model", help="Lymphocyte patch classifier file."),
+    out: Path = typer.Option(Path("pathology_maps"), "--out", help="Folder for the per-slide map files."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    batch: int = typer.Option(128, "--batch", min=1, help="Patches per inference batch."),
+    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader workers decoding tiles per slide."),
+    tumour_threshold: float = typer.Option(0.5, "--tumor-threshold", min=0.0, max=1.0),
+    lymphocyte_threshold: float = typer.Option(0.5, "--til-threshold", min=0.0, max=1.0),
+    aggregation: str = typer.Option("max", "--aggregation", help="max | average | median"),
+    window: int = typer.Option(4, "--window", min=1, help="Aggregation window w (patches)."),
+    band_um: float = typer.Option(50.0, "--band-um", min=0.0, help="Peritumoral band width (microns)."),
+    mpp: float = typer.Option(None, "--mpp", help="Microns per pixel for slides that lack it."),
+    db: Path = DbOption,
+    jobs: int = JobsOption,
+    scheduler: str = SchedulerOption,
+    retry_failed: bool = RetryOption,
+) -> None:
+    """Tumour / lymphocyte maps, the combined Tumour-TIL map and TIL scores for each slide."""
+    from radpath.pathology.models import resolve_device
+    from radpath.pathology.pipeline import ScoreParams, score_slides
+    from radpath.warehouse import open_warehouse
+
+    if aggregation not in ("max", "average", "median"):
+        raise typer.BadParameter("--aggregation must be max, average or median")
+    params = ScoreParams(
+        tumor_model=str(tumor_model), til_model=str(til_model), out_dir=str(out.resolve()),
+        tumour_threshold=tumour_threshold, lymphocyte_threshold=lymphocyte_threshold, aggregation=aggregation,
+        window=window, band_um=band_um, device=resolve_device(device), batch=batch, workers=workers, mpp=mpp,
+        threads=1 if jobs > 1 else 0,
+    )
+    with open_warehouse(db) as con:
+        summaries = score_slides(con, targets, params, jobs=jobs, scheduler=scheduler, retry_failed=retry_failed,
+                                 progress=RichProgress())
+    for s in summaries:
+        console.print(f"run {s.run.run_id}: {len(s.done)} slides scored, {len(s.failed)} failed; maps in {out}")
+        for case, error in list(s.failed.items())[:10]:
+            console.print(f"  failed {error}")
+
+
+def import_til_maps(
+    folder: Path = typer.Argument(..., help="Folder of combined Tumour-TIL map PNGs named by slide id."),
+    cohort: str = typer.Option(..., "--cohort", help="Cohort the slides belong to."),
+    fmt: str = typer.Option("rgb-tumor-til", "--format", help="Map format (rgb-tumor-til)."),
+    patch_um: float = typer.Option(50.0, "--patch-um", help="Microns per map pixel."),
+    id_length: int = typer.Option(0, "--id-length", min=0, help="Patient id = first N characters of the name."),
+    tumour_threshold: float = typer.Option(0.5, "--tumor-threshold", min=0.0, max=1.0),
+    lymphocyte_threshold: float = typer.Option(0.5, "--til-threshold", min=0.0, max=1.0),
+    band_um: float = typer.Option(50.0, "--band-um", min=0.0),
+    db: Path = DbOption,
+    jobs: int = JobsOption,
+) -> None:
+    """Compute TIL scores from published combined Tumour-TIL maps (no GPU needed)."""
+    from radpath.errors import ConfigError
+    from radpath.pathology.pipeline import import_maps
+    from radpath.warehouse import open_warehouse
+
+    if fmt != "rgb-tumor-til":
+        raise ConfigError(f"unknown map format {fmt!r}; known: rgb-tumor-til")
+    with open_warehouse(db) as con:
+        s = import_maps(con, folder, cohort=cohort, patch_um=patch_um, tumour_threshold=tumour_threshold,
+                        lymphocyte_threshold=lymphocyte_threshold, band_um=band_um, id_length=id_length or None,
+                        jobs=jobs, progress=RichProgress())
+    console.print(f"run {s.run.run_id}: {len(s.done)} maps scored, {len(s.failed)} failed")
+
+
+def inspect(
+    slide: Path = typer.Argument(..., help="Slide file."),
+    thumbnail: Path = typer.Option(None, "--thumbnail", help="Where to write a PNG thumbnail [<slide>.thumb.png]."),
+    mpp: float = typer.Option(None, "--mpp", help="Microns per pixel when the slide lacks it."),
+) -> None:
+    """Print a slide's levels, dimensions, microns per pixel and vendor; write a thumbnail."""
+    from PIL import Image
+
+    from radpath.pathology import slides
+
+    handle, info = slides.open_slide(slide, slide.stem, mpp)
+    try:
+        thumb = slides.thumbnail(handle, info, 512)
+    finally:
+        handle.close()
+    desc = slides.describe(slide, mpp)
+    console.print(f"{desc['path']}: vendor {desc['vendor']}, {desc['mpp']} um/px ({desc['mpp_source']})")
+    for level in desc["levels"]:
+        console.print(
+            f"  level {level['level']}: {level['width']} x {level['height']} (downsample {level['downsample']:g})"
+        )
+    target = thumbnail or slide.with_name(slide.name + ".thumb.png")
+    Image.fromarray(thumb).save(target)
+    console.print(f"thumbnail: {target}")

@@ -1,14 +1,191 @@
-"""Synthetic slides renderer (being written; renders nothing yet)."""
+"""Synthetic H&E whole-slide images and labelled patch datasets.
+
+Each training-cohort patient with `has_slide` gets one small pyramidal tiled TIFF (`slides/<id>.tiff`,
+3 levels as separate top-level tiled pages, JPEG tiles, resolution tags giving `MPP` microns per
+pixel at level 0) that openslide opens as a generic TIFF. The validation cohort has no slides.
+
+The picture, drawn from smooth random fields (all from one rng seeded from (seed, 4004)):
+glass (near white) around an irregular tissue section; pink stroma; purple tumour nests with large
+pale nuclei; lymphocytes as small dense dark round nuclei. Lymphocytes are dense inside "TIL regions"
+covering a fraction ``til_pct / 100`` of the tumour bed (tumour plus a band of BED_UM around it) and
+sparse elsewhere, so a computational TIL score (TIL-positive patches in the tumour bed) tracks the
+latent `til_pct` that the pathologists' readings are drawn from.
+
+`render_patch_dataset` renders extra sections and crops patches labelled by the planted masks into
+ImageFolder-style folders `patches/<task>/{negative,positive}/*.png` with a `dataset.json` giving the
+task, patch size and microns per pixel, for `radpath train-til`.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from radpath.synth.truth import TRAIN, VALID
 
+MPP = 0.5                 # microns per pixel at level 0 (a 20x scan)
+SIZE = (1152, 1536)       # level-0 height, width of a synthetic slide (576 x 768 um)
+TILE = 256
+LEVELS = 3
+BED_UM = 24.0             # width of the band around the tumour counted as tumour bed
+PATCH_PX = {"tumor": 176, "lymphocyte": 100}   # at MPP: 88 um and 50 um, the paper's physical sizes
+SEED_OFFSET = 4004
+
+GLASS = np.array([243, 242, 245], float)
+STROMA = np.array([236, 166, 196], float)
+TUMOUR = np.array([196, 136, 188], float)
+TUMOUR_NUC = np.array([92, 52, 142], float)
+LYMPH_NUC = np.array([38, 22, 92], float)
+
+
+def _field(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """A smooth random field with values uniform on [0, 1) (rank-transformed Gaussian-filtered noise)."""
+    from scipy.ndimage import gaussian_filter, zoom
+
+    factor = 8
+    small = (shape[0] // factor + 1, shape[1] // factor + 1)
+    noise = gaussian_filter(rng.standard_normal(small), sigma / factor)
+    ranks = (noise.ravel().argsort().argsort().reshape(small) + 0.5) / noise.size
+    return np.asarray(zoom(ranks, factor, order=1)[: shape[0], : shape[1]])
+
+
+def _disc(radius: int) -> np.ndarray:
+    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    return np.asarray(x * x + y * y <= radius * radius)
+
+
+def _nuclei(rng: np.random.Generator, density: np.ndarray, radius: int) -> np.ndarray:
+    """Mask of round nuclei whose centres fall with per-pixel probability `density` (discs stamped)."""
+    cy, cx = np.nonzero(rng.random(density.shape, dtype=np.float32) < density)
+    mask = np.zeros(density.shape, bool)
+    h, w = density.shape
+    for dy, dx in zip(*np.nonzero(_disc(radius)), strict=True):
+        mask[np.clip(cy + dy - radius, 0, h - 1), np.clip(cx + dx - radius, 0, w - 1)] = True
+    return mask
+
+
+def render_section(
+    rng: np.random.Generator, til_pct: float, shape: tuple[int, int] = SIZE, mpp: float = MPP
+) -> dict[str, np.ndarray]:
+    """One H&E section: `rgb` (uint8) and the planted masks `tissue`, `tumour`, `bed`, `til`."""
+    from scipy.ndimage import binary_dilation, gaussian_filter
+
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    ellipse = ((yy - h / 2) / (0.46 * h)) ** 2 + ((xx - w / 2) / (0.46 * w)) ** 2
+    tissue = (_field(rng, shape, 40.0) * 0.6 + (1 - ellipse) * 0.8) > 0.55
+    tumour = tissue & (_field(rng, shape, 70.0) > 0.5)
+    bed_px = max(1, int(round(BED_UM / mpp)))
+    step = 8  # dilate on a coarse grid for speed
+    coarse = binary_dilation(tumour[::step, ::step], structure=_disc(max(1, bed_px // step)))
+    bed = np.repeat(np.repeat(coarse, step, 0), step, 1)[:h, :w] & tissue
+    u = _field(rng, shape, 24.0)
+    frac = float(np.clip(til_pct, 0.0, 100.0)) / 100.0
+    in_bed = u[bed]
+    cut = np.quantile(in_bed, frac) if in_bed.size and frac > 0 else -1.0
+    til = bed & (u < cut)
+    til |= tissue & ~bed & (u < 0.02)
+
+    # class index per pixel: 0 glass, 1 stroma, 2 tumour, 3 tumour nucleus, 4 lymphocyte nucleus
+    kind = tissue.astype(np.uint8) + tumour.astype(np.uint8)
+    kind[_nuclei(rng, np.where(tumour, np.float32(0.006), np.float32(0.0)), 5)] = 3
+    lymph_density = np.where(til, np.float32(0.045), np.where(tissue, np.float32(0.0015), np.float32(0.0)))
+    kind[_nuclei(rng, lymph_density, 3)] = 4
+    palette = np.stack([GLASS, STROMA, TUMOUR, TUMOUR_NUC, LYMPH_NUC]).astype(np.float32)
+    rgb = palette[kind]
+    fibres = gaussian_filter(rng.standard_normal(shape, dtype=np.float32), (1.0, 4.0)) * np.float32(40.0)
+    rgb += (fibres * (kind == 1))[..., None]
+    rgb += rng.standard_normal(rgb.shape, dtype=np.float32) * np.float32(6.0)
+    return {
+        "rgb": np.clip(rgb, 0, 255).astype(np.uint8),
+        "tissue": tissue,
+        "tumour": tumour,
+        "bed": bed,
+        "til": til,
+    }
+
+
+def write_pyramid(path: Path, rgb: np.ndarray, mpp: float | None = MPP, levels: int = LEVELS) -> None:
+    """Write `rgb` as a pyramidal tiled TIFF: one top-level tiled JPEG page per level (x2 each)."""
+    import tifffile
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(rgb)
+    with tifffile.TiffWriter(path) as tif:
+        for level in range(levels):
+            factor = 2**level
+            if level:
+                size = (max(1, rgb.shape[1] // factor), max(1, rgb.shape[0] // factor))
+                data = np.asarray(image.resize(size, Image.Resampling.BOX))
+            else:
+                data = rgb
+            extra: dict[str, Any] = {}
+            if mpp is not None:
+                res = 1e4 / (mpp * factor)  # pixels per centimetre
+                extra = {"resolution": (res, res), "resolutionunit": "CENTIMETER"}
+            tif.write(
+                data, tile=(TILE, TILE), photometric="rgb", compression="jpeg", compressionargs={"level": 90},
+                subfiletype=0 if level == 0 else 1, metadata=None, description="radpath synthetic H&E", **extra,
+            )
+
 
 def render_slides(truth: pd.DataFrame, out: Path, seed: int) -> dict[str, dict[str, Any]]:
-    return {TRAIN: {}, VALID: {}}
+    """One slide per training-cohort patient with `has_slide`; the patch datasets under `out/patches`."""
+    rng = np.random.default_rng([seed, SEED_OFFSET])
+    rows = truth[(truth["cohort"] == TRAIN) & truth["has_slide"].astype(bool)]
+    for row in rows.itertuples(index=False):
+        section = render_section(rng, float(row.til_pct))
+        write_pyramid(out / TRAIN / "slides" / f"{row.patient_id}.tiff", section["rgb"])
+    render_patch_dataset(out / "patches", seed=seed)
+    return {TRAIN: {"slides": {"root": "slides", "pattern": "{patient_id}*.tiff"}}, VALID: {}}
+
+
+def _labels(section: dict[str, np.ndarray], task: str, y: int, x: int, size: int) -> int | None:
+    """1 / 0 for a clearly positive / negative patch at (y, x), None for an ambiguous one."""
+    window = (slice(y, y + size), slice(x, x + size))
+    tissue = float(section["tissue"][window].mean())
+    target = float(section["tumour" if task == "tumor" else "til"][window].mean())
+    if task == "tumor":
+        if target >= 0.6:
+            return 1
+        return 0 if target <= 0.15 and tissue >= 0.3 else None
+    if target >= 0.4:
+        return 1
+    return 0 if target <= 0.03 and tissue >= 0.3 else None
+
+
+def render_patch_dataset(
+    out: Path, *, seed: int = 1, n_sections: int = 8, per_class: int = 400, shape: tuple[int, int] = SIZE
+) -> dict[str, Path]:
+    """Labelled patches for both tasks cropped from extra synthetic sections; returns {task: folder}."""
+    from PIL import Image
+
+    rng = np.random.default_rng([seed, SEED_OFFSET, 1])
+    found: dict[str, dict[int, list[np.ndarray]]] = {task: {0: [], 1: []} for task in PATCH_PX}
+    for k in range(n_sections):
+        section = render_section(rng, til_pct=float(np.linspace(5, 70, n_sections)[k]), shape=shape)
+        for task, size in PATCH_PX.items():
+            stride = size // 2
+            for y in range(0, shape[0] - size + 1, stride):
+                for x in range(0, shape[1] - size + 1, stride):
+                    label = _labels(section, task, y, x, size)
+                    if label is not None:
+                        found[task][label].append(section["rgb"][y : y + size, x : x + size])
+    folders: dict[str, Path] = {}
+    for task, by_label in found.items():
+        folder = out / task
+        for label, patches in by_label.items():
+            name = "positive" if label else "negative"
+            (folder / name).mkdir(parents=True, exist_ok=True)
+            pick = rng.permutation(len(patches))[:per_class]
+            for i in pick:
+                Image.fromarray(patches[i]).save(folder / name / f"{task}_{i:05d}.png")
+        meta = {"task": task, "patch_px": PATCH_PX[task], "mpp": MPP, "classes": ["negative", "positive"]}
+        (folder / "dataset.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        folders[task] = folder
+    return folders

@@ -1,0 +1,184 @@
+"""Patch-classifier architectures (plain torch, no torchvision) in an explicit registry, and model files.
+
+Architectures follow the ImageNet designs the TIL-map paper fine-tunes, with its 2-class heads
+(paper Table 3): ResNet-18/34 (BasicBlock, last layer Linear(512, 2) at width 64) and VGG16 with
+the classifier reduced to 1024 features (Linear(25088, 1024) -> ReLU -> Dropout -> Linear(1024, 2)).
+`width` scales every layer's channels (64 = the published network); small widths at the native
+patch size are the CPU option. Each network has `backbone` and `head` submodules so training can
+freeze the backbone for the first epochs.
+
+A model file is safetensors: tensors plus the metadata JSON under the key "radpath" (format,
+version, task, arch, arch_kwargs, input_px, patch_px, mpp, classes, mean, std, metrics, data_hash).
+safetensors cannot run code when loaded; a pickle `.pt` with the same content is accepted only
+through `torch.load(weights_only=True)`. A JSON sidecar (`<file>.json`) repeats the metadata for people.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from radpath.errors import ModelFileError
+
+FORMAT = "radpath-patch-classifier"
+FORMAT_VERSION = 1
+TASKS = ("tumor", "lymphocyte")
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.down: nn.Module = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.down(x))
+
+
+class ResNet(nn.Module):
+    def __init__(self, blocks: tuple[int, ...], width: int = 64, n_classes: int = 2):
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
+        ]
+        cin = width
+        for stage, n in enumerate(blocks):
+            cout = width * 2**stage
+            for b in range(n):
+                layers.append(BasicBlock(cin, cout, 2 if (b == 0 and stage > 0) else 1))
+                cin = cout
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        self.backbone = nn.Sequential(*layers)
+        self.head = nn.Linear(cin, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+VGG16_CFG = (1, 1, "M", 2, 2, "M", 4, 4, 4, "M", 8, 8, 8, "M", 8, 8, 8, "M")
+
+
+class VGG16(nn.Module):
+    """VGG16 with the paper's reduced classifier (1024 features instead of 4096)."""
+
+    def __init__(self, width: int = 64, n_classes: int = 2, hidden: int = 1024):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 3
+        for item in VGG16_CFG:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2))
+            else:
+                cout = width * int(item)
+                layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True)]
+                cin = cout
+        layers += [nn.AdaptiveAvgPool2d(7), nn.Flatten()]
+        self.backbone = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.Linear(cin * 49, hidden), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(hidden, n_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "resnet18": lambda width=64: ResNet((2, 2, 2, 2), width),
+    "resnet34": lambda width=64: ResNet((3, 4, 6, 3), width),
+    "vgg16": lambda width=64: VGG16(width),
+}
+
+
+def build(arch: str, **kwargs: Any) -> nn.Module:
+    if arch not in ARCHITECTURES:
+        raise ModelFileError(f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[arch](**kwargs)
+
+
+def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
+    """Write `model`'s weights and `meta` as one safetensors file, plus a `<path>.json` sidecar."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    full = {"format": FORMAT, "version": FORMAT_VERSION, **meta}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(path), metadata={"radpath": json.dumps(full)})
+    Path(f"{path}.json").write_text(json.dumps(full, indent=2), encoding="utf-8")
+    return path
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+        tensors = load_file(str(path))
+        if "radpath" not in header:
+            raise ModelFileError(f"model file {path}: safetensors file without radpath metadata")
+        return tensors, json.loads(header["radpath"])
+    except (SafetensorError, OSError, ValueError):
+        pass
+    try:
+        blob = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        text = str(exc)
+        if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
+            raise ModelFileError(
+                f"model file {path}: refused, loading it would run code (pickled objects beyond tensors)"
+            ) from None
+        raise ModelFileError(f"model file {path}: not a safetensors or torch weights file ({exc})") from None
+    if not isinstance(blob, dict) or "state_dict" not in blob or "meta" not in blob:
+        raise ModelFileError(f"model file {path}: a torch file without 'state_dict' and 'meta'")
+    meta = blob["meta"]
+    return dict(blob["state_dict"]), json.loads(meta) if isinstance(meta, str) else dict(meta)
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    return _read(Path(path))[1]
+
+
+def load_model(
+    path: str | Path, task: str | None = None, *, input_px: int | None = None, device: str = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a saved patch classifier (eval mode) and its metadata; checks task and input size."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist")
+    tensors, meta = _read(path)
+    if meta.get("format") != FORMAT:
+        raise ModelFileError(f"model file {path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    if task is not None and meta.get("task") != task:
+        raise ModelFileError(f"model file {path}: a {meta.get('task')!r} model, expected a {task!r} model")
+    if input_px is not None and int(meta.get("input_px", -1)) != input_px:
+        raise ModelFileError(f"model file {path}: input size {meta.get('input_px')} px, expected {input_px} px")
+    model = build(str(meta.get("arch")), **meta.get("arch_kwargs", {}))
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise ModelFileError(f"model file {path}: weights do not fit architecture {meta.get('arch')}: {exc}") from None
+    model.eval().to(device)
+    return model, meta
+
+
+def resolve_device(device: str = "auto") -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelFileError("--device cuda asked for, but torch sees no CUDA device")
+    return device

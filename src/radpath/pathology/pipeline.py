@@ -1,0 +1,249 @@
+"""Scoring slides end to end: the per-slide worker, the warehouse writer, cohort and map-import drivers.
+
+`score_slide(payload)` runs in a worker process (or on a Dask worker): open the slide, find tissue
+on a thumbnail, tile it at each model's physical patch size, predict, aggregate the tumour map,
+resample it onto the lymphocyte grid, build the combined map, score, and save the map files. The
+coordinating process writes `pathology_slides`, `pathology_scores` and the `features` rows.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from radpath.errors import ConfigError, PathologyError
+from radpath.progress import Progress
+from radpath.stage import StageSummary, run_case_stage
+from radpath.warehouse.runs import Run, hash_file, hash_inputs
+from radpath.warehouse.write import register_feature_defs, replace_rows, write_features
+
+MODALITY = "pathology"
+
+
+@dataclass(frozen=True)
+class ScoreParams:
+    tumor_model: str
+    til_model: str
+    out_dir: str
+    tumour_threshold: float = 0.5
+    lymphocyte_threshold: float = 0.5
+    aggregation: str = "max"
+    window: int = 4
+    band_um: float = 50.0
+    min_tissue: float = 0.5
+    device: str = "cpu"
+    batch: int = 128
+    workers: int = 0
+    mpp: float | None = None
+    thumb_px: int = 1024
+    threads: int = 0            # torch threads per slide worker (0 = torch's default)
+
+
+@functools.lru_cache(maxsize=4)
+def _model(path: str, task: str, device: str) -> tuple[Any, dict[str, Any]]:
+    from radpath.pathology.models import load_model
+
+    return load_model(path, task, device=device)
+
+
+def score_slide(payload: dict[str, Any]) -> dict[str, Any]:
+    """Worker: payload {case_id, cohort, slide, params (ScoreParams as dict)} -> maps, paths, scores."""
+    import torch
+
+    from radpath.pathology import maps
+    from radpath.pathology.infer import predict_map
+    from radpath.pathology.scores import til_scores
+    from radpath.pathology.slides import open_slide, thumbnail
+    from radpath.pathology.tissue import PatchGrid, patch_side0, tissue_mask
+
+    params = ScoreParams(**payload["params"])
+    case_id, path = str(payload["case_id"]), str(payload["slide"])
+    if params.threads:
+        torch.set_num_threads(params.threads)
+    tumour_model, tumour_meta = _model(params.tumor_model, "tumor", params.device)
+    lymph_model, lymph_meta = _model(params.til_model, "lymphocyte", params.device)
+    slide, info = open_slide(path, case_id, params.mpp)
+    try:
+        thumb = thumbnail(slide, info, params.thumb_px)
+    finally:
+        slide.close()
+    mask = tissue_mask(thumb)
+    grids, selected, probs = {}, {}, {}
+    for task, model, meta in (("tumor", tumour_model, tumour_meta), ("lymphocyte", lymph_model, lymph_meta)):
+        side = patch_side0(int(meta["patch_px"]), float(meta["mpp"]), info.mpp)
+        grids[task] = PatchGrid(info.width, info.height, side)
+        selected[task] = grids[task].tissue_fraction(mask) >= params.min_tissue
+        probs[task] = predict_map(
+            model, meta, info, grids[task], selected[task], case_id=case_id, device=params.device,
+            batch=params.batch, workers=params.workers,
+        )
+    tumour_agg = maps.aggregate(probs["tumor"], params.window, params.aggregation)
+    lgrid = grids["lymphocyte"]
+    tissue = selected["lymphocyte"]
+    tumour_on_lymph = maps.resample(tumour_agg, grids["tumor"].patch0, lgrid.shape, lgrid.patch0)
+    rgb = maps.encode_rgb(tumour_on_lymph, probs["lymphocyte"], tissue)
+    patch_um = lgrid.patch0 * info.mpp
+    scores = til_scores(
+        tumour_on_lymph, probs["lymphocyte"], tissue, patch_um, tumour_threshold=params.tumour_threshold,
+        lymphocyte_threshold=params.lymphocyte_threshold, band_um=params.band_um,
+    )
+    geometry = {
+        "slide": path, "mpp": info.mpp, "width0": info.width, "height0": info.height,
+        "grids": {t: {"patch0": g.patch0, "patch_um": g.patch0 * info.mpp, "rows": g.shape[0], "cols": g.shape[1]}
+                  for t, g in grids.items()},
+        "format": "float32 .npy, one value per patch (row i = y), NaN = glass; tumor_til.png R=lymph G=tumour B=tissue",
+    }
+    folder = Path(params.out_dir) / str(payload["cohort"]) / case_id
+    paths = maps.save_maps(
+        folder,
+        {"tumor": probs["tumor"], "tumor_agg": tumour_agg, "lymphocyte": probs["lymphocyte"], "tissue": tissue},
+        rgb, maps.overlay(thumb, rgb), geometry,
+    )
+    return {
+        "slide": path, "vendor": info.vendor, "mpp": info.mpp, "width": info.width, "height": info.height,
+        "levels": len(info.dimensions), "rows": lgrid.shape[0], "cols": lgrid.shape[1], "patch_um": patch_um,
+        "n_tissue": int(tissue.sum()), "n_tumor_patches": int(selected["tumor"].sum()),
+        "paths": paths, "scores": scores,
+    }
+
+
+def write_slide(con: duckdb.DuckDBPyConnection, run: Run, cohort: str, case_id: str, value: dict[str, Any],
+                params: dict[str, Any]) -> None:
+    """Replace this slide's rows in pathology_slides / pathology_scores and its `features` rows."""
+    paths = value["paths"]
+    key = {"cohort": cohort, "patient_id": case_id}
+    slide_row = pd.DataFrame([{
+        "cohort": cohort, "patient_id": case_id, "slide_path": value["slide"], "vendor": value["vendor"],
+        "mpp": value["mpp"], "width": value["width"], "height": value["height"], "levels": value["levels"],
+        "grid_rows": value["rows"], "grid_cols": value["cols"], "patch_um": value["patch_um"],
+        "n_tissue_patches": value["n_tissue"], "tumor_map": paths.get("tumor"),
+        "tumor_agg_map": paths.get("tumor_agg"), "lymphocyte_map": paths.get("lymphocyte"),
+        "tissue_map": paths.get("tissue"), "rgb_map": paths.get("rgb"), "overlay_png": paths.get("overlay"),
+        "run_id": run.run_id,
+    }])
+    replace_rows(con, "pathology_slides", slide_row, key)
+    s = value["scores"]
+    score_row = pd.DataFrame([{
+        "cohort": cohort, "patient_id": case_id, "til_score": s["TIL_SCORE"],
+        "til_intratumoral": s["TIL_INTRATUMORAL"], "til_peritumoral": s["TIL_PERITUMORAL"],
+        "til_nontumor": s["TIL_NONTUMOR"], "tissue_area_mm2": s["TISSUE_AREA"], "tumor_area_mm2": s["TUMOR_AREA"],
+        "tumor_threshold": params.get("tumour_threshold"), "lymphocyte_threshold": params.get("lymphocyte_threshold"),
+        "band_um": params.get("band_um"), "source": params.get("source", "score-wsi"), "run_id": run.run_id,
+    }])
+    replace_rows(con, "pathology_scores", score_row, key)
+    frame = pd.DataFrame({"patient_id": case_id, "code": list(s), "value": list(s.values())})
+    write_features(con, run, cohort, MODALITY, frame)
+
+
+def slide_cases(con: duckdb.DuckDBPyConnection, target: str, mpp: float | None = None
+                ) -> tuple[str, list[tuple[str, str]], float | None]:
+    """(cohort, [(patient_id, slide path)], manifest mpp) from a manifest, or ('slides', [(stem, path)])."""
+    path = Path(target)
+    if path.suffix.lower() in {".yaml", ".yml"}:
+        from radpath.cohort import load_manifest
+
+        loaded = load_manifest(path)
+        spec = loaded.manifest.slides
+        if spec is None:
+            raise ConfigError(f"manifest {path}: has no slides section")
+        rows = con.execute(
+            "SELECT patient_id FROM patients WHERE cohort = ? AND included ORDER BY patient_id", [loaded.name]
+        ).fetchall()
+        if not rows:
+            raise ConfigError(f"no included patients of cohort {loaded.name!r} in the warehouse; run radpath ingest")
+        root = loaded.resolve(spec.root)
+        cases = []
+        for (pid,) in rows:
+            found = sorted(root.glob(spec.pattern.format(patient_id=pid)))
+            if found:
+                cases.append((pid, str(found[0])))
+        return loaded.name, cases, mpp if mpp is not None else spec.mpp
+    return "slides", [(path.stem, str(path))], mpp
+
+
+def score_slides(
+    con: duckdb.DuckDBPyConnection, targets: list[str], params: ScoreParams, *, jobs: int = 1,
+    scheduler: str | None = None, retry_failed: bool = False, progress: Progress | None = None,
+) -> list[StageSummary]:
+    """Score the slides of each manifest (or the slide files given) through `run_case_stage`."""
+    from radpath.pathology.models import read_meta
+    from radpath.pathology.scores import FEATURE_DEFS
+
+    for model_path, task in ((params.tumor_model, "tumor"), (params.til_model, "lymphocyte")):
+        meta = read_meta(model_path)  # fail early, before any run is recorded
+        if meta.get("task") != task:
+            from radpath.errors import ModelFileError
+
+            raise ModelFileError(f"model file {model_path}: a {meta.get('task')!r} model, expected a {task!r} model")
+    groups: dict[tuple[str, float | None], list[tuple[str, str]]] = {}
+    for target in targets:
+        cohort, cases, mpp = slide_cases(con, target, params.mpp)
+        groups.setdefault((cohort, mpp), []).extend(cases)
+    register_feature_defs(con, MODALITY, FEATURE_DEFS)
+    summaries = []
+    for (cohort, mpp), cases in groups.items():
+        run_params = {**asdict(params), "mpp": mpp}
+        run_params["model_hashes"] = {"tumor": hash_file(Path(params.tumor_model)),
+                                      "lymphocyte": hash_file(Path(params.til_model))}
+        payloads = [(pid, {"case_id": pid, "cohort": cohort, "slide": slide,
+                           "params": {**asdict(params), "mpp": mpp}}) for pid, slide in cases]
+        summaries.append(run_case_stage(
+            con, command="score-wsi", stage="score-wsi", cohort=cohort, params=run_params,
+            inputs=hash_inputs([Path(params.tumor_model), Path(params.til_model)]),
+            cases=payloads, worker=score_slide,
+            write=lambda c, r, cid, v, _co=cohort, _p=run_params: write_slide(c, r, _co, cid, v, _p),
+            jobs=jobs, scheduler=scheduler, retry_failed=retry_failed, progress=progress,
+        ))
+    return summaries
+
+
+def import_map(payload: dict[str, Any]) -> dict[str, Any]:
+    """Worker for `import-til-maps`: scores of one published combined map (PNG, RGB Tumour-TIL format)."""
+    from PIL import Image
+
+    from radpath.pathology import maps
+    from radpath.pathology.scores import til_scores
+
+    path, case_id = Path(payload["file"]), str(payload["case_id"])
+    try:
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+    except Exception as exc:
+        raise PathologyError(case_id, f"not a readable map image ({exc})", file=str(path)) from exc
+    tumour, lymph, tissue = maps.decode_rgb(rgb)
+    p = payload["params"]
+    scores = til_scores(tumour, lymph, tissue, p["patch_um"], tumour_threshold=p["tumour_threshold"],
+                        lymphocyte_threshold=p["lymphocyte_threshold"], band_um=p["band_um"])
+    return {"slide": str(path), "vendor": "tumor-til-map", "mpp": float("nan"), "width": 0, "height": 0,
+            "levels": 0, "rows": rgb.shape[0], "cols": rgb.shape[1], "patch_um": p["patch_um"],
+            "n_tissue": int(tissue.sum()), "paths": {"rgb": str(path)}, "scores": scores}
+
+
+def import_maps(
+    con: duckdb.DuckDBPyConnection, folder: str | Path, *, cohort: str, patch_um: float = 50.0,
+    tumour_threshold: float = 0.5, lymphocyte_threshold: float = 0.5, band_um: float = 50.0,
+    id_length: int | None = None, jobs: int = 1, progress: Progress | None = None,
+) -> StageSummary:
+    """Scores from a folder of combined maps (one PNG per slide, named by slide id)."""
+    from radpath.pathology.scores import FEATURE_DEFS
+
+    folder = Path(folder)
+    files = sorted(folder.glob("*.png"))
+    if not files:
+        raise ConfigError(f"map folder {folder}: no .png Tumour-TIL maps found")
+    params = {"patch_um": patch_um, "tumour_threshold": tumour_threshold,
+              "lymphocyte_threshold": lymphocyte_threshold, "band_um": band_um, "source": "import-til-maps",
+              "format": "rgb-tumor-til"}
+    cases = [((f.stem[:id_length] if id_length else f.stem), {"file": str(f), "params": params,
+              "case_id": f.stem[:id_length] if id_length else f.stem}) for f in files]
+    register_feature_defs(con, MODALITY, FEATURE_DEFS)
+    return run_case_stage(
+        con, command="import-til-maps", stage="import-til-maps", cohort=cohort, params=params,
+        inputs={"folder": str(folder)}, cases=cases, worker=import_map,
+        write=lambda c, r, cid, v: write_slide(c, r, cohort, cid, v, params), jobs=jobs, progress=progress,
+    )

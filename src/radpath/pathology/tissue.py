@@ -1,0 +1,98 @@
+"""Tissue detection on a thumbnail (Otsu on HSV saturation) and the patch grid's geometry.
+
+Glass is bright and unsaturated; stained tissue is saturated. The threshold is Otsu's on the
+thumbnail's saturation histogram, but never below `MIN_SATURATION`, so a glass-only slide (whose
+saturation is all noise) has no tissue instead of half its noise called tissue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_SATURATION = 0.08   # saturation (0-1) below which a pixel is glass whatever Otsu says
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold of values in [0, 1]: the cut maximising the between-class variance."""
+    values = np.asarray(values, float).ravel()
+    if values.size == 0:
+        return 1.0
+    hist, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    p = hist / hist.sum()
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(p)
+    m0 = np.cumsum(p * centres)
+    total = m0[-1]
+    w1 = 1.0 - w0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (total * w0 - m0) ** 2 / (w0 * w1)
+    between = np.nan_to_num(between[:-1], nan=0.0)
+    return float(edges[int(np.argmax(between)) + 1])
+
+
+def saturation(rgb: np.ndarray) -> np.ndarray:
+    """HSV saturation in [0, 1] of an RGB uint8 image: (max - min) / max."""
+    rgb = rgb.astype(np.float32)
+    high = rgb.max(axis=-1)
+    low = rgb.min(axis=-1)
+    return np.where(high > 0, (high - low) / np.maximum(high, 1.0), 0.0).astype(np.float32)
+
+
+def tissue_mask(rgb: np.ndarray, min_saturation: float = MIN_SATURATION) -> np.ndarray:
+    """Boolean tissue mask of a thumbnail."""
+    sat = saturation(rgb)
+    cut = max(otsu_threshold(sat), min_saturation)
+    return np.asarray(sat > cut)
+
+
+@dataclass(frozen=True)
+class PatchGrid:
+    """Non-overlapping square patches of side `patch0` level-0 pixels covering a slide (whole patches only).
+
+    Patch (i, j) (row i, column j) has its level-0 top-left corner at (x, y) = (j * patch0, i * patch0);
+    at a level of downsample d it is at (x / d, y / d) with side patch0 / d.
+    """
+
+    width0: int
+    height0: int
+    patch0: float
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.height0 // self.patch0), int(self.width0 // self.patch0)
+
+    def origin(self, i: int, j: int, downsample: float = 1.0) -> tuple[float, float]:
+        """(x, y) of patch (i, j)'s top-left corner in the coordinates of a level of `downsample`."""
+        return j * self.patch0 / downsample, i * self.patch0 / downsample
+
+    def origin0(self, i: int, j: int) -> tuple[int, int]:
+        """Integer level-0 (x, y) of patch (i, j), as openslide's read_region wants it."""
+        x, y = self.origin(i, j)
+        return int(round(x)), int(round(y))
+
+    def tissue_fraction(self, mask: np.ndarray) -> np.ndarray:
+        """Fraction of each patch covered by a thumbnail-resolution tissue `mask` (rows x cols)."""
+        rows, cols = self.shape
+        if rows == 0 or cols == 0:
+            return np.zeros((rows, cols))
+        h, w = mask.shape
+        sy, sx = h / self.height0, w / self.width0
+        integral = np.zeros((h + 1, w + 1))
+        integral[1:, 1:] = np.cumsum(np.cumsum(mask.astype(float), 0), 1)
+        y0 = np.floor(np.arange(rows) * self.patch0 * sy).astype(int)
+        y1 = np.maximum(np.floor(np.arange(1, rows + 1) * self.patch0 * sy).astype(int), y0 + 1).clip(max=h)
+        x0 = np.floor(np.arange(cols) * self.patch0 * sx).astype(int)
+        x1 = np.maximum(np.floor(np.arange(1, cols + 1) * self.patch0 * sx).astype(int), x0 + 1).clip(max=w)
+        y0, x0 = y0.clip(max=h - 1), x0.clip(max=w - 1)
+        total = (
+            integral[y1][:, x1] - integral[y0][:, x1] - integral[y1][:, x0] + integral[y0][:, x0]
+        )
+        area = np.outer(y1 - y0, x1 - x0)
+        return np.asarray(total / np.maximum(area, 1))
+
+
+def patch_side0(model_patch_px: int, model_mpp: float, slide_mpp: float) -> float:
+    """Level-0 pixels of a slide covering the same physical width as a model's patch."""
+    return model_patch_px * model_mpp / slide_mpp
