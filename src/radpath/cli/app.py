@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "radpath.cli.genomics",
     "radpath.cli.stats",
     "radpath.cli.survival",
+    "radpath.cli.report",
 )
 
 

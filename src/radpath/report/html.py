@@ -1,0 +1,80 @@
+"""One self-contained HTML page: every table, every figure (PNG embedded), and run provenance."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from html import escape
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from radpath import __version__
+from radpath.report.formats import to_html
+from radpath.report.tables import TABLES
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+table.manuscript { border-collapse: collapse; margin: 1em 0 2em; font-size: 12px; }
+table.manuscript caption { font-weight: bold; text-align: left; padding: 4px 0; }
+table.manuscript th, table.manuscript td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: left; }
+figure { margin: 1em 0 2.5em; } figure img { max-width: 100%; border: 1px solid #eee; }
+code, pre { font-size: 11px; } details { margin: 0.3em 0; } nav a { margin-right: 1em; }
+"""
+
+
+def _provenance(con: duckdb.DuckDBPyConnection) -> str:
+    runs = con.execute("SELECT * FROM runs ORDER BY started_at").df()
+    items = []
+    for run in runs.itertuples(index=False):
+        inputs = json.loads(run.input_hashes)
+        versions = json.loads(run.versions)
+        finished = "" if pd.isna(run.finished_at) else f"{run.finished_at:%Y-%m-%d %H:%M:%S}"
+        items.append(
+            f"<details><summary><code>{escape(run.command)}</code> {escape(run.status)} "
+            f"({run.started_at:%Y-%m-%d %H:%M:%S} – {finished}) run {escape(run.run_id)}</summary>"
+            f"<p>parameters (hash {escape(run.params_hash)}):</p><pre>{escape(run.params)}</pre>"
+            f"<p>versions:</p><pre>{escape(json.dumps(versions, indent=1))}</pre>"
+            f"<p>{len(inputs)} input files (sha256):</p>"
+            f"<pre>{escape(chr(10).join(f'{h}  {p}' for p, h in list(inputs.items())[:200]))}</pre></details>")
+    return "\n".join(items) or "<p>no runs recorded</p>"
+
+
+def write_report(
+    con: duckdb.DuckDBPyConnection,
+    out: Path,
+    tables: dict[str, pd.DataFrame],
+    figures: dict[str, list[Path]],
+    skipped: dict[str, str],
+) -> Path:
+    """Write `out/report.html`; figure files are embedded (PNG) and linked (SVG) relative to `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    titles = {t.name: t.title for t in TABLES}
+    nav = " ".join(f'<a href="#{name}">{escape(titles[name].split(".")[0])}</a>' for name in tables)
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>radpath report</title>"
+             f"<style>{STYLE}</style></head><body>",
+             f"<h1>radpath study report</h1><p>radpath {escape(__version__)}, generated "
+             f"{datetime.now():%Y-%m-%d %H:%M}</p><nav>{nav} <a href='#figures'>Figures</a> "
+             f"<a href='#provenance'>Provenance</a></nav>"]
+    cohorts = con.execute("SELECT * FROM cohorts ORDER BY cohort").df()
+    parts.append("<h2>Cohorts</h2>" + to_html(cohorts, "Cohorts in the warehouse"))
+    parts.append("<h2>Tables</h2>")
+    for name, frame in tables.items():
+        parts.append(f'<section id="{name}">{to_html(frame, titles[name])}'
+                     f'<p><a href="tables/{name}.csv">{name}.csv</a></p></section>')
+    parts.append('<h2 id="figures">Figures</h2>')
+    for name, paths in figures.items():
+        for png in [p for p in paths if p.suffix == ".png"]:
+            data = base64.b64encode(png.read_bytes()).decode("ascii")
+            svg = png.with_suffix(".svg")
+            link = f' (<a href="{svg.relative_to(out)}">SVG</a>)' if svg.exists() and svg.is_relative_to(out) else ""
+            parts.append(f'<figure><img alt="{escape(png.stem)}" src="data:image/png;base64,{data}">'
+                         f"<figcaption>{escape(png.stem)}{link}</figcaption></figure>")
+    for name, reason in skipped.items():
+        parts.append(f"<p><em>{escape(name)}</em> not drawn: {escape(reason)}</p>")
+    parts.append(f'<h2 id="provenance">Provenance</h2>{_provenance(con)}</body></html>')
+    path = out / "report.html"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path

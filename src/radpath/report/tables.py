@@ -1,0 +1,162 @@
+"""The manuscript tables, built from the warehouse's SQL views (`sql/views/`).
+
+`TABLES` is the explicit registry: each entry names the view it reads (so `radpath sql` reaches the
+same data) and a builder that turns the view into the printed table. Table 2 adds to its view's counts
+the row percentages, Fisher's exact P (exact for 2 x 2; for larger tables a seeded Monte Carlo
+estimate with 100,000 tables, as R's `fisher.test(simulate.p.value = TRUE)`) and Kruskal-Wallis P
+for ordinal attributes (and age).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from radpath.errors import ReportError
+
+CATEGORIES = ("low", "intermediate", "high")
+ORDINAL = {
+    "t_stage": ["T0", "Tis", "T1", "T2", "T3", "T4"],
+    "n_stage": ["N0", "N1", "N2", "N3"],
+    "m_stage": ["M0", "M1"],
+    "stage": ["0", "I", "II", "III", "IV"],
+}
+NOMINAL = {
+    "histology": ["IDC", "ILC", "other"],
+    "er": ["positive", "negative", "equivocal", "indeterminate"],
+    "pr": ["positive", "negative", "equivocal", "indeterminate"],
+    "her2": ["positive", "negative", "equivocal", "indeterminate"],
+    "subtype": ["HR+/HER2-", "HER2+", "TNBC"],
+    "pam50": ["LumA", "LumB", "Her2", "Basal", "Normal"],
+}
+LABELS = {"t_stage": "T stage", "n_stage": "N stage", "m_stage": "M stage", "stage": "Stage", "histology": "Histology",
+          "er": "ER", "pr": "PR", "her2": "HER2", "subtype": "IHC subtype", "pam50": "PAM50"}
+MONTE_CARLO_TABLES = 100_000
+
+
+def fisher_p(table: np.ndarray, seed: int = 20260101) -> float:
+    """Fisher's exact test of independence: exact for 2 x 2, seeded Monte Carlo for larger tables.
+
+    Rows or columns without patients are dropped first; fewer than two of either gives NaN.
+    """
+    table = np.asarray(table, dtype=int)
+    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
+    if table.shape[0] < 2 or table.shape[1] < 2:
+        return float("nan")
+    if table.shape == (2, 2):
+        return float(stats.fisher_exact(table).pvalue)
+    method = stats.MonteCarloMethod(n_resamples=MONTE_CARLO_TABLES, rng=np.random.default_rng(seed))
+    return float(stats.fisher_exact(table, method=method).pvalue)
+
+
+def kruskal_p(groups: list[np.ndarray]) -> float:
+    """Kruskal-Wallis P across the TIL categories (NaN when fewer than two non-empty groups or no spread)."""
+    groups = [g for g in groups if len(g)]
+    if len(groups) < 2 or len(np.unique(np.concatenate(groups))) < 2:
+        return float("nan")
+    return float(stats.kruskal(*groups).pvalue)
+
+
+def _training_cohort(con: duckdb.DuckDBPyConnection) -> str:
+    row = con.execute("SELECT cohort FROM cohorts ORDER BY role <> 'training', cohort LIMIT 1").fetchone()
+    if row is None:
+        raise ReportError("the warehouse holds no cohort: run `radpath ingest` first")
+    return str(row[0])
+
+
+def table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> pd.DataFrame:
+    """Cohort characteristics by TIL category (paper Table 2), from view `table2_patients`."""
+    cohort = cohort or _training_cohort(con)
+    frame = con.execute("SELECT * FROM table2_patients WHERE cohort = ?", [cohort]).df()
+    if frame.empty:
+        raise ReportError(f"cohort {cohort}: no included patient has a TIL reading (view table2_patients is empty)")
+    counts = frame["til_category"].value_counts()
+    header = {c: f"{c} (n={int(counts.get(c, 0))})" for c in CATEGORIES}
+    total = f"all (n={len(frame)})"
+    rows: list[dict[str, object]] = []
+
+    age = {c: frame.loc[frame["til_category"] == c, "age"].dropna().to_numpy() for c in CATEGORIES}
+    every = frame["age"].dropna().to_numpy()
+
+    def median_range(x: np.ndarray) -> str:
+        return f"{np.median(x):.0f} ({x.min():.0f}-{x.max():.0f})" if len(x) else ""
+
+    def mean_sd(x: np.ndarray) -> str:
+        return f"{x.mean():.1f} ± {x.std(ddof=1):.1f}" if len(x) > 1 else ""
+
+    p_age = kruskal_p(list(age.values()))
+    rows.append({"characteristic": "Age, years", "level": "median (range)",
+                 **{header[c]: median_range(age[c]) for c in CATEGORIES}, total: median_range(every),
+                 "p_fisher": np.nan, "p_kruskal": p_age})
+    rows.append({"characteristic": "Age, years", "level": "mean ± SD",
+                 **{header[c]: mean_sd(age[c]) for c in CATEGORIES}, total: mean_sd(every),
+                 "p_fisher": np.nan, "p_kruskal": np.nan})
+    for attribute, order in {**ORDINAL, **NOMINAL}.items():
+        values = frame[attribute].fillna("unknown")
+        levels = [v for v in order if (values == v).any()] + sorted(set(values) - set(order) - {"unknown"})
+        if (values == "unknown").any():
+            levels.append("unknown")
+        known = [v for v in levels if v != "unknown"]
+        table = np.array([[int(((values == v) & (frame["til_category"] == c)).sum()) for c in CATEGORIES]
+                          for v in known]).reshape(len(known), len(CATEGORIES))
+        p_fisher = fisher_p(table)
+        p_kruskal = np.nan
+        if attribute in ORDINAL:
+            rank = {v: i for i, v in enumerate(order)}
+            p_kruskal = kruskal_p([values[(frame["til_category"] == c) & values.isin(rank)].map(rank).to_numpy()
+                                   for c in CATEGORIES])
+        for k, level in enumerate(levels):
+            in_level = values == level
+            n_level = int(in_level.sum())
+            row: dict[str, object] = {"characteristic": LABELS[attribute], "level": level}
+            for c in CATEGORIES:
+                n = int((in_level & (frame["til_category"] == c)).sum())
+                row[header[c]] = f"{n} ({100 * n / n_level:.0f}%)"
+            row[total] = str(n_level)
+            row["p_fisher"] = p_fisher if k == 0 else np.nan
+            row["p_kruskal"] = p_kruskal if k == 0 else np.nan
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _view(name: str, order: str | None = None) -> Callable[[duckdb.DuckDBPyConnection, str | None], pd.DataFrame]:
+    def build(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> pd.DataFrame:
+        frame = con.execute(f"SELECT * FROM {name}").df()
+        if cohort is not None and "cohort" in frame.columns:
+            frame = frame[frame["cohort"] == cohort]
+        return frame.reset_index(drop=True)
+
+    return build
+
+
+@dataclass(frozen=True)
+class ManuscriptTable:
+    name: str
+    title: str
+    view: str
+    build: Callable[[duckdb.DuckDBPyConnection, str | None], pd.DataFrame]
+    per_cohort: bool = False   # `--cohort` filters it (Table 2 describes one cohort, the training one by default)
+
+
+TABLES: tuple[ManuscriptTable, ...] = (
+    ManuscriptTable("table1_features", "Table 1. Feature definitions", "table1_features", _view("table1_features")),
+    ManuscriptTable("table2_characteristics", "Table 2. Patient characteristics by stromal TIL category",
+                    "table2_patients", table2, per_cohort=True),
+    ManuscriptTable("table_associations", "Univariate associations of features with TIL, TMB and CYT (BH-FDR)",
+                    "table_associations", _view("table_associations")),
+    ManuscriptTable("table3_classification", "Table 3. Classification of TIL categories by predicted TIL",
+                    "table3_classification", _view("table3_classification")),
+    ManuscriptTable("table4_multivariable", "Table 4. Univariate and multivariable analysis of TIL",
+                    "table4_multivariable", _view("table4_multivariable")),
+    ManuscriptTable("table_survival", "Survival validation per subgroup", "table_survival", _view("table_survival")),
+)
+
+
+def build_tables(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> dict[str, pd.DataFrame]:
+    """Every registered table, in order (a table whose analysis has not been run comes out empty)."""
+    return {t.name: t.build(con, cohort if t.per_cohort else None) for t in TABLES}

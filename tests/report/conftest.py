@@ -1,0 +1,69 @@
+"""A tiny warehouse holding every input the report reads, written directly from the synthetic truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from radpath.ingest import ingest_manifest
+from radpath.warehouse import open_warehouse, register_feature_defs, start_run, transaction, write_features
+
+
+def _rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    con.register("_rows", frame)
+    con.execute(f"INSERT INTO {table} ({', '.join(frame.columns)}) SELECT {', '.join(frame.columns)} FROM _rows")
+    con.unregister("_rows")
+
+
+@pytest.fixture
+def report_db(tmp_path: Path, table_study) -> Path:
+    db = tmp_path / "report.duckdb"
+    truth = pd.read_csv(table_study.truth_path)
+    rng = np.random.default_rng(3)
+    with open_warehouse(db) as con:
+        for manifest in table_study.manifests.values():
+            ingest_manifest(con, manifest)
+        train = truth[(truth["cohort"] == "tcga_brca") & truth["included"]]
+        valid = truth[(truth["cohort"] == "ispy1") & truth["included"]]
+        with transaction(con):
+            run = start_run(con, "test-fixture", {})
+            codes = {"M1": train["z_img"], "BPE1": -train["z_img"], "N1": rng.standard_normal(len(train))}
+            long = pd.concat([pd.DataFrame({"patient_id": train["patient_id"], "code": c, "value": v})
+                              for c, v in codes.items()])
+            write_features(con, run, "tcga_brca", "mri", long)
+            register_feature_defs(con, "mri", [
+                {"code": c, "family": "test", "name": f"feature {c}", "unit": "1", "formula": "x"} for c in codes])
+            assoc = pd.DataFrame({"cohort": "tcga_brca", "modality": "mri", "code": list(codes) * 2,
+                                  "target": ["til"] * 3 + ["CYT"] * 3, "n": len(train),
+                                  "r": [0.5, -0.4, 0.01, 0.1, -0.1, 0.0], "ci_low": 0.0, "ci_high": 0.0,
+                                  "p_value": [1e-4, 1e-3, 0.9, 0.3, 0.4, 0.99], "fdr": [2e-4, 2e-3, 0.9, 0.5, 0.5, 0.99],
+                                  "significant": [True, True, False, False, False, False], "run_id": run.run_id})
+            _rows(con, "feature_associations", assoc)
+            artifact = {"features": [{"modality": "mri", "code": "M1"}], "coefficients": {"M1": 5.0}, "intercept": 9.0,
+                        "means": {"M1": 0.0}, "sds": {"M1": 1.0},
+                        "thresholds": {"low_vs_intermediate": 10.0, "low_vs_high": 20.0, "intermediate_vs_high": 30.0}}
+            _rows(con, "models", pd.DataFrame([{
+                "name": "sig", "version": 1, "kind": "signature", "cohort": "tcga_brca", "target": "til",
+                "artifact": json.dumps(artifact), "data_hash": "x", "created_at": pd.Timestamp("2026-01-01"),
+                "run_id": run.run_id}]))
+            predictions = []
+            for cohort, part in (("tcga_brca", train), ("ispy1", valid)):
+                predicted = part["til_pct"].to_numpy() + rng.normal(0, 5, len(part))
+                predictions.append(pd.DataFrame({
+                    "model": "sig", "version": 1, "cohort": cohort, "patient_id": part["patient_id"],
+                    "predicted": predicted, "til_group": np.where(predicted <= 10, "low", "high+intermediate"),
+                    "run_id": run.run_id}))
+            _rows(con, "model_predictions", pd.concat(predictions))
+            groups = predictions[1].merge(valid[["patient_id", "subtype", "rfs_days", "rfs_event"]], on="patient_id")
+            _rows(con, "survival_groups", pd.DataFrame({
+                "cohort": "ispy1", "model": "sig", "version": 1, "endpoint": "rfs", "grouping": "low|high+intermediate",
+                "patient_id": groups["patient_id"], "subtype": groups["subtype"], "predicted": groups["predicted"],
+                "til_group": groups["til_group"], "time_days": groups["rfs_days"], "event": groups["rfs_event"],
+                "run_id": run.run_id}))
+            con.execute("UPDATE run_log SET status = 'ok', finished_at = started_at WHERE run_id = ?", [run.run_id])
+    return db
