@@ -6,8 +6,16 @@ from pathlib import Path
 
 import typer
 
-from radpath.cli.common import DbOption, JobsOption, RetryOption, RichProgress, SchedulerOption, console, db_path
-from radpath.cli.common import print_frame
+from radpath.cli.common import (
+    DbOption,
+    JobsOption,
+    RetryOption,
+    RichProgress,
+    SchedulerOption,
+    console,
+    db_path,
+    print_frame,
+)
 
 ParamsOption = typer.Option(None, "--params", help="MRI parameters file (YAML or JSON); default parameters otherwise.")
 

@@ -40,7 +40,8 @@ def montage(prepared: Any, path: Path, title: str) -> Path:
     maps = prepared.maps
     z = int(np.argmax(maps.tumour.sum(axis=(1, 2))))
     panels = [
-        ("pre", maps.pre[z], "gray", None), ("early", maps.early[z], "gray", None), ("late", maps.late[z], "gray", None),
+        ("pre", maps.pre[z], "gray", None), ("early", maps.early[z], "gray", None),
+        ("late", maps.late[z], "gray", None),
         ("PE", np.where(maps.pe.valid[z], maps.pe.values[z], np.nan), "magma", (0, 2)),
         ("SER", np.where(maps.ser.valid[z], maps.ser.values[z], np.nan), "coolwarm", (0.5, 2.0)),
         ("masks", maps.tumour[z] * 2.0 + maps.parenchyma[z], "viridis", (0, 2)),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,8 @@ def _check_phases(phases: list[Any], files: list[str], case_id: str) -> list[Any
     import SimpleITK as sitk
 
     if len(phases) < 2:
-        raise MRIError(case_id, f"a DCE study needs several phases, found {len(phases)}", file=files[0] if files else None)
+        raise MRIError(case_id, f"a DCE study needs several phases, found {len(phases)}",
+                       file=files[0] if files else None)
     out = []
     for k, (image, name) in enumerate(zip(phases, files, strict=True)):
         if image.GetDimension() != 3:
@@ -213,9 +215,10 @@ def _read_dicom(folder: Path, case_id: str) -> DCE:
         tpi = {it[1].get("TemporalPositionIdentifier") for it in items}
         times = {_time_of(it[1])[0] for it in items}
         if len(tpi) > 1 and None not in tpi:
-            key, how = (lambda it: int(it[1].TemporalPositionIdentifier)), "TemporalPositionIdentifier"
+            key: Callable[[Any], float] = lambda it: float(it[1].TemporalPositionIdentifier)  # noqa: E731
+            how = "TemporalPositionIdentifier"
         elif len(times) > 1 and None not in times:
-            key, how = (lambda it: _time_of(it[1])[0]), _time_of(items[0][1])[1]
+            key, how = (lambda it: _time_of(it[1])[0] or 0.0), _time_of(items[0][1])[1]
         else:
             positions = [round(_slice_position(ds), 3) for _, ds in items]
             n_slices = len(set(positions))
@@ -223,7 +226,7 @@ def _read_dicom(folder: Path, case_id: str) -> DCE:
                 raise MRIError(case_id, f"{len(items)} instances do not split into phases of {n_slices} slices",
                                file=str(items[0][0]))
             index = {id(it): k // n_slices for k, it in enumerate(items)}
-            key, how = (lambda it: index[id(it)]), "repeated slice positions"
+            key, how = (lambda it: float(index[id(it)])), "repeated slice positions"
         split: dict[Any, list[tuple[Path, Any]]] = defaultdict(list)
         for it in items:
             split[key(it)].append(it)
@@ -236,12 +239,14 @@ def _read_dicom(folder: Path, case_id: str) -> DCE:
         try:
             phases.append(reader.Execute())
         except RuntimeError as exc:
-            raise MRIError(case_id, f"DICOM series cannot be read: {str(exc).strip()[:160]}", file=str(group[0][0])) from exc
+            message = f"DICOM series cannot be read: {str(exc).strip()[:160]}"
+            raise MRIError(case_id, message, file=str(group[0][0])) from exc
         t, source = _time_of(group[0][1])
         times_s.append(min((_time_of(ds)[0] or 0.0) for _, ds in group) if t is not None else float("nan"))
         sources.add(source)
         files.append(str(group[0][0]))
-    order = np.argsort(times_s) if how != "TemporalPositionIdentifier" and not np.isnan(times_s).any() else range(len(groups))
+    by_time = how != "TemporalPositionIdentifier" and not np.isnan(times_s).any()
+    order = np.argsort(times_s) if by_time else range(len(groups))
     phases = [phases[k] for k in order]
     files = [files[k] for k in order]
     times_s = [times_s[k] for k in order]

@@ -66,6 +66,6 @@ def signal_enhancement_ratio(pre: Any, early: Any, late: Any, min_denominator: f
     """SER map image of three SimpleITK images; masked voxels are 0 (see `ser_array`)."""
     import SimpleITK as sitk
 
-    arrays = [sitk.GetArrayFromImage(image) for image in (pre, early, late)]
-    result = ser_array(*arrays, min_denominator=min_denominator)
+    pre_a, early_a, late_a = (sitk.GetArrayFromImage(image) for image in (pre, early, late))
+    result = ser_array(pre_a, early_a, late_a, min_denominator=min_denominator)
     return _to_image(result.values, pre)

@@ -27,32 +27,32 @@ class MRIParams(BaseModel):
     acquisition_centre_fraction: float = 0.5
     # N4 bias correction on the pre-contrast phase; the same field divides every phase
     n4: bool = True
-    n4_shrink: int = Field(4, ge=1)
+    n4_shrink: int = Field(default=4, ge=1)
     n4_iterations: list[int] = Field(default_factory=lambda: [20, 10])
     # resampling (mm) of the tumour region; the crop keeps this margin around the tumour
-    spacing_mm: float = Field(1.0, gt=0)
-    crop_margin_mm: float = Field(24.0, ge=0)
+    spacing_mm: float = Field(default=1.0, gt=0)
+    crop_margin_mm: float = Field(default=24.0, ge=0)
     # parenchyma: fuzzy C-means on the pre-contrast image within the breast
-    fcm_clusters: int = Field(2, ge=2, le=4)
-    fcm_fuzziness: float = Field(2.0, gt=1)
-    fcm_membership: float = Field(0.5, gt=0, lt=1)
+    fcm_clusters: int = Field(default=2, ge=2, le=4)
+    fcm_fuzziness: float = Field(default=2.0, gt=1)
+    fcm_membership: float = Field(default=0.5, gt=0, lt=1)
     # kinetic maps: voxels with a denominator <= this are masked (normalised intensity units)
-    min_denominator: float = Field(0.0, ge=0)
-    ser_clip: float = Field(5.0, gt=0)  # SER beyond this is treated as invalid (near-zero washout denominators)
+    min_denominator: float = Field(default=0.0, ge=0)
+    ser_clip: float = Field(default=5.0, gt=0)  # SER beyond this is treated as invalid (near-zero washout denominators)
     # thresholds of the paper's Table 1
     ftv_ser: list[float] = Field(default_factory=lambda: [1.0, 1.5])
     bpe_pe: list[float] = Field(default_factory=lambda: [0.2, 0.6])
     ts_distance_mm: float = 20.0
     # texture discretisation (fixed bin width on the kinetic map, IBSI FBS)
-    ser_bin_width: float = Field(0.05, gt=0)
-    pe_bin_width: float = Field(0.1, gt=0)
+    ser_bin_width: float = Field(default=0.05, gt=0)
+    pe_bin_width: float = Field(default=0.1, gt=0)
     # extended pyradiomics set on PE/SER within the tumour and tumour-surrounding parenchyma
     extended: bool = True
     extended_classes: list[str] = Field(
         default_factory=lambda: ["firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"]
     )
     # redundancy reduction
-    reduce_threshold: float = Field(0.85, gt=0, le=1)
+    reduce_threshold: float = Field(default=0.85, gt=0, le=1)
 
 
 def load_params(path: str | Path | None) -> MRIParams:
@@ -77,5 +77,7 @@ def load_params(path: str | Path | None) -> MRIParams:
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"MRI parameters file {path} is not valid: {detail}") from exc
     if params.version != PARAMS_VERSION:
-        raise ConfigError(f"MRI parameters file {path} has version {params.version}; this radpath reads {PARAMS_VERSION}")
+        raise ConfigError(
+            f"MRI parameters file {path} has version {params.version}; this radpath reads {PARAMS_VERSION}"
+        )
     return params

@@ -102,13 +102,13 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0) -
     box = preprocess.crop_box(tumour, spacing, params.crop_margin_mm)
     crop_pre = preprocess.crop(pre, box)
     reference = preprocess.isotropic_grid(crop_pre, params.spacing_mm)
-    iso = {}
+    iso: dict[str, Any] = {}
     for name, array in (("pre", pre_a), ("early", early_a), ("late", late_a)):
         image = sitk.GetImageFromArray(array[box].astype(np.float32))
         image.CopyInformation(crop_pre)
         iso[name] = sitk.GetArrayFromImage(preprocess.resample(image, reference)).astype(np.float64)
-    for name, array in (("tumour", tumour), ("parenchyma", parenchyma)):
-        image = sitk.GetImageFromArray(array[box].astype(np.uint8))
+    for name, boolean in (("tumour", tumour), ("parenchyma", parenchyma)):
+        image = sitk.GetImageFromArray(boolean[box].astype(np.uint8))
         image.CopyInformation(crop_pre)
         iso[name] = sitk.GetArrayFromImage(preprocess.resample(image, reference, is_mask=True)) > 0
     if not iso["tumour"].any():
@@ -141,7 +141,9 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0) -
     return Prepared(maps, qc, clock.times, native)
 
 
-def features_of(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0) -> tuple[dict[str, float], dict[str, Any]]:
+def features_of(
+    case: CaseInput, params: MRIParams, *, erode_dilate: int = 0
+) -> tuple[dict[str, float], dict[str, Any]]:
     prepared = prepare_case(case, params, erode_dilate=erode_dilate)
     start = time.perf_counter()
     try:

@@ -134,7 +134,9 @@ def matrix_features(counts: np.ndarray) -> dict[str, float]:
     }
 
 
-def glcm_features(image: Any, mask: Any, bin_width: float | None = None, bin_count: int | None = None) -> dict[str, float]:
+def glcm_features(
+    image: Any, mask: Any, bin_width: float | None = None, bin_count: int | None = None
+) -> dict[str, float]:
     """IBSI 3D-averaged GLCM features of `image` within `mask` (SimpleITK images or (z, y, x) arrays)."""
     values, roi = _as_arrays(image, mask)
     if values.shape != roi.shape:

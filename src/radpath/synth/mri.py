@@ -95,7 +95,8 @@ def render_arrays(truth: dict[str, Any], protocol: Protocol, rng: np.random.Gene
     sx, sy, sz = protocol.spacing_xyz
     z, y, x = np.meshgrid(np.arange(nz) * sz, np.arange(ny) * sy, np.arange(nx) * sx, indexing="ij")
     ex, ey, ez = nx * sx, ny * sy, nz * sz
-    breast = (((x - ex / 2) / (0.47 * ex)) ** 2 + ((y - ey) / (0.92 * ey)) ** 2 + ((z - ez / 2) / (0.47 * ez)) ** 2) <= 1
+    breast = (((x - ex / 2) / (0.47 * ex)) ** 2 + ((y - ey) / (0.92 * ey)) ** 2
+              + ((z - ez / 2) / (0.47 * ez)) ** 2) <= 1
     # tumour: ellipsoid of the target volume, lobulated, inside the breast
     volume_mm3 = float(np.clip(truth["tumour_volume_cc"], 0.3, 45.0)) * 1000.0
     axes = rng.uniform(0.85, 1.15, 3)
@@ -156,7 +157,9 @@ def _image(array: np.ndarray, spacing: tuple[float, float, float], dtype: str = 
     return image
 
 
-def write_dicom(phases: list[np.ndarray], protocol: Protocol, folder: Path, patient_id: str, *, one_series: bool) -> None:
+def write_dicom(
+    phases: list[np.ndarray], protocol: Protocol, folder: Path, patient_id: str, *, one_series: bool
+) -> None:
     """DICOM MR slices: one series per phase, or one series holding all phases (Temporal Position Identifier)."""
     import SimpleITK as sitk
 

@@ -11,7 +11,7 @@ from radpath.mri.features.context import CaseMaps
 from radpath.mri.params import MRIParams
 from radpath.mri.texture import glcm_features
 
-MORPHOLOGY = [
+MORPHOLOGY: list[dict[str, Any]] = [
     {"code": "M1", "name": "Tumour volume", "unit": "cm3",
      "formula": "mesh volume of the tumour mask (marching cubes, IBSI morph_volume) / 1000"},
     {"code": "M2", "name": "Sphericity", "unit": None,
@@ -23,7 +23,7 @@ MORPHOLOGY = [
     {"code": "M5", "name": "SD of margin sharpness", "unit": "mm-1",
      "formula": "population SD of the margin sharpness over tumour boundary voxels"},
 ]
-TEXTURE = [
+TEXTURE: list[dict[str, Any]] = [
     {"code": "TEX1", "name": "Correlation of SER", "unit": None, "tag": "cm_corr",
      "formula": "IBSI GLCM correlation (3D, 13-direction average, distance 1) of the SER map in the tumour"},
     {"code": "TEX2", "name": "Cluster shade of SER", "unit": None, "tag": "cm_clust_shade",
@@ -33,13 +33,13 @@ TEXTURE = [
     {"code": "TEX4", "name": "Entropy of SER", "unit": "bit", "tag": "cm_joint_entr",
      "formula": "IBSI GLCM joint entropy -sum p_ij log2 p_ij, 3D average, SER map in the tumour"},
 ]
-FTV = [
+FTV: list[dict[str, Any]] = [
     {"code": "FTV1", "name": "Functional tumour volume, SER > 1.0", "unit": "cm3",
      "formula": "voxel volume x #(tumour voxels with valid SER > ftv_ser[0]) / 1000"},
     {"code": "FTV2", "name": "Functional tumour volume, SER > 1.5", "unit": "cm3",
      "formula": "voxel volume x #(tumour voxels with valid SER > ftv_ser[1]) / 1000"},
 ]
-BPE = [
+BPE: list[dict[str, Any]] = [
     {"code": "BPE1", "name": "BPE volume, PE > 0.2", "unit": "cm3",
      "formula": "voxel volume x #(parenchyma voxels with PE > bpe_pe[0]) / 1000 (acquisition grid)"},
     {"code": "BPE2", "name": "BPE volume, PE > 0.6", "unit": "cm3",
@@ -49,7 +49,7 @@ BPE = [
     {"code": "BPE4", "name": "BPE fraction, PE > 0.6", "unit": "fraction",
      "formula": "#(parenchyma voxels with PE > bpe_pe[1]) / #(parenchyma voxels)"},
 ]
-TSBPE = [
+TSBPE: list[dict[str, Any]] = [
     {"code": "TSBPE1", "name": "Mean PE of tumour-surrounding parenchyma (2 cm)", "unit": None,
      "formula": "mean valid PE over parenchyma voxels at Euclidean distance (0, ts_distance_mm] from the tumour"},
     {"code": "TSBPE2", "name": "Mean SER of tumour-surrounding parenchyma (2 cm)", "unit": None,
