@@ -41,13 +41,17 @@ def main() -> None:
     n, k = args.patients, args.features
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        study, _ = timed(f"synthesise tables for {n:,} + {n // 10:,} patients",
-                         lambda: generate_study(out / "study", seed=1, n_train=n, n_valid=n // 10, modalities=["tables"]))
+        study, _ = timed(
+            f"synthesise tables for {n:,} + {n // 10:,} patients",
+            lambda: generate_study(out / "study", seed=1, n_train=n, n_valid=n // 10, modalities=["tables"]),
+        )
         db = out / "w.duckdb"
         with open_warehouse(db) as con:
             _, t_ingest = timed(f"ingest training cohort ({int(n * 1.15):,} patients, 3 tables)",
                                 lambda: ingest_manifest(con, study.manifests["tcga_brca"]), int(n * 1.15))
-            patients = [r[0] for r in con.execute("SELECT patient_id FROM patients WHERE cohort = 'tcga_brca'").fetchall()]
+            patients = [
+                r[0] for r in con.execute("SELECT patient_id FROM patients WHERE cohort = 'tcga_brca'").fetchall()
+            ]
             rng = np.random.default_rng(0)
             codes = [f"F{j:03d}" for j in range(k)]
             frame = pd.DataFrame({

@@ -60,7 +60,7 @@ def test_real_ispy1_sheet_ingests(con, ispy_manifest: Path) -> None:
     assert found == expected
     # included = has RFS (the only criterion without MRI/microarray downloads)
     assert int(data.patients["included"].sum()) == len(rfs)
-    er = Counter({1: "positive", 0: "negative"}.get(r["ERpos"], None) for r in predictors)
+    er = Counter({1: "positive", 0: "negative"}.get(r["ERpos"]) for r in predictors)
     assert dict(con.execute("SELECT er, count(*) FROM clinical GROUP BY ALL").fetchall()) == dict(er)
     first = con.execute("SELECT age, er, pr, her2, subtype FROM clinical WHERE patient_id = 'ISPY1_1001'").fetchone()
     assert first == (38.73, "positive", "negative", "negative", "HR+/HER2-")

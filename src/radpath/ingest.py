@@ -194,7 +194,9 @@ def read_outcomes(loaded: LoadedManifest) -> pd.DataFrame:
             elif code in {"0", "1"}:
                 flag = int(code)
             else:
-                raise IngestError(f"{path}: row {line}, column {endpoint.event!r}: expected event 0 or 1, found {event!r}")
+                raise IngestError(
+                    f"{path}: row {line}, column {endpoint.event!r}: expected event 0 or 1, found {event!r}"
+                )
             rows.append((ids[line], endpoint.name, days, flag))
     frame = pd.DataFrame(rows, columns=columns)
     duplicated = frame.duplicated(["patient_id", "endpoint"], keep=False)

@@ -41,7 +41,8 @@ def report_db(tmp_path: Path, table_study) -> Path:
             assoc = pd.DataFrame({"cohort": "tcga_brca", "modality": "mri", "code": list(codes) * 2,
                                   "target": ["til"] * 3 + ["CYT"] * 3, "n": len(train),
                                   "r": [0.5, -0.4, 0.01, 0.1, -0.1, 0.0], "ci_low": 0.0, "ci_high": 0.0,
-                                  "p_value": [1e-4, 1e-3, 0.9, 0.3, 0.4, 0.99], "fdr": [2e-4, 2e-3, 0.9, 0.5, 0.5, 0.99],
+                                  "p_value": [1e-4, 1e-3, 0.9, 0.3, 0.4, 0.99],
+                                  "fdr": [2e-4, 2e-3, 0.9, 0.5, 0.5, 0.99],
                                   "significant": [True, True, False, False, False, False], "run_id": run.run_id})
             _rows(con, "feature_associations", assoc)
             artifact = {"features": [{"modality": "mri", "code": "M1"}], "coefficients": {"M1": 5.0}, "intercept": 9.0,

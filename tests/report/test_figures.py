@@ -19,7 +19,8 @@ def test_every_figure_renders(report_db: Path, tmp_path: Path) -> None:
         drawn, skipped = draw_figures(con, out)
         skipped_expected = {name for name in FIGURES if name not in drawn}
         assert set(skipped) == skipped_expected
-        assert {"feature_heatmap", "correlation_heatmap", "predicted_til_boxplots", "roc_curves", "km_curves"} <= set(drawn)
+        expected = {"feature_heatmap", "correlation_heatmap", "predicted_til_boxplots", "roc_curves", "km_curves"}
+        assert expected <= set(drawn)
         for name, paths in drawn.items():
             pngs = [p for p in paths if p.suffix == ".png"]
             assert pngs and all(p.with_suffix(".svg").stat().st_size > 5_000 for p in pngs), name
@@ -31,5 +32,6 @@ def test_every_figure_renders(report_db: Path, tmp_path: Path) -> None:
         assert len([p for p in drawn["km_curves"] if p.suffix == ".png"]) == 1 + subtypes
         page = write_report(con, tmp_path, build_tables(con), drawn, skipped)
     html = page.read_text()
-    assert html.count("data:image/png;base64,") == sum(len([p for p in v if p.suffix == ".png"]) for v in drawn.values())
+    n_png = sum(len([p for p in v if p.suffix == ".png"]) for v in drawn.values())
+    assert html.count("data:image/png;base64,") == n_png
     assert "test-fixture" in html and "Table 2. Patient characteristics" in html

@@ -74,7 +74,8 @@ def test_table2_counts_percentages_and_p(report_db: Path, table_study) -> None:
     assert er.iloc[0]["p_fisher"] == pytest.approx(exact_fisher_2xk(table), abs=0.01)
     age = frame[(frame["characteristic"] == "Age, years") & (frame["level"] == "median (range)")].iloc[0]
     assert age[f"all (n={len(train)})"] == (
-        f"{np.median(train['age'].astype(int)):.0f} ({train['age'].astype(int).min()}-{train['age'].astype(int).max()})")
+        f"{np.median(train['age'].astype(int)):.0f} "
+        f"({train['age'].astype(int).min()}-{train['age'].astype(int).max()})")
 
 
 def test_registered_tables_and_formats(report_db: Path, tmp_path: Path) -> None:
@@ -83,7 +84,8 @@ def test_registered_tables_and_formats(report_db: Path, tmp_path: Path) -> None:
     assert list(built["table1_features"]["code"]) == ["BPE1", "M1", "N1"]
     assert len(built["table_associations"]) == 6
     assert built["table3_classification"].empty  # evaluate was not run in this warehouse
-    paths = write_table(built["table2_characteristics"], "Table 2", tmp_path / "t2", parse_formats("md,csv,tex,html,docx"))
+    formats = parse_formats("md,csv,tex,html,docx")
+    paths = write_table(built["table2_characteristics"], "Table 2", tmp_path / "t2", formats)
     text = {p.suffix: p for p in paths}
     assert text[".md"].read_text().count("\n|") > 20
     assert r"\begin{tabular}" in text[".tex"].read_text() and r"\%" in text[".tex"].read_text()

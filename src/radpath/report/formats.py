@@ -83,7 +83,7 @@ def write_docx(frame: pd.DataFrame, title: str, path: Path) -> None:
     document.save(str(path))
 
 
-WRITERS: dict[str, Callable[[pd.DataFrame, str, Path], None]] = {
+WRITERS: dict[str, Callable[[pd.DataFrame, str, Path], object]] = {
     "csv": lambda f, t, p: f.to_csv(p, index=False),
     "md": lambda f, t, p: p.write_text(to_markdown(f, t), encoding="utf-8"),
     "tex": lambda f, t, p: p.write_text(to_latex(f, t), encoding="utf-8"),

@@ -65,7 +65,7 @@ def write_report(
         parts.append(f'<section id="{name}">{to_html(frame, titles[name])}'
                      f'<p><a href="tables/{name}.csv">{name}.csv</a></p></section>')
     parts.append('<h2 id="figures">Figures</h2>')
-    for name, paths in figures.items():
+    for paths in figures.values():
         for png in [p for p in paths if p.suffix == ".png"]:
             data = base64.b64encode(png.read_bytes()).decode("ascii")
             svg = png.with_suffix(".svg")

@@ -68,7 +68,8 @@ def _biotab(truth: pd.DataFrame) -> pd.DataFrame:
         ["bcr_patient_uuid", "bcr_patient_barcode", "form_completion_date", "breast_carcinoma_estrogen_receptor_status",
          "breast_carcinoma_progesterone_receptor_status", "lab_proc_her2_neu_immunohistochemistry_receptor_status",
          "days_to_birth"],
-        ["CDE_ID:", "CDE_ID:2003301", "CDE_ID:", "CDE_ID:2957359", "CDE_ID:2957357", "CDE_ID:2957563", "CDE_ID:3008233"],
+        ["CDE_ID:", "CDE_ID:2003301", "CDE_ID:", "CDE_ID:2957359", "CDE_ID:2957357", "CDE_ID:2957563",
+         "CDE_ID:3008233"],
     ]
     body = [
         [str(uuid.uuid5(uuid.NAMESPACE_OID, r.patient_id)), r.patient_id, "2013-1-7", _receptor_text(r.er),
