@@ -17,13 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	rm -rf $(DEMO)
-	$(BIN)/radpath synth --out $(DEMO)/study
-	$(BIN)/radpath init
-	$(BIN)/radpath ingest $(DEMO)/study/tcga_brca/manifest.yaml $(DEMO)/study/ispy1/manifest.yaml
-	$(BIN)/radpath cohort show tcga_brca
-	$(BIN)/radpath cohort show ispy1
-	$(BIN)/radpath status
+	BIN=$(BIN) scripts/demo.sh $(DEMO)
 
 test: setup
 	$(BIN)/python -m pytest -n 2 -q
