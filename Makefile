@@ -4,7 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.radpath-installed
 DEMO ?= demo
-export RADPATH_DB ?= $(DEMO)/radpath.duckdb
 
 .PHONY: setup demo test check lint bench clean
 
