@@ -95,7 +95,7 @@ def score_wsi(
                                  progress=RichProgress())
     for s in summaries:
         console.print(f"run {s.run.run_id}: {len(s.done)} slides scored, {len(s.failed)} failed; maps in {out}")
-        for case, error in list(s.failed.items())[:10]:
+        for error in list(s.failed.values())[:10]:
             console.print(f"  failed {error}")
 
 

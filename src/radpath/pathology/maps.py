@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 AGGREGATIONS = ("max", "average", "median")
+OVERLAY_PX = 512    # longer side of the overlay PNG
 
 
 def aggregate(prob: np.ndarray, window: int = 4, how: str = "max") -> np.ndarray:
@@ -31,15 +32,18 @@ def aggregate(prob: np.ndarray, window: int = 4, how: str = "max") -> np.ndarray
     rows, cols = prob.shape
     pr, pc = -rows % window, -cols % window
     padded = np.pad(prob.astype(np.float64), ((0, pr), (0, pc)), constant_values=np.nan)
-    blocks = padded.reshape(padded.shape[0] // window, window, padded.shape[1] // window, window)
-    blocks = blocks.transpose(0, 2, 1, 3).reshape(blocks.shape[0], blocks.shape[2], window * window)
-    fn = {"max": np.nanmax, "average": np.nanmean, "median": np.nanmedian}[how]
-    with np.errstate(all="ignore"):
-        import warnings
+    import warnings
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            values = fn(blocks, axis=2)
+    by, bx = padded.shape[0] // window, padded.shape[1] // window
+    blocks = padded.reshape(by, window, bx, window).transpose(0, 2, 1, 3).reshape(by, bx, window * window)
+    with warnings.catch_warnings():  # all-glass blocks give NaN, as they should
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if how == "max":
+            values = np.nanmax(blocks, axis=2)
+        elif how == "average":
+            values = np.nanmean(blocks, axis=2)
+        else:
+            values = np.nanmedian(blocks, axis=2)
     full = np.repeat(np.repeat(values, window, 0), window, 1)[:rows, :cols]
     return np.where(np.isnan(prob), np.nan, full).astype(np.float32)
 
@@ -99,7 +103,9 @@ def save_maps(folder: Path, arrays: dict[str, np.ndarray], rgb: np.ndarray, over
         np.save(folder / f"{name}.npy", array)
         paths[name] = str(folder / f"{name}.npy")
     Image.fromarray(rgb).save(folder / "tumor_til.png")
-    Image.fromarray(over).save(folder / "overlay.png")
+    preview = Image.fromarray(over)
+    preview.thumbnail((OVERLAY_PX, OVERLAY_PX))
+    preview.save(folder / "overlay.png", compress_level=3)
     (folder / "grid.json").write_text(json.dumps(geometry, indent=2), encoding="utf-8")
     paths.update(rgb=str(folder / "tumor_til.png"), overlay=str(folder / "overlay.png"),
                  grid=str(folder / "grid.json"))

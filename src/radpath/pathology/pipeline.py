@@ -141,6 +141,11 @@ def write_slide(con: duckdb.DuckDBPyConnection, run: Run, cohort: str, case_id: 
     write_features(con, run, cohort, MODALITY, frame)
 
 
+def _write_case(con: duckdb.DuckDBPyConnection, run: Run, case_id: str, value: dict[str, Any], *, cohort: str,
+                params: dict[str, Any]) -> None:
+    write_slide(con, run, cohort, case_id, value, params)
+
+
 def slide_cases(con: duckdb.DuckDBPyConnection, target: str, mpp: float | None = None
                 ) -> tuple[str, list[tuple[str, str]], float | None]:
     """(cohort, [(patient_id, slide path)], manifest mpp) from a manifest, or ('slides', [(stem, path)])."""
@@ -197,7 +202,7 @@ def score_slides(
             con, command="score-wsi", stage="score-wsi", cohort=cohort, params=run_params,
             inputs=hash_inputs([Path(params.tumor_model), Path(params.til_model)]),
             cases=payloads, worker=score_slide,
-            write=lambda c, r, cid, v, _co=cohort, _p=run_params: write_slide(c, r, _co, cid, v, _p),
+            write=functools.partial(_write_case, cohort=cohort, params=run_params),
             jobs=jobs, scheduler=scheduler, retry_failed=retry_failed, progress=progress,
         ))
     return summaries
@@ -245,5 +250,5 @@ def import_maps(
     return run_case_stage(
         con, command="import-til-maps", stage="import-til-maps", cohort=cohort, params=params,
         inputs={"folder": str(folder)}, cases=cases, worker=import_map,
-        write=lambda c, r, cid, v: write_slide(c, r, cohort, cid, v, params), jobs=jobs, progress=progress,
+        write=functools.partial(_write_case, cohort=cohort, params=params), jobs=jobs, progress=progress,
     )

@@ -1,8 +1,10 @@
 """Tissue detection on a thumbnail (Otsu on HSV saturation) and the patch grid's geometry.
 
 Glass is bright and unsaturated; stained tissue is saturated. The threshold is Otsu's on the
-thumbnail's saturation histogram, but never below `MIN_SATURATION`, so a glass-only slide (whose
-saturation is all noise) has no tissue instead of half its noise called tissue.
+thumbnail's (lightly smoothed) saturation histogram, clamped to [MIN_SATURATION, MAX_SATURATION]:
+never below the floor, so a glass-only slide (whose saturation is all noise) has no tissue instead of
+half its noise called tissue; never above the ceiling, so a section with little glass is not split
+into "dark nuclei" versus "stroma" (Otsu's two classes) with the stroma called glass.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_SATURATION = 0.08   # saturation (0-1) below which a pixel is glass whatever Otsu says
+MAX_SATURATION = 0.15   # saturation above which a pixel is tissue whatever Otsu says (eosin stroma ~0.3)
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
@@ -42,8 +45,10 @@ def saturation(rgb: np.ndarray) -> np.ndarray:
 
 def tissue_mask(rgb: np.ndarray, min_saturation: float = MIN_SATURATION) -> np.ndarray:
     """Boolean tissue mask of a thumbnail."""
-    sat = saturation(rgb)
-    cut = max(otsu_threshold(sat), min_saturation)
+    from scipy.ndimage import gaussian_filter
+
+    sat = gaussian_filter(saturation(rgb), 1.5)
+    cut = min(max(otsu_threshold(sat), min_saturation), max(MAX_SATURATION, min_saturation))
     return np.asarray(sat > cut)
 
 

@@ -209,10 +209,10 @@ def train_classifier(
     rng = np.random.default_rng(config.seed)
     val_idx, train_idx = [], []
     for label in (0, 1):  # stratified split
-        idx = rng.permutation(np.flatnonzero(patches.labels.numpy() == label))
-        k = max(1, int(round(len(idx) * config.val_fraction)))
-        val_idx += idx[:k].tolist()
-        train_idx += idx[k:].tolist()
+        members = rng.permutation(np.flatnonzero(patches.labels.numpy() == label))
+        k = max(1, int(round(len(members) * config.val_fraction)))
+        val_idx += members[:k].tolist()
+        train_idx += members[k:].tolist()
     train_x, train_y = patches.images[train_idx], patches.labels[train_idx]
     val_x, val_y = patches.images[val_idx], patches.labels[val_idx]
     device = config.device
@@ -240,10 +240,10 @@ def train_classifier(
         total = 0.0
         for start in range(0, len(order), config.batch):
             idx = order[start : start + config.batch]
-            x = augment(train_x[idx].to(device).float() / 255.0, generator)
-            y = train_y[idx].to(device)
+            xb = augment(train_x[idx].to(device).float() / 255.0, generator)
+            yb = train_y[idx].to(device)
             with torch.autocast("cuda", enabled=device.startswith("cuda")):
-                loss = loss_fn(model((x - mean) / std), y)
+                loss = loss_fn(model((xb - mean) / std), yb)
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimiser)
