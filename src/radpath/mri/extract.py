@@ -97,9 +97,10 @@ def extract_mri(
     register_feature_defs(con, "mri", feature_defs(params))
     payload_params = params.model_dump()
     inputs = hash_inputs([Path(manifest_path), *folders])
+    threads = 1 if (jobs > 1 or scheduler) else None
     return run_case_stage(
         con, command=STAGE, stage=STAGE, cohort=cohort, params=payload_params, inputs=inputs,
-        cases=[(pid, {"case": case, "params": payload_params}) for pid, case in found],
+        cases=[(pid, {"case": case, "params": payload_params, "threads": threads}) for pid, case in found],
         worker=process_case, write=_writer(cohort), jobs=jobs, scheduler=scheduler,
         retry_failed=retry_failed, progress=progress,
     )

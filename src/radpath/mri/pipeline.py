@@ -156,7 +156,14 @@ def features_of(
 
 
 def process_case(payload: dict[str, Any]) -> dict[str, Any]:
-    """Worker: payload {case: CaseInput fields, params: MRIParams dict} -> {features, qc}."""
+    """Worker: payload {case: CaseInput fields, params: MRIParams dict, threads: int | None} -> {features, qc}.
+
+    With several worker processes each pins ITK to `threads` threads, so that workers do not oversubscribe cores.
+    """
+    if payload.get("threads"):
+        import SimpleITK as sitk
+
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(payload["threads"]))
     case = CaseInput(**payload["case"])
     params = MRIParams.model_validate(payload["params"])
     values, qc = features_of(case, params)
