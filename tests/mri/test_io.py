@@ -171,3 +171,29 @@ def test_whole_case_through_the_pipeline(nifti_case: Path) -> None:
     assert np.median(maps.pe.values[maps.tumour & maps.pe.valid]) == pytest.approx(1.0, abs=0.01)
     assert prepared.qc["early_phase"] == 1 and prepared.qc["late_phase"] == 3
     assert maps.tumour.sum() == pytest.approx(6 * 6 * 6 * 8, rel=0.02)     # 216 voxels of 8 mm3 on 1 mm
+
+
+def test_dicom_seg_mask_is_read_onto_the_image_grid(tmp_path: Path) -> None:
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    arrays = phantom_arrays()
+    protocol = Protocol(tuple(TIMES), (2.0, 2.0, 2.0), "SIEMENS", 1.0, (24, 24, 16))
+    write_dicom(arrays["phases"], protocol, tmp_path / "P1" / "dicom", "P1", one_series=False)
+    dce = read_dce(tmp_path / "P1")
+    first_series = sorted((pydicom.dcmread(p) for p in (tmp_path / "P1" / "dicom").iterdir()),
+                          key=lambda ds: (ds.SeriesInstanceUID, float(ds.ImagePositionPatient[2])))[:16]
+    seg = hd.seg.Segmentation(
+        source_images=first_series, pixel_array=arrays["tumour"].astype(np.uint8),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[hd.seg.SegmentDescription(
+            segment_number=1, segment_label="tumour",
+            segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+            segmented_property_type=codes.SCT.Neoplasm, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL)],
+        series_instance_uid=hd.UID(), series_number=9, sop_instance_uid=hd.UID(), instance_number=1,
+        manufacturer="radpath", manufacturer_model_name="test", software_versions="0", device_serial_number="1",
+    )
+    seg.save_as(tmp_path / "P1" / "tumour_seg.dcm")
+    assert len(read_dce(tmp_path / "P1").phases) == 4          # the SEG in the folder is not taken for a phase
+    mask = read_mask(tmp_path / "P1" / "tumour_seg.dcm", dce.phases[0], "P1")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mask) > 0, arrays["tumour"])

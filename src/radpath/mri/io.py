@@ -196,10 +196,10 @@ def _read_dicom(folder: Path, case_id: str) -> DCE:
             ds = pydicom.dcmread(str(path), stop_before_pixels=True)
         except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError) as exc:
             raise MRIError(case_id, f"not a readable DICOM file ({type(exc).__name__}: {exc})", file=str(path)) from exc
-        if "PixelData" not in ds and ds.get("Modality") != "MR" and "ImagePositionPatient" not in ds:
+        if ds.get("Modality") in {"SEG", "RTSTRUCT", "SR"}:
+            continue  # masks and reports that live next to the images
+        if ds.get("Modality") != "MR" and "ImagePositionPatient" not in ds:
             raise MRIError(case_id, "DICOM file holds no image", file=str(path))
-        if ds.get("Modality") == "SEG":
-            continue
         headers.append((path, ds))
     if not headers:
         raise MRIError(case_id, "no DICOM or NIfTI images found in the case folder", file=str(folder))
