@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ IBSI = Path(__file__).parent / "data" / "ibsi"
 
 def ibsi_reference() -> dict[str, tuple[float, float]]:
     """IBSI tag -> (value, tolerance); values are given to 3 significant digits, so the tolerance is at least
-    half a unit of the last digit given."""
+    half a unit of the last significant digit given."""
     out = {}
     with (IBSI / "reference_values.csv").open() as handle:
         for value, tolerance, tag in csv.reader(handle, delimiter=";"):
@@ -24,7 +25,10 @@ def ibsi_reference() -> dict[str, tuple[float, float]]:
                 continue
             text = value.lstrip("-")
             decimals = len(text.split(".")[1]) if "." in text else 0
-            out[tag] = (float(value), max(float(tolerance or 0), 0.5 * 10.0 ** -decimals))
+            number = float(value)
+            # the unit of the last digit given, at most 3 significant digits (1490 = 1.49e3: unit 10)
+            unit = max(10.0 ** -decimals, 10.0 ** (math.floor(math.log10(abs(number))) - 2) if number else 0.0)
+            out[tag] = (number, max(float(tolerance or 0), 0.5 * unit))
     return out
 
 
