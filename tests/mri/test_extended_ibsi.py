@@ -14,10 +14,12 @@ REF = ibsi_reference()
 
 
 def _registered() -> set[str]:
-    """class.feature of every registered extended non-shape feature (codes X_<region>_<map>_<class>_<name>)."""
+    """class.feature of every registered extended feature (X_<region>_<map>_<class>_<name>, X_TUM_shape_<name>)."""
     names = set()
     for row in feature_defs(MRIParams()):
-        if row["family"].startswith("extended_") and row["family"] != "extended_shape":
+        if row["family"] == "extended_shape":
+            names.add("shape." + row["code"].split("_", 3)[3])
+        elif row["family"].startswith("extended_"):
             _, _, _, cls, name = row["code"].split("_", 4)
             names.add(f"{cls}.{name}")
     return names
