@@ -56,20 +56,25 @@ def test_augmentation_keeps_range_and_frozen_epochs_keep_backbone(patch_data: di
     x = torch.rand(8, 3, 16, 16)
     y = augment(x, gen)
     assert y.shape == x.shape and float(y.min()) >= 0.0 and float(y.max()) <= 1.0 and not torch.equal(x, y)
-    # one epoch with the backbone frozen: the saved backbone equals a fresh one from the same seed
+    # backbone from a local weights file, frozen for the one epoch: saved backbone == those weights, head trained
     from safetensors.torch import load_file
 
     from radpath.pathology.models import build
 
+    torch.manual_seed(99)
+    init = build("resnet18", width=4).state_dict()
+    torch.save(init, tmp_path / "init.pt")
     out = tmp_path / "frozen.safetensors"
-    config = TrainConfig(task="tumor", width=4, input_px=16, epochs=1, freeze_epochs=1, seed=4)
+    config = TrainConfig(task="tumor", width=4, input_px=16, epochs=1, freeze_epochs=1, seed=4,
+                         init_weights=str(tmp_path / "init.pt"))
     train_classifier(patch_data["tumor"], config, out)
-    torch.manual_seed(4)
-    fresh = build("resnet18", width=4).state_dict()
     saved = load_file(str(out))
-    conv = "backbone.0.weight"
-    assert torch.equal(saved[conv], fresh[conv])
-    assert not torch.equal(saved["head.weight"], fresh["head.weight"])
+    for key in ("backbone.0.weight", "backbone.4.conv1.weight"):
+        assert torch.equal(saved[key], init[key])
+    assert not torch.equal(saved["head.weight"], init["head.weight"])
+    # and unfrozen, the backbone moves
+    train_classifier(patch_data["tumor"], replace(config, freeze_epochs=0), out)
+    assert not torch.equal(load_file(str(out))["backbone.0.weight"], init["backbone.0.weight"])
 
 
 @pytest.fixture(scope="module")

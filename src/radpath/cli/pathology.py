@@ -26,7 +26,11 @@ def train_til(
     width: int = typer.Option(64, "--width", min=4, help="Channels of the first layer (64 = published network)."),
     input_px: int = typer.Option(0, "--input-px", min=0, help="Network input size; 0 = native patch size."),
     epochs: int = typer.Option(20, "--epochs", min=1),
-    freeze_epochs: int = typer.Option(0, "--freeze-epochs", min=0, help="Epochs with the backbone frozen."),
+    freeze_epochs: int = typer.Option(
+        None, "--freeze-epochs", min=0,
+        help="Epochs with the backbone frozen [default: the paper's 3 (tumor) / 5 (lymphocyte) with --init-weights, "
+        "else 0: a random backbone must learn].",
+    ),
     batch: int = typer.Option(64, "--batch", min=1),
     positive: str = typer.Option("positive", "--positive", help="Name of the positive class."),
     init_weights: Path = typer.Option(None, "--init-weights", help="Local backbone weights (no downloads)."),
@@ -38,6 +42,8 @@ def train_til(
     from radpath.pathology.models import resolve_device
     from radpath.pathology.train import TrainConfig, train_classifier
 
+    if freeze_epochs is None:
+        freeze_epochs = {"tumor": 3, "lymphocyte": 5}.get(task, 0) if init_weights else 0
     config = TrainConfig(
         task=task, arch=arch, width=width, input_px=input_px or None, epochs=epochs, freeze_epochs=freeze_epochs,
         batch=batch, positive=positive, seed=seed, init_weights=str(init_weights) if init_weights else None,

@@ -1,0 +1,107 @@
+"""Whole-slide scoring throughput: tile reading + decoding alone (the I/O limit) against full scoring.
+
+Renders one synthetic pyramidal slide, finds its tissue, and times on the same tissue patches:
+  io     : DataLoader reading and decoding tiles (openslide read_region + resize), no model
+  model  : the patch classifier alone on in-memory batches of the same size (the compute limit)
+  full   : `predict_map`, the scoring path (tiles decoded by the loader while the model runs)
+and prints patches/s for each and the ratio full / io (target: >= 0.8 with a model that is not the
+bottleneck). Runs on CPU, and on CUDA as well when torch sees a GPU.
+
+    .venv/bin/python benchmarks/pathology.py [--size 4096] [--workers 2] [--width 16] [--input-px 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from radpath.pathology.infer import TileDataset, predict_map, tile_loader
+from radpath.pathology.models import build
+from radpath.pathology.slides import SlideInfo, open_slide, thumbnail
+from radpath.pathology.tissue import PatchGrid, tissue_mask
+from radpath.synth.slides import render_section, write_pyramid
+
+
+def _best(fn: object, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def measure(args: argparse.Namespace, info: SlideInfo, grid: PatchGrid, selected: np.ndarray, device: str,
+            workers: int) -> None:
+    """Print io / model / full patches per second for one device and loader-worker count."""
+    n = int(selected.sum())
+    model = build("resnet18", width=args.width).eval().to(device)
+    meta = {"input_px": args.input_px, "mean": [0.5] * 3, "std": [0.25] * 3}
+    dataset = TileDataset(info, grid, np.argwhere(selected), args.input_px, "bench")
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def io() -> None:
+        for tiles in tile_loader(dataset, args.batch, workers, device):
+            tiles.to(device)
+        sync()
+
+    def full() -> None:
+        predict_map(model, meta, info, grid, selected, case_id="bench", device=device, batch=args.batch,
+                    workers=workers)
+        sync()
+
+    x = torch.rand(args.batch, 3, args.input_px, args.input_px, device=device)
+    n_batches = max(1, n // args.batch)
+
+    def compute() -> None:
+        with torch.inference_mode(), torch.autocast("cuda", enabled=device == "cuda"):
+            for _ in range(n_batches):
+                model(x)
+        sync()
+
+    full()  # warm up (first-shape kernels, worker start)
+    t_io = _best(io, args.repeats)
+    t_model = _best(compute, args.repeats) * n / (n_batches * args.batch)
+    t_full = _best(full, args.repeats)
+    print(f"[{device}, {workers} loader workers] io {n / t_io:8.0f} patches/s   model {n / t_model:8.0f} patches/s"
+          f"   full {n / t_full:8.0f} patches/s   full/io = {t_io / t_full:.2f}   "
+          f"limit: {'model' if t_model > t_io else 'tile I/O'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=4096, help="slide width in px (height 3/4 of it)")
+    parser.add_argument("--patch-px", type=int, default=100, help="patch side at level 0 (lymphocyte: 100 px)")
+    parser.add_argument("--input-px", type=int, default=40)
+    parser.add_argument("--width", type=int, default=16, help="ResNet-18 width (64 = the published network)")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.tiff"
+        t0 = time.perf_counter()
+        section = render_section(np.random.default_rng(0), 40.0, shape=(args.size * 3 // 4, args.size))
+        write_pyramid(path, section["rgb"])
+        print(f"slide {args.size} x {args.size * 3 // 4} px written in {time.perf_counter() - t0:.1f} s")
+        slide, info = open_slide(path, "bench")
+        mask = tissue_mask(thumbnail(slide, info))
+        slide.close()
+        grid = PatchGrid(info.width, info.height, float(args.patch_px))
+        selected = grid.tissue_fraction(mask) >= 0.5
+        n = int(selected.sum())
+        print(f"grid {grid.shape}, {n} tissue patches of {args.patch_px} px -> {args.input_px} px; "
+              f"resnet18 width {args.width}; batch {args.batch}; torch threads {torch.get_num_threads()}")
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        for device in devices:
+            for workers in sorted({0, args.workers}):
+                measure(args, info, grid, selected, device, workers)
+
+if __name__ == "__main__":
+    main()
