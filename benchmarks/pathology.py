@@ -13,6 +13,7 @@ bottleneck). Runs on CPU, and on CUDA as well when torch sees a GPU.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -70,6 +71,7 @@ def measure(args: argparse.Namespace, info: SlideInfo, grid: PatchGrid, selected
     t_full = _best(full, args.repeats)
     print(f"[{device}, {workers} loader workers] io {n / t_io:8.0f} patches/s   model {n / t_model:8.0f} patches/s"
           f"   full {n / t_full:8.0f} patches/s   full/io = {t_io / t_full:.2f}   "
+          f"full/min(io, model) = {max(t_io, t_model) / t_full:.2f}   "
           f"limit: {'model' if t_model > t_io else 'tile I/O'}")
 
 
@@ -97,7 +99,8 @@ def main() -> None:
         selected = grid.tissue_fraction(mask) >= 0.5
         n = int(selected.sum())
         print(f"grid {grid.shape}, {n} tissue patches of {args.patch_px} px -> {args.input_px} px; "
-              f"resnet18 width {args.width}; batch {args.batch}; torch threads {torch.get_num_threads()}")
+              f"resnet18 width {args.width}; batch {args.batch}; torch threads {torch.get_num_threads()}; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         for device in devices:
             for workers in sorted({0, args.workers}):

@@ -180,3 +180,22 @@ def test_cli_inspect_and_score_error(slides: dict[float, Path], models: dict[str
         main(["score-wsi", str(slides[5.0]), "--tumor-model", str(models["lymphocyte"]),
               "--til-model", str(models["lymphocyte"]), "--db", str(tmp_path / "w.duckdb")])
     assert exit_info.value.code == 2 and "expected a 'tumor' model" in capsys.readouterr().err
+
+
+def test_loader_workers_and_batch_size_do_not_change_the_map(models: dict[str, Path], slides: dict[float, Path]
+                                                             ) -> None:
+    from radpath.pathology.infer import predict_map
+    from radpath.pathology.models import load_model
+    from radpath.pathology.slides import open_slide, thumbnail
+    from radpath.pathology.tissue import PatchGrid, tissue_mask
+
+    model, meta = load_model(models["lymphocyte"], "lymphocyte")
+    slide, info = open_slide(slides[35.0], "S")
+    mask = tissue_mask(thumbnail(slide, info))
+    slide.close()
+    grid = PatchGrid(info.width, info.height, 100.0)
+    selected = grid.tissue_fraction(mask) >= 0.5
+    inline = predict_map(model, meta, info, grid, selected, case_id="S", batch=64)
+    streamed = predict_map(model, meta, info, grid, selected, case_id="S", batch=5, workers=2)
+    assert np.isfinite(inline[selected]).all() and np.isnan(inline[~selected]).all()
+    np.testing.assert_allclose(streamed, inline, atol=1e-5)
