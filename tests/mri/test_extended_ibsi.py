@@ -8,7 +8,8 @@ import SimpleITK as sitk
 from radpath.mri.features import feature_defs
 from radpath.mri.features.extended import IBSI_TAGS, NO_IBSI, _extractor
 from radpath.mri.params import MRIParams
-from tests.mri.conftest import IBSI, ibsi_reference
+
+from .helpers import IBSI, ibsi_reference
 
 REF = ibsi_reference()
 

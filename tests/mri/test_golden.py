@@ -15,7 +15,8 @@ from radpath.mri.features.core import margin_sharpness, shape_features
 from radpath.mri.kinetics import pe_array, ser_array
 from radpath.mri.params import MRIParams
 from radpath.mri.texture import FEATURES, glcm_features
-from tests.mri.conftest import IBSI, ibsi_reference
+
+from .helpers import IBSI, ibsi_reference
 
 REF = ibsi_reference()
 PARAMS = MRIParams(extended=False)

@@ -15,7 +15,8 @@ from radpath.mri.io import read_dce, read_mask
 from radpath.mri.params import MRIParams
 from radpath.mri.pipeline import CaseInput, prepare_case
 from radpath.synth.mri import Protocol, write_dicom
-from tests.mri.conftest import image, phantom_arrays, write_nifti_case
+
+from .helpers import image, phantom_arrays, write_nifti_case
 
 TIMES = [0.0, 90.0, 240.0, 390.0]
 

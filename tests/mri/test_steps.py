@@ -8,7 +8,8 @@ import SimpleITK as sitk
 
 from radpath.mri import kinetics, preprocess, segment
 from radpath.mri.phases import choose_phases, effective_times
-from tests.mri.conftest import image
+
+from .helpers import image
 
 
 def test_pe_and_ser_of_piecewise_constant_phases_are_exact() -> None:
