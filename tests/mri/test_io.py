@@ -198,3 +198,26 @@ def test_dicom_seg_mask_is_read_onto_the_image_grid(tmp_path: Path) -> None:
     assert len(read_dce(tmp_path / "P1").phases) == 4          # the SEG in the folder is not taken for a phase
     mask = read_mask(tmp_path / "P1" / "tumour_seg.dcm", dce.phases[0], "P1")
     np.testing.assert_array_equal(sitk.GetArrayFromImage(mask) > 0, arrays["tumour"])
+
+
+def test_user_parenchyma_mask_wins_over_fcm(nifti_case: Path) -> None:
+    from radpath.mri.features import compute_features
+
+    arrays = phantom_arrays()
+    half = arrays["parenchyma"].copy()
+    half[:, :, :12] = False                         # a user mask: only half of the parenchyma slab
+    sitk.WriteImage(image(half, (2.0, 2.0, 2.0), np.uint8), str(nifti_case / "parenchyma.nii.gz"))
+    case = CaseInput("CASE1", str(nifti_case), str(nifti_case / "mask.nii.gz"), str(nifti_case / "breast_mask.nii.gz"),
+                     str(nifti_case / "parenchyma.nii.gz"))
+    params = MRIParams(extended=False, n4=False)
+    prepared = prepare_case(case, params)
+    assert prepared.qc["parenchyma_source"] == "user"
+    np.testing.assert_array_equal(prepared.maps.native_parenchyma, half & ~arrays["tumour"])
+    values = compute_features(prepared.maps, params)
+    # parenchyma PE is 0.3 everywhere: all of it above 0.2, none above 0.6; voxels of 8 mm3
+    assert values["BPE3"] == pytest.approx(1.0) and values["BPE4"] == 0.0
+    assert values["BPE1"] == pytest.approx(half.sum() * 8 / 1000)
+    assert values["TSBPE1"] == pytest.approx(0.3, abs=0.01)
+    fcm = prepare_case(_case(nifti_case), params)
+    assert fcm.qc["parenchyma_source"] == "fcm"
+    np.testing.assert_array_equal(fcm.maps.native_parenchyma, arrays["parenchyma"])
