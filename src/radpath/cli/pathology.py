@@ -23,8 +23,12 @@ def train_til(
     data: Path = typer.Option(..., "--data", help="Folder of class sub-folders (PNG/JPEG) or CSV of path,label."),
     out: Path = typer.Option(..., "--out", help="Model file to write (.safetensors; a .json sidecar beside it)."),
     arch: str = typer.Option("resnet18", "--arch", help="resnet18 | resnet34 | vgg16"),
-    width: int = typer.Option(64, "--width", min=4, help="Channels of the first layer (64 = published network)."),
-    input_px: int = typer.Option(0, "--input-px", min=0, help="Network input size; 0 = native patch size."),
+    width: int = typer.Option(
+        16, "--width", min=4, help="Channels of the first layer: 16 = small CPU model, 64 = the published network."
+    ),
+    input_px: int = typer.Option(
+        48, "--input-px", min=0, help="Network input size (patches are resized); 224 as in the paper, 0 = native."
+    ),
     epochs: int = typer.Option(20, "--epochs", min=1),
     freeze_epochs: int = typer.Option(
         None, "--freeze-epochs", min=0,
