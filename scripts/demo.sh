@@ -23,12 +23,11 @@ step "DCE-MRI features"
 "$BIN/radpath" extract-mri "$TRAIN" --jobs "$JOBS"
 "$BIN/radpath" extract-mri "$VALID" --jobs "$JOBS"
 step "train the tumour and lymphocyte patch classifiers on synthetic labelled patches"
-"$BIN/radpath" train-til --task tumor --data "$STUDY/patches/tumor" --out "$DIR/models/tumor.pt" --epochs 4
-"$BIN/radpath" train-til --task lymphocyte --data "$STUDY/patches/lymphocyte" --out "$DIR/models/lymphocyte.pt" \
-  --epochs 4
+"$BIN/radpath" train-til --task tumor --data "$STUDY/patches/tumor" --out "$DIR/models/tumor.pt"
+"$BIN/radpath" train-til --task lymphocyte --data "$STUDY/patches/lymphocyte" --out "$DIR/models/lymphocyte.pt"
 step "score the whole-slide images (TIL maps and scores)"
 "$BIN/radpath" score-wsi "$TRAIN" --tumor-model "$DIR/models/tumor.pt" --til-model "$DIR/models/lymphocyte.pt" \
-  --out "$DIR/til_maps" --jobs 1
+  --out "$DIR/til_maps" --jobs "$JOBS"
 step "cytolytic activity and TMB, ComBat across platforms"
 "$BIN/radpath" cytolytic "$TRAIN" "$VALID" --harmonize --reference tcga_brca
 step "univariate associations (TIL, TMB, CYT)"
