@@ -31,7 +31,7 @@ def test_every_figure_renders(report_db: Path, tmp_path: Path) -> None:
         subtypes = con.execute("SELECT count(DISTINCT subtype) FROM survival_groups").fetchone()[0]
         assert len([p for p in drawn["km_curves"] if p.suffix == ".png"]) == 1 + subtypes
         page = write_report(con, tmp_path, build_tables(con), drawn, skipped)
-    html = page.read_text()
+    html = page.read_text(encoding="utf-8")
     n_png = sum(len([p for p in v if p.suffix == ".png"]) for v in drawn.values())
     assert html.count("data:image/png;base64,") == n_png
     assert "test-fixture" in html and "Table 2. Patient characteristics" in html

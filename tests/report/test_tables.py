@@ -87,9 +87,9 @@ def test_registered_tables_and_formats(report_db: Path, tmp_path: Path) -> None:
     formats = parse_formats("md,csv,tex,html,docx")
     paths = write_table(built["table2_characteristics"], "Table 2", tmp_path / "t2", formats)
     text = {p.suffix: p for p in paths}
-    assert text[".md"].read_text().count("\n|") > 20
-    assert r"\begin{tabular}" in text[".tex"].read_text() and r"\%" in text[".tex"].read_text()
-    assert "<caption>Table 2</caption>" in text[".html"].read_text()
+    assert text[".md"].read_text(encoding="utf-8").count("\n|") > 20
+    assert r"\begin{tabular}" in text[".tex"].read_text(encoding="utf-8") and r"\%" in text[".tex"].read_text(encoding="utf-8")
+    assert "<caption>Table 2</caption>" in text[".html"].read_text(encoding="utf-8")
     from docx import Document
 
     document = Document(str(text[".docx"]))
