@@ -9,6 +9,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from radpath.ingest import ingest_manifest
 from radpath.warehouse import open_warehouse, register_feature_defs, start_run, transaction, write_features
@@ -66,5 +67,18 @@ def report_db(tmp_path: Path, table_study) -> Path:
                 "patient_id": groups["patient_id"], "subtype": groups["subtype"], "predicted": groups["predicted"],
                 "til_group": groups["til_group"], "time_days": groups["rfs_days"], "event": groups["rfs_event"],
                 "run_id": run.run_id}))
+            maps = tmp_path / "maps"
+            maps.mkdir()
+            slides, scores = [], []
+            for i, row in enumerate(train.head(12).itertuples(index=False)):
+                grid = rng.random((24, 32, 3)) * [row.til_pct / 90.0, 0.8, 1.0]
+                rgb = maps / f"{row.patient_id}_rgb.png"
+                Image.fromarray((grid * 255).astype(np.uint8)).save(rgb)
+                slides.append({"cohort": "tcga_brca", "patient_id": row.patient_id, "slide_path": f"s{i}.tiff",
+                               "rgb_map": str(rgb), "overlay_png": str(rgb), "run_id": run.run_id})
+                scores.append({"cohort": "tcga_brca", "patient_id": row.patient_id,
+                               "til_score": row.til_pct * 0.8 + rng.normal(0, 3), "run_id": run.run_id})
+            _rows(con, "pathology_slides", pd.DataFrame(slides))
+            _rows(con, "pathology_scores", pd.DataFrame(scores))
             con.execute("UPDATE run_log SET status = 'ok', finished_at = started_at WHERE run_id = ?", [run.run_id])
     return db

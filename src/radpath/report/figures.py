@@ -191,12 +191,70 @@ def km_curves(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
     return paths
 
 
+def til_map_montage(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
+    """Combined Tumour-TIL maps (R lymphocyte, G tumour, B tissue) over slide thumbnails, two slides per
+    pathologist TIL category (the lowest- and highest-scoring of each), from `score-wsi`'s map files."""
+    from PIL import Image
+
+    frame = con.execute(
+        "SELECT s.patient_id, s.rgb_map, s.overlay_png, c.til_score, c.stromal_til_pct, c.til_category "
+        "FROM pathology_slides s JOIN pathology_til_comparison c USING (cohort, patient_id) "
+        "WHERE s.rgb_map IS NOT NULL ORDER BY c.til_score").df()
+    frame = frame[[Path(p).exists() for p in frame["rgb_map"]]]
+    if frame.empty:
+        raise FigureSkipped("no Tumour-TIL map files found (run `radpath score-wsi` first)")
+    picks = []
+    for category in CATEGORIES:
+        part = frame[frame["til_category"] == category]
+        picks += [part.iloc[0], part.iloc[-1]] if len(part) > 1 else [row for _, row in part.iterrows()]
+    picks = picks or [row for _, row in frame.head(6).iterrows()]
+    fig = _figure(2.6 * len(picks), 5.4)
+    for k, row in enumerate(picks):
+        for r, column in enumerate(("overlay_png", "rgb_map")):
+            ax = fig.add_subplot(2, len(picks), r * len(picks) + k + 1)
+            path = row[column]
+            if isinstance(path, str) and Path(path).exists():
+                ax.imshow(np.asarray(Image.open(path).convert("RGB")), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"{row['patient_id']}\nsTIL {row['stromal_til_pct']:.0f}% ({row['til_category']})\n"
+                             f"TIL score {row['til_score']:.1f}%", fontsize=7)
+    fig.suptitle("Tumour-TIL maps (red: lymphocytes, green: tumour, blue: tissue)", fontsize=9)
+    return _save(fig, out / "til_map_montage")
+
+
+def til_score_scatter(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
+    """Computational TIL score against the pathologists' stromal TIL reading, with Pearson and Spearman r."""
+    from scipy import stats
+
+    frame = con.execute("SELECT * FROM pathology_til_comparison WHERE stromal_til_pct IS NOT NULL "
+                        "AND til_score IS NOT NULL").df()
+    if len(frame) < 3:
+        raise FigureSkipped("fewer than 3 slides with both a TIL score and a pathologist reading")
+    pearson = stats.pearsonr(frame["stromal_til_pct"], frame["til_score"])[0]
+    spearman = stats.spearmanr(frame["stromal_til_pct"], frame["til_score"])[0]
+    fig = _figure(4.2, 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    for category in CATEGORIES:
+        part = frame[frame["til_category"] == category]
+        ax.plot(part["stromal_til_pct"], part["til_score"], "o", ms=4, alpha=0.7,
+                color=CATEGORY_COLOURS[category], label=f"{category} (n={len(part)})")
+    ax.set_xlabel("pathologist stromal TILs (%)")
+    ax.set_ylabel("computational TIL score (%)")
+    ax.set_title(f"Pearson r = {pearson:.2f}, Spearman = {spearman:.2f} (n = {len(frame)})", fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, out / "til_score_vs_reading")
+
+
 FIGURES: dict[str, Callable[[duckdb.DuckDBPyConnection, Path], list[Path]]] = {
     "feature_heatmap": feature_heatmap,
     "correlation_heatmap": correlation_heatmap,
     "predicted_til_boxplots": predicted_boxplots,
     "roc_curves": roc_curves,
     "km_curves": km_curves,
+    "til_map_montage": til_map_montage,
+    "til_score_vs_reading": til_score_scatter,
 }
 
 
