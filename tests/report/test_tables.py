@@ -88,7 +88,8 @@ def test_registered_tables_and_formats(report_db: Path, tmp_path: Path) -> None:
     paths = write_table(built["table2_characteristics"], "Table 2", tmp_path / "t2", formats)
     text = {p.suffix: p for p in paths}
     assert text[".md"].read_text(encoding="utf-8").count("\n|") > 20
-    assert r"\begin{tabular}" in text[".tex"].read_text(encoding="utf-8") and r"\%" in text[".tex"].read_text(encoding="utf-8")
+    tex = text[".tex"].read_text(encoding="utf-8")
+    assert r"\begin{tabular}" in tex and r"\%" in tex
     assert "<caption>Table 2</caption>" in text[".html"].read_text(encoding="utf-8")
     from docx import Document
 
