@@ -124,6 +124,6 @@ def apply_views(con: duckdb.DuckDBPyConnection, path: str = "<memory>") -> None:
             except duckdb.Error as exc:
                 failed.append((name, sql, exc))
         if len(failed) == len(pending):
-            name, _, exc = failed[0]
-            raise WarehouseError(f"view sql/views/{name}.sql failed on {path}: {exc}")
+            name, _, error = failed[0]
+            raise WarehouseError(f"view sql/views/{name}.sql failed on {path}: {error}")
         pending = [(name, sql) for name, sql, _ in failed]
