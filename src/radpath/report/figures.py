@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from radpath.plotting import new_figure, save_png_svg
 from radpath.report.tables import CATEGORIES, _training_cohort
 
 PAIRS = (("low", "intermediate"), ("low", "high"), ("intermediate", "high"))
@@ -23,25 +23,6 @@ CATEGORY_COLOURS = {"low": "#2471a3", "intermediate": "#d68910", "high": "#c0392
 
 class FigureSkipped(Exception):
     """The figure's input is not in the warehouse (the analysis has not been run)."""
-
-
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Any, stem: Path) -> list[Path]:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for suffix in (".png", ".svg"):
-        path = stem.with_suffix(suffix)
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    return paths
 
 
 def _wide_features(con: duckdb.DuckDBPyConnection, cohort: str, modality: str) -> pd.DataFrame:
@@ -68,7 +49,7 @@ def feature_heatmap(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
     order = [c for c in ranked if c in values.columns] or list(values.columns)
     values = values[order[:40]]
     z = ((values - values.mean()) / values.std(ddof=0)).clip(-3, 3).fillna(0.0)
-    fig = _figure(8.0, 0.18 * z.shape[1] + 2.2)
+    fig = new_figure(8.0, 0.18 * z.shape[1] + 2.2)
     grid = fig.add_gridspec(2, 2, height_ratios=[0.6, 0.18 * z.shape[1]], width_ratios=[30, 1], hspace=0.05)
     top = fig.add_subplot(grid[0, 0])
     top.bar(np.arange(len(wide)), wide["stromal_til_pct"], width=1.0, color="#7f8c8d")
@@ -83,7 +64,7 @@ def feature_heatmap(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
     ax.set_xlabel("patients (ascending stromal TILs)")
     ax.set_xticks([])
     fig.colorbar(image, cax=fig.add_subplot(grid[1, 1]), label="z")
-    return _save(fig, out / "feature_heatmap")
+    return save_png_svg(fig, out / "feature_heatmap")
 
 
 def correlation_heatmap(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
@@ -97,7 +78,7 @@ def correlation_heatmap(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]
     codes = best.index[:40].tolist()
     r = frame.pivot_table(index="code", columns="target", values="r").loc[codes]
     marks = frame.pivot_table(index="code", columns="target", values="significant", aggfunc="max").loc[codes]
-    fig = _figure(2.0 + 1.1 * r.shape[1], 0.2 * len(codes) + 1.5)
+    fig = new_figure(2.0 + 1.1 * r.shape[1], 0.2 * len(codes) + 1.5)
     ax = fig.add_subplot(1, 1, 1)
     image = ax.imshow(r.to_numpy(dtype=float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     for i in range(r.shape[0]):
@@ -110,7 +91,7 @@ def correlation_heatmap(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]
     ax.set_yticklabels(r.index, fontsize=6)
     ax.set_title(f"{cohort}: feature correlations (* P<0.05, FDR<0.2)", fontsize=9)
     fig.colorbar(image, ax=ax, label="Pearson r")
-    return _save(fig, out / "correlation_heatmap")
+    return save_png_svg(fig, out / "correlation_heatmap")
 
 
 def _predictions(con: duckdb.DuckDBPyConnection, cohort: str) -> pd.DataFrame:
@@ -128,7 +109,7 @@ def predicted_boxplots(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
     cohort = _training_cohort(con)
     frame = _predictions(con, cohort)
     models = sorted(frame["model"].unique())
-    fig = _figure(3.2 * len(models), 3.4)
+    fig = new_figure(3.2 * len(models), 3.4)
     for k, model in enumerate(models):
         ax = fig.add_subplot(1, len(models), k + 1)
         part = frame[frame["model"] == model]
@@ -139,7 +120,7 @@ def predicted_boxplots(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
             ax.plot(np.full(len(d), i + 1) + jitter, d, ".", color=CATEGORY_COLOURS[CATEGORIES[i]], alpha=0.6)
         ax.set_title(model, fontsize=9)
         ax.set_ylabel("predicted stromal TIL (%)" if k == 0 else "")
-    return _save(fig, out / "predicted_til_boxplots")
+    return save_png_svg(fig, out / "predicted_til_boxplots")
 
 
 def roc_curves(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
@@ -148,7 +129,7 @@ def roc_curves(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
 
     cohort = _training_cohort(con)
     frame = _predictions(con, cohort)
-    fig = _figure(10.0, 3.5)
+    fig = new_figure(10.0, 3.5)
     for k, (lower, higher) in enumerate(PAIRS):
         ax = fig.add_subplot(1, 3, k + 1)
         for model, part in frame.groupby("model"):
@@ -163,7 +144,7 @@ def roc_curves(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
         ax.set_xlabel("1 - specificity")
         ax.set_ylabel("sensitivity" if k == 0 else "")
         ax.legend(fontsize=7, loc="lower right")
-    return _save(fig, out / "roc_curves")
+    return save_png_svg(fig, out / "roc_curves")
 
 
 def km_curves(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
@@ -208,7 +189,7 @@ def til_map_montage(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
         part = frame[frame["til_category"] == category]
         picks += [part.iloc[0], part.iloc[-1]] if len(part) > 1 else [row for _, row in part.iterrows()]
     picks = picks or [row for _, row in frame.head(6).iterrows()]
-    fig = _figure(2.6 * len(picks), 5.4)
+    fig = new_figure(2.6 * len(picks), 5.4)
     for k, row in enumerate(picks):
         for r, column in enumerate(("overlay_png", "rgb_map")):
             ax = fig.add_subplot(2, len(picks), r * len(picks) + k + 1)
@@ -221,7 +202,7 @@ def til_map_montage(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
                 ax.set_title(f"{row['patient_id']}\nsTIL {row['stromal_til_pct']:.0f}% ({row['til_category']})\n"
                              f"TIL score {row['til_score']:.1f}%", fontsize=7)
     fig.suptitle("Tumour-TIL maps (red: lymphocytes, green: tumour, blue: tissue)", fontsize=9)
-    return _save(fig, out / "til_map_montage")
+    return save_png_svg(fig, out / "til_map_montage")
 
 
 def til_score_scatter(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
@@ -234,7 +215,7 @@ def til_score_scatter(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
         raise FigureSkipped("fewer than 3 slides with both a TIL score and a pathologist reading")
     pearson = stats.pearsonr(frame["stromal_til_pct"], frame["til_score"])[0]
     spearman = stats.spearmanr(frame["stromal_til_pct"], frame["til_score"])[0]
-    fig = _figure(4.2, 4.0)
+    fig = new_figure(4.2, 4.0)
     ax = fig.add_subplot(1, 1, 1)
     for category in CATEGORIES:
         part = frame[frame["til_category"] == category]
@@ -244,7 +225,7 @@ def til_score_scatter(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
     ax.set_ylabel("computational TIL score (%)")
     ax.set_title(f"Pearson r = {pearson:.2f}, Spearman = {spearman:.2f} (n = {len(frame)})", fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, out / "til_score_vs_reading")
+    return save_png_svg(fig, out / "til_score_vs_reading")
 
 
 FIGURES: dict[str, Callable[[duckdb.DuckDBPyConnection, Path], list[Path]]] = {

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from radpath.plotting import new_figure, save_png_svg
 from radpath.stats.survival import KMResult
 
 COLOURS = ("#c0392b", "#2471a3", "#27ae60", "#8e44ad", "#d68910")
@@ -28,9 +29,6 @@ def plot_km(
     ylabel: str = "Recurrence-free survival",
 ) -> list[Path]:
     """Draw the step curves (with censoring marks) of every group and the at-risk table; write stem.png/.svg."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     table = result.table
     groups = list(order) if order is not None else list(pd.unique(table["group"]))
     groups = [g for g in groups if (table["group"] == g).any()]
@@ -38,8 +36,7 @@ def plot_km(
     ticks = list(ticks) if ticks is not None else default_ticks(t_max)
     at_risk = result.at_risk(ticks)
 
-    fig = Figure(figsize=(6.4, 4.2 + 0.25 * len(groups)))
-    FigureCanvasAgg(fig)
+    fig = new_figure(6.4, 4.2 + 0.25 * len(groups))
     grid = fig.add_gridspec(2, 1, height_ratios=[4.0, 0.6 + 0.3 * len(groups)], hspace=0.35)
     ax = fig.add_subplot(grid[0])
     for k, group in enumerate(groups):
@@ -77,13 +74,7 @@ def plot_km(
     for side in ("top", "right", "bottom", "left"):
         risk.spines[side].set_visible(False)
 
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for suffix in (".png", ".svg"):
-        path = stem.with_suffix(suffix)
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    return paths
+    return save_png_svg(fig, stem)
 
 
 def default_ticks(t_max: float) -> list[float]:
