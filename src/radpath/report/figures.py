@@ -189,7 +189,7 @@ def til_map_montage(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
         part = frame[frame["til_category"] == category]
         picks += [part.iloc[0], part.iloc[-1]] if len(part) > 1 else [row for _, row in part.iterrows()]
     picks = picks or [row for _, row in frame.head(6).iterrows()]
-    fig = new_figure(2.6 * len(picks), 5.4)
+    fig = new_figure(2.6 * len(picks), 4.2)
     for k, row in enumerate(picks):
         for r, column in enumerate(("overlay_png", "rgb_map")):
             ax = fig.add_subplot(2, len(picks), r * len(picks) + k + 1)
