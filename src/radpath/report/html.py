@@ -15,12 +15,14 @@ from radpath import __version__
 from radpath.report.formats import to_html
 from radpath.report.tables import TABLES
 
+LONG_TABLE = 60   # rows; longer tables are folded on the page (the files hold every row)
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
 table.manuscript { border-collapse: collapse; margin: 1em 0 2em; font-size: 12px; }
 table.manuscript caption { font-weight: bold; text-align: left; padding: 4px 0; }
 table.manuscript th, table.manuscript td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: left; }
 figure { margin: 1em 0 2.5em; } figure img { max-width: 100%; border: 1px solid #eee; }
+div.scroll { overflow-x: auto; } summary { font-weight: bold; cursor: pointer; margin-top: 1em; }
 code, pre { font-size: 11px; } details { margin: 0.3em 0; } nav a { margin-right: 1em; }
 """
 
@@ -62,7 +64,10 @@ def write_report(
     parts.append("<h2>Cohorts</h2>" + to_html(cohorts, "Cohorts in the warehouse"))
     parts.append("<h2>Tables</h2>")
     for name, frame in tables.items():
-        parts.append(f'<section id="{name}">{to_html(frame, titles[name])}'
+        # long tables (Table 1 lists every extracted feature) start folded so the page stays readable
+        state = " open" if len(frame) <= LONG_TABLE else ""
+        parts.append(f'<section id="{name}"><details{state}><summary>{escape(titles[name])} ({len(frame)} rows)'
+                     f'</summary><div class="scroll">{to_html(frame, titles[name])}</div></details>'
                      f'<p><a href="tables/{name}.csv">{name}.csv</a></p></section>')
     parts.append('<h2 id="figures">Figures</h2>')
     for paths in figures.values():
