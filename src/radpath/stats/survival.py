@@ -132,11 +132,12 @@ def _km_one(time: np.ndarray, event: np.ndarray) -> pd.DataFrame:
         se_log = np.sqrt(var_log)
         lower = survival * np.exp(-Z95 * se_log)
         upper = np.minimum(1.0, survival * np.exp(Z95 * se_log))
+        std_err = np.where(survival > 0, survival * se_log, np.nan)  # undefined once S = 0
     lower = np.where(survival > 0, lower, np.nan)
     upper = np.where(survival > 0, upper, np.nan)
     return pd.DataFrame({
         "time": times, "n_at_risk": n_at_risk.astype(int), "n_events": n_events.astype(int),
-        "n_censored": n_censored.astype(int), "survival": survival, "std_err": survival * se_log,
+        "n_censored": n_censored.astype(int), "survival": survival, "std_err": std_err,
         "ci_lower": lower, "ci_upper": upper,
     })
 
