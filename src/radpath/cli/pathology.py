@@ -22,7 +22,9 @@ def train_til(
     task: str = typer.Option(..., "--task", help="lymphocyte | tumor"),
     data: Path = typer.Option(..., "--data", help="Folder of class sub-folders (PNG/JPEG) or CSV of path,label."),
     out: Path = typer.Option(..., "--out", help="Model file to write (.safetensors; a .json sidecar beside it)."),
-    arch: str = typer.Option("resnet18", "--arch", help="resnet18 | resnet34 | vgg16"),
+    arch: str = typer.Option(
+        "resnet18", "--arch", help="resnet18 | resnet34 | vgg16 | inception_v4 (needs --input-px >= 75; paper: 299)"
+    ),
     width: int = typer.Option(
         16, "--width", min=4, help="Channels of the first layer: 16 = small CPU model, 64 = the published network."
     ),

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from radpath.errors import ModelFileError
+from radpath.pathology.inception import InceptionV4
 
 FORMAT = "radpath-patch-classifier"
 FORMAT_VERSION = 1
@@ -99,6 +100,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "resnet18": lambda width=64: ResNet((2, 2, 2, 2), width),
     "resnet34": lambda width=64: ResNet((3, 4, 6, 3), width),
     "vgg16": lambda width=64: VGG16(width),
+    "inception_v4": lambda width=64: InceptionV4(width),
 }
 
 

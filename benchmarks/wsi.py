@@ -7,7 +7,7 @@ Renders one synthetic pyramidal slide, finds its tissue, and times on the same t
 and prints patches/s for each and the ratio full / io (target: >= 0.8 with a model that is not the
 bottleneck). Runs on CPU, and on CUDA as well when torch sees a GPU.
 
-    .venv/bin/python benchmarks/pathology.py [--size 4096] [--workers 2] [--width 16] [--input-px 40]
+    .venv/bin/python benchmarks/wsi.py [--size 4096] [--workers 2] [--width 16] [--input-px 40]
 """
 
 from __future__ import annotations
