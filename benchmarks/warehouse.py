@@ -75,7 +75,7 @@ def main() -> None:
 
             def row_by_row() -> None:
                 con.executemany(
-                    "INSERT INTO feature_values VALUES ('bench', ?, 'mri', ?, ?, 'x', ?)",
+                    "INSERT INTO feature_values VALUES ('bench', ?, 'mri', ?, ?, 'x', ?, true)",
                     [(p, c, float(v), run_id) for p, c, v in sample.itertuples(index=False)],
                 )
 
