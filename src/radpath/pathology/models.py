@@ -2,7 +2,8 @@
 
 Architectures follow the ImageNet designs the TIL-map paper fine-tunes, with its 2-class heads
 (paper Table 3): ResNet-18/34 (BasicBlock, last layer Linear(512, 2) at width 64) and VGG16 with
-the classifier reduced to 1024 features (Linear(25088, 1024) -> ReLU -> Dropout -> Linear(1024, 2)).
+the classifier reduced to 1024 features (Linear(25088, 1024) -> ReLU -> Dropout -> Linear(1024, 2)),
+and Inception-v4 (`inception.py`; inputs of at least 75 px, 139 px or more for stable training).
 `width` scales every layer's channels (64 = the published network); small widths at the native
 patch size are the CPU option. Each network has `backbone` and `head` submodules so training can
 freeze the backbone for the first epochs.
