@@ -77,7 +77,9 @@ def score_wsi(
     out: Path = typer.Option(Path("pathology_maps"), "--out", help="Folder for the per-slide map files."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     batch: int = typer.Option(128, "--batch", min=1, help="Patches per inference batch."),
-    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader workers decoding tiles per slide."),
+    workers: int = typer.Option(
+        1, "--workers", min=0, help="Threads reading tiles ahead of the model per slide (0: read, then compute)."
+    ),
     tumour_threshold: float = typer.Option(0.5, "--tumor-threshold", min=0.0, max=1.0),
     lymphocyte_threshold: float = typer.Option(0.5, "--til-threshold", min=0.0, max=1.0),
     aggregation: str = typer.Option("max", "--aggregation", help="max | average | median"),

@@ -39,7 +39,7 @@ class ScoreParams:
     min_tissue: float = 0.5
     device: str = "cpu"
     batch: int = 128
-    workers: int = 0
+    workers: int = 1            # threads reading tiles ahead of the model (0: read, then compute)
     mpp: float | None = None
     thumb_px: int = 1024
     threads: int = 0            # torch threads per slide worker (0 = torch's default)
