@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "radpath.cli.stats",
     "radpath.cli.survival",
     "radpath.cli.report",
+    "radpath.cli.serve",
 )
 
 

@@ -1,0 +1,53 @@
+"""`radpath serve`: the local web viewer (radpath.viewer) on a warehouse, served by uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from radpath.cli.common import DbOption, db_path, err_console
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def serve(
+    db: Path | None = DbOption,
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port to listen on (0: any free port)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host",
+        help="Address to bind; anything but loopback makes the study visible on the network (a warning is printed).",
+    ),
+    tile_cache_mb: int = typer.Option(128, "--tile-cache-mb", min=1, help="Memory for cached tiles, MiB."),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level (debug, info, warning, error)."),
+) -> None:
+    """Browse the study: cohorts, patients and slides with their TIL maps, read-only, in a web browser."""
+    import socket
+
+    import uvicorn
+
+    from radpath.viewer.app import ViewerConfig, create_app
+
+    path = db_path(db)
+    app = create_app(ViewerConfig(db=path, tile_cache_mb=tile_cache_mb))   # opens the warehouse: errors come first
+    if host not in LOOPBACK:
+        err_console.print(f"[yellow]warning: binding {host}: the study data (clinical tables, slides) become "
+                          "visible to anyone who can reach this machine on the network[/yellow]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        from radpath.errors import RadpathError
+
+        raise RadpathError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another --port)") from exc
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"radpath viewer on {path}: http://{shown}:{sock.getsockname()[1]}/  (Ctrl-C stops it)")
+    config = uvicorn.Config(app, log_level=log_level, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
