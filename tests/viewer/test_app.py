@@ -142,7 +142,10 @@ def test_tumor_til_overlay(client: TestClient, study: ViewerStudy) -> None:
     response = client.get(f"/slides/{study.slide_id}/overlays/tumor_til.png")
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
     rgba = _image(response.content)
-    assert rgba.shape == (*GRID, 4)
+    k = 1024 // max(GRID)                                          # each patch enlarged to k x k pixels
+    assert k == 64 and rgba.shape == (GRID[0] * k, GRID[1] * k, 4)
+    assert (rgba == np.repeat(np.repeat(rgba[::k, ::k], k, 0), k, 1)).all()
+    rgba = rgba[::k, ::k]
     tissue = study.rgb_map[..., 2] == 255
     assert (rgba[..., 3] == np.where(tissue, 255, 0)).all()           # glass transparent
     assert (rgba[..., :2][tissue] == study.rgb_map[..., :2][tissue]).all()

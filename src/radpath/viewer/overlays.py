@@ -6,7 +6,8 @@ render it. A layer is either one image (`kind = "image"`, served as PNG) or its 
 (`kind = "dzi"`, PNG tiles). Layers:
 
 - `tumor_til`: the combined Tumour-TIL map of `pathology_slides.rgb_map` (red = lymphocyte probability,
-  green = tumour probability, glass transparent) on the lymphocyte grid (`grid_cols x patch_um` wide).
+  green = tumour probability, glass transparent) on the lymphocyte grid (`grid_cols x patch_um` wide),
+  each patch enlarged to a block of whole pixels so its edges stay sharp.
 - `compartments`: the tissue-segmentation label mask of `seg_slides.mask_path` (a pyramidal uint8 TIFF,
   `mask_mpp` microns per pixel), labels coloured by `COMPARTMENTS`, background transparent.
 - `cells`: the detected cells of `cell_files.cells_path` (radpath.pathology.cellfile) drawn as discs
@@ -30,6 +31,7 @@ from radpath.viewer.store import SlideRecord
 DZI_TILE = 256
 MAX_IMAGE_SIDE = 4096          # longer side of an image overlay (a coarser pyramid level is used when there is one)
 CELL_RADIUS_UM = 4.0
+MIN_MAP_SIDE = 1024            # a Tumour-TIL map is enlarged (nearest, whole pixels) to about this longer side
 
 # label -> (name, RGBA); label 0 (glass / background) is transparent
 COMPARTMENTS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
@@ -136,7 +138,9 @@ class TumorTilOverlay(Overlay):
         out[..., 0] = rgb[..., 0]
         out[..., 1] = rgb[..., 1]
         out[..., 3] = np.where(tissue, 255, 0)
-        return out
+        # one map pixel per patch: enlarge by whole pixels (nearest) so the browser's smoothing blurs only the edges
+        k = max(1, MIN_MAP_SIDE // max(out.shape[:2]))
+        return np.repeat(np.repeat(out, k, axis=0), k, axis=1) if k > 1 else out
 
     def image(self, slide: SlideRecord) -> bytes:
         return png_bytes(self.rgba(slide))

@@ -19,7 +19,9 @@
         th.setAttribute('aria-sort', descending ? 'descending' : 'ascending');
         const rows = Array.from(body.rows);
         rows.sort(function (r1, r2) {
-          const order = compare(key(r1.cells[column]), key(r2.cells[column]));
+          const k1 = key(r1.cells[column]), k2 = key(r2.cells[column]);
+          if (k1.empty || k2.empty) return compare(k1, k2);   // empty cells stay last either way
+          const order = compare(k1, k2);
           return descending ? -order : order;
         });
         rows.forEach(function (row) { body.appendChild(row); });
