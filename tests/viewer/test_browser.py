@@ -18,9 +18,6 @@ import pytest
 from .conftest import ViewerStudy
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None and os.environ.get("RADPATH_REQUIRE_BROWSER") == "1":
-    raise RuntimeError("RADPATH_REQUIRE_BROWSER=1 but no chromium on PATH: run `make browser` (apt-get install chromium)")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (make browser installs it)")
 
 
 @pytest.fixture
@@ -32,6 +29,10 @@ def shots(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def page(live_server: str) -> Iterator[Any]:
+    if CHROMIUM is None:
+        if os.environ.get("RADPATH_REQUIRE_BROWSER") == "1":
+            pytest.fail("RADPATH_REQUIRE_BROWSER=1 but no chromium on PATH: run `make browser`")
+        pytest.skip("no chromium on PATH (`make browser` installs it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
