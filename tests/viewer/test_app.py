@@ -82,6 +82,16 @@ def test_unknown_ids_are_404_pages(client: TestClient, url: str) -> None:
     assert "<h1>404: not found</h1>" in response.text and "Traceback" not in response.text
 
 
+@pytest.mark.parametrize("url", [
+    "/patients/P-001/mri/tcga_brca.png", "/patients/P-001/mri/..%2F..%2Fx.png", "/figures/nothing/0.png",
+    "/slides/0123456789abcdef.dzi", "/slides/0123456789abcdef_files/0/0_0.jpeg", "/slides/..%2Fx.dzi",
+])
+def test_unknown_images_are_404_text(client: TestClient, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/plain") and response.text.startswith("404: ")
+
+
 def test_dzi_and_tiles_match_openslide(client: TestClient, study: ViewerStudy) -> None:
     dzi = client.get(f"/slides/{study.slide_id}.dzi")
     assert dzi.status_code == 200 and dzi.headers["content-type"].startswith("application/xml")

@@ -7,8 +7,22 @@ from pathlib import Path
 import typer
 
 from radpath.cli.common import DbOption, db_path, err_console
+from radpath.errors import ConfigError
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+def network_warning(host: str) -> str | None:
+    """The warning printed when `host` is not a loopback address (None for loopback)."""
+    import ipaddress
+
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return (f"warning: binding {host}: the study data (clinical tables, slides) become visible to anyone "
+            "who can reach this machine on the network")
 
 
 def register(app: typer.Typer) -> None:
@@ -34,9 +48,9 @@ def serve(
 
     path = db_path(db)
     app = create_app(ViewerConfig(db=path, tile_cache_mb=tile_cache_mb))   # opens the warehouse: errors come first
-    if host not in LOOPBACK:
-        err_console.print(f"[yellow]warning: binding {host}: the study data (clinical tables, slides) become "
-                          "visible to anyone who can reach this machine on the network[/yellow]")
+    warning = network_warning(host)
+    if warning:
+        err_console.print(f"[yellow]{warning}[/yellow]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -44,9 +58,7 @@ def serve(
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        from radpath.errors import RadpathError
-
-        raise RadpathError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another --port)") from exc
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another --port)") from exc
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"radpath viewer on {path}: http://{shown}:{sock.getsockname()[1]}/  (Ctrl-C stops it)")
     config = uvicorn.Config(app, log_level=log_level, access_log=False)
