@@ -230,3 +230,13 @@ def test_lru_is_bounded() -> None:
     assert cache.get(9) is not None and cache.get(0) is None
     cache.put("big", bytes(101))                 # larger than the whole cache: not kept
     assert cache.get("big") is None and cache.size <= 100
+
+
+def test_figures_page_draws_what_the_warehouse_allows(client: TestClient) -> None:
+    page = client.get("/figures")
+    assert page.status_code == 200
+    assert 'src="/figures/feature_heatmap/0.png"' in page.text          # MRI features and TIL readings exist
+    assert "no associations stored" in page.text                        # `radpath associate` has not run
+    png = client.get("/figures/feature_heatmap/0.png")
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    assert client.get("/figures/feature_heatmap/1.png").status_code == 404
