@@ -240,3 +240,23 @@ def test_figures_page_draws_what_the_warehouse_allows(client: TestClient) -> Non
     png = client.get("/figures/feature_heatmap/0.png")
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
     assert client.get("/figures/feature_heatmap/1.png").status_code == 404
+
+
+def test_segmented_slide_without_til_scoring(tmp_path: Path) -> None:
+    """A slide only `seg_slides` registers is served with its compartments; a cell file of a field of view of
+    the same patient is not drawn on it (stage tables join slides by path, not by patient)."""
+    from radpath.warehouse import open_warehouse
+
+    seg_only = build_warehouse(tmp_path / "seg", with_slides=False)
+    with open_warehouse(seg_only.db) as con:
+        con.execute("INSERT INTO seg_slides VALUES ('tcga_brca', 'P-001', ?, ?, NULL, 2.0, 'r')",
+                    [str(seg_only.slide), str(seg_only.slide.parent / "mask.tiff")])
+        con.execute("INSERT INTO cell_files VALUES ('tcga_brca', 'P-001', ?, ?, 5, 0.5, 'r')",
+                    [str(seg_only.slide.parent / "fov-1.png"), str(seg_only.slide.parent / "cells" / "cells.parquet")])
+    with TestClient(create_app(ViewerConfig(db=seg_only.db, work_dir=tmp_path)), raise_server_exceptions=False) as c:
+        page = c.get(f"/slides/{seg_only.slide_id}")
+        assert page.status_code == 200 and 'id="toggle-compartments"' in page.text
+        assert 'id="toggle-tumor_til"' not in page.text and 'id="toggle-cells"' not in page.text
+        assert f"/slides/{seg_only.slide_id}/thumbnail.jpeg" in page.text          # the small map is the thumbnail
+        assert c.get(f"/slides/{seg_only.slide_id}/thumbnail.jpeg").content.startswith(b"\xff\xd8")
+        assert f'href="/slides/{seg_only.slide_id}"' in c.get("/patients/P-001").text

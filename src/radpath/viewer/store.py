@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -65,6 +66,10 @@ class SlideRecord:
         return self.extra.get("vendor") != IMPORTED_MAP_VENDOR
 
 
+def _norm(path: str) -> str:
+    return os.path.normpath(os.path.abspath(path))
+
+
 def _clean(value: Any) -> Any:
     if value is None:
         return None
@@ -114,31 +119,33 @@ class Study:
 
     # ------------------------------------------------------------------ slides
     def _load_slides(self) -> dict[str, SlideRecord]:
-        records: dict[str, SlideRecord] = {}
-        seg = {}
+        # stage tables are joined to slides by the slide's path (normalised), never by patient alone: a cell
+        # file of a field of view must not be drawn on the patient's whole slide
+        seg: dict[str, dict[str, Any]] = {}
         if self.has("seg_slides"):
             for row in self.rows("SELECT cohort, patient_id, slide_path, mask_path, overlay_png, mask_mpp, run_id "
                                  "FROM seg_slides ORDER BY cohort, patient_id, slide_path"):
-                seg[row["slide_path"]] = row
-        cells: dict[tuple[str, str], dict[str, Any]] = {}
+                seg[_norm(row["slide_path"])] = row
+        cells: dict[str, dict[str, Any]] = {}
         if self.has("cell_files"):
             for row in self.rows("SELECT cohort, patient_id, source_path, cells_path, n_cells, mpp, run_id "
                                  "FROM cell_files ORDER BY cohort, patient_id, source_path"):
-                cells[(row["cohort"], row["patient_id"])] = cells.get((row["cohort"], row["patient_id"])) or row
-                cells[("path", row["source_path"])] = row
+                cells[_norm(row["source_path"])] = row
+        records: dict[str, SlideRecord] = {}
         for row in self.rows("SELECT * FROM pathology_slides ORDER BY cohort, patient_id"):
             path = row["slide_path"]
             records[slide_id(path)] = SlideRecord(
                 id=slide_id(path), path=path, cohort=row["cohort"], patient_id=row["patient_id"], mpp=row["mpp"],
                 width=row["width"], height=row["height"], grid_rows=row["grid_rows"], grid_cols=row["grid_cols"],
                 patch_um=row["patch_um"], rgb_map=row["rgb_map"], overlay_png=row["overlay_png"],
-                seg=seg.get(path), cells=cells.get(("path", path)) or cells.get((row["cohort"], row["patient_id"])),
+                seg=seg.pop(_norm(path), None), cells=cells.get(_norm(path)),
                 extra={"vendor": row["vendor"], "levels": row["levels"]})
-        for path, row in seg.items():
+        for row in seg.values():   # segmented slides that were not TIL-scored
+            path = row["slide_path"]
             if slide_id(path) not in records:
                 records[slide_id(path)] = SlideRecord(
                     id=slide_id(path), path=path, cohort=row["cohort"], patient_id=row["patient_id"], seg=row,
-                    cells=cells.get(("path", path)) or cells.get((row["cohort"], row["patient_id"])))
+                    cells=cells.get(_norm(path)))
         return records
 
     def slide(self, sid: str) -> SlideRecord | None:
