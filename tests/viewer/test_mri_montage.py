@@ -9,10 +9,10 @@ from pathlib import Path
 import yaml
 from PIL import Image
 from starlette.testclient import TestClient
+from tests.mri.helpers import phantom_arrays, write_nifti_case
 
 from radpath.viewer.app import ViewerConfig, create_app
 from radpath.warehouse import open_warehouse
-from tests.mri.helpers import phantom_arrays, write_nifti_case
 
 from .conftest import build_warehouse
 
