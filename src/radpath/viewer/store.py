@@ -1,6 +1,7 @@
 """What the viewer reads from the warehouse: one read-only DuckDB connection, parameterised queries only.
 
-`Study` is the viewer's only door to the warehouse. It never writes and runs no SQL it was handed:
+`Study` is the viewer's only door to the warehouse, opened by `connect_read_only` (read-only, external
+access off, configuration locked). It never writes and runs no SQL it was handed:
 every statement is a constant of this module with `?` parameters. Tables written by stages that may
 not have run in a warehouse (`seg_slides`, `cell_files`, models, survival) are checked in
 `information_schema` first, and their sections come out empty when they are absent.
@@ -26,7 +27,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from radpath.warehouse.connect import connect
+from radpath.warehouse.readonly import connect_read_only
 
 SLIDE_ID = re.compile(r"^[0-9a-f]{16}$")
 PATIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
@@ -83,7 +84,7 @@ class Study:
 
     def __init__(self, db: str | Path):
         self.db = Path(db)
-        self._con = connect(self.db, read_only=True)
+        self._con = connect_read_only(self.db)   # read-only, no file access beyond it, settings locked
         self._lock = threading.Lock()
         self.tables = set(self.frame(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")["table_name"])
