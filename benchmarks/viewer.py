@@ -1,12 +1,14 @@
 """Viewer tile latency: `radpath serve` over loopback against a raw openslide `read_region` of the same tiles.
 
-Renders one synthetic pyramidal slide, registers it in a fresh warehouse, serves the viewer with uvicorn on
-a free loopback port and measures, on the same random Deep Zoom tiles of the three finest levels:
+Renders one synthetic pyramidal slide, registers it in a fresh warehouse, serves the viewer on a free loopback
+port (`radpath serve --port 0`, in its own process) and measures, on the same random Deep Zoom tiles of the
+three finest levels:
   read_region : openslide reading the tile's region in this process (the baseline: no HTTP, no JPEG)
   cold        : N concurrent HTTP clients (keep-alive) fetching the tiles once, cache empty
   cached      : the same clients fetching the same tiles again (served from the bounded LRU cache)
 and prints p50/p95 latency of each, the error count (must be 0) and the ratios p50(cold) / p50(read_region)
-and p50(cached) / p50(read_region). A first request per client (connection set-up) is not counted.
+and p50(cached) / p50(read_region); `/healthz` gives the floor of the HTTP stack. A first request per client
+(connection set-up) is not counted.
 
     .venv/bin/python benchmarks/viewer.py [--size 4096] [--clients 4] [--tiles 200]
 """
@@ -14,9 +16,9 @@ and p50(cached) / p50(read_region). A first request per client (connection set-u
 from __future__ import annotations
 
 import argparse
-import socket
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,11 +26,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import openslide
-import uvicorn
 from openslide.deepzoom import DeepZoomGenerator
 
 from radpath.synth.slides import render_section, write_pyramid
-from radpath.viewer.app import ViewerConfig, create_app
 from radpath.viewer.deepzoom import OVERLAP, TILE_SIZE
 from radpath.viewer.store import slide_id
 from radpath.warehouse import open_warehouse
@@ -52,20 +52,23 @@ def percentiles(values: list[float]) -> tuple[float, float]:
     return float(np.percentile(array, 50)), float(np.percentile(array, 95))
 
 
-def serve(db: Path, work: Path) -> tuple[uvicorn.Server, threading.Thread, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = create_app(ViewerConfig(db=db, work_dir=work))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    return server, thread, f"http://127.0.0.1:{port}"
+def serve(db: Path) -> tuple[subprocess.Popen[str], str]:
+    """`radpath serve --port 0` in its own process (client and server do not share a GIL); its base URL."""
+    process = subprocess.Popen([sys.executable, "-m", "radpath.cli.app", "serve", "--db", str(db), "--port", "0"],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    url = process.stdout.readline().split(": ", 1)[1].split()[0].rstrip("/")
+    for _ in range(200):
+        try:
+            httpx.get(url + "/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    return process, url
 
 
-def fetch_all(base: str, sid: str, tiles: list[tuple[int, int, int]], clients: int) -> tuple[list[float], int]:
+def fetch_all(base: str, sid: str, tiles: list[tuple[int, int, int]], clients: int,
+              path: str = "/slides/{sid}_files/{level}/{col}_{row}.jpeg") -> tuple[list[float], int]:
     """Fetch `tiles` split over `clients` concurrent keep-alive clients: latencies (s) and errors."""
     chunks = [tiles[i::clients] for i in range(clients)]
 
@@ -75,9 +78,9 @@ def fetch_all(base: str, sid: str, tiles: list[tuple[int, int, int]], clients: i
             client.get("/healthz")          # open the connection outside the timings
             for level, col, row in chunk:
                 start = time.perf_counter()
-                response = client.get(f"/slides/{sid}_files/{level}/{col}_{row}.jpeg")
+                response = client.get(path.format(sid=sid, level=level, col=col, row=row))
                 times.append(time.perf_counter() - start)
-                errors += response.status_code != 200 or not response.content.startswith(b"\xff\xd8")
+                errors += response.status_code != 200
         return times, errors
 
     with ThreadPoolExecutor(clients) as pool:
@@ -111,15 +114,19 @@ def main() -> None:
             raw.append(time.perf_counter() - start)
         slide.close()
 
-        server, thread, base = serve(db, folder / "work")
-        cold, cold_errors = fetch_all(base, sid, picked, args.clients)
-        cached, cached_errors = fetch_all(base, sid, picked, args.clients)
-        one, one_errors = fetch_all(base, sid, picked[: min(50, len(picked))], 1)
-        server.should_exit = True
-        thread.join(10)
+        process, base = serve(db)
+        try:
+            cold, cold_errors = fetch_all(base, sid, picked, args.clients)
+            cached, cached_errors = fetch_all(base, sid, picked, args.clients)
+            one, one_errors = fetch_all(base, sid, picked[: min(50, len(picked))], 1)
+            health, health_errors = fetch_all(base, sid, picked[: min(50, len(picked))], 1, "/healthz")
+        finally:
+            process.terminate()
+            process.wait(10)
 
     rows = [("read_region (baseline)", raw, 0), (f"cold, {args.clients} clients", cold, cold_errors),
-            (f"cached, {args.clients} clients", cached, cached_errors), ("cached, 1 client", one, one_errors)]
+            (f"cached, {args.clients} clients", cached, cached_errors), ("cached, 1 client", one, one_errors),
+            ("/healthz, 1 client (floor)", health, health_errors)]
     print(f"viewer tiles: {args.size} x {args.size} px slide, {len(picked)} random tiles of the 3 finest "
           f"Deep Zoom levels ({TILE_SIZE} + 2 x {OVERLAP} px)")
     print(f"{'':28s} {'p50 ms':>8s} {'p95 ms':>8s} {'errors':>7s}")
@@ -130,7 +137,7 @@ def main() -> None:
     print(f"ratio p50 cold / read_region   = {percentiles(cold)[0] / base50:.2f}")
     print(f"ratio p50 cached / read_region = {percentiles(cached)[0] / base50:.2f}")
     print(f"ratio p50 cold / cached        = {percentiles(cold)[0] / percentiles(cached)[0]:.2f}")
-    if cold_errors or cached_errors or one_errors:
+    if cold_errors or cached_errors or one_errors or health_errors:
         raise SystemExit("tile requests failed")
 
 

@@ -78,3 +78,29 @@ def test_port_in_use_exits_2(study: ViewerStudy, capsys: pytest.CaptureFixture[s
             main(["serve", "--db", str(study.db), "--port", str(port)])
     assert exit_info.value.code == 2
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_listening_socket_lets_asyncio_disable_nagle() -> None:
+    """asyncio sets TCP_NODELAY on accepted connections only when the listening socket's proto is TCP."""
+    import asyncio
+    import socket
+
+    from radpath.cli.serve import listening_socket
+
+    sock = listening_socket("127.0.0.1", 0)
+    assert sock.proto == socket.IPPROTO_TCP
+    nodelay: list[int] = []
+
+    async def run() -> None:
+        def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nodelay.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=sock)
+        reader, writer = await asyncio.open_connection(*sock.getsockname())
+        await reader.read()
+        writer.close()
+        server.close()
+
+    asyncio.run(run())
+    assert nodelay and nodelay[0] != 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -29,6 +30,23 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
+def listening_socket(host: str, port: int) -> Any:
+    """A bound TCP socket for uvicorn. Its protocol is set to IPPROTO_TCP explicitly: asyncio disables Nagle's
+    algorithm (TCP_NODELAY) only on sockets whose `proto` says TCP, and without it every response whose headers
+    and body are written separately waits for the client's delayed ACK (about 40 ms per tile)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another --port)") from exc
+    return sock
+
+
 def serve(
     db: Path | None = DbOption,
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port to listen on (0: any free port)."),
@@ -40,8 +58,6 @@ def serve(
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level (debug, info, warning, error)."),
 ) -> None:
     """Browse the study: cohorts, patients and slides with their TIL maps, read-only, in a web browser."""
-    import socket
-
     import uvicorn
 
     from radpath.viewer.app import ViewerConfig, create_app
@@ -51,14 +67,7 @@ def serve(
     warning = network_warning(host)
     if warning:
         err_console.print(f"[yellow]{warning}[/yellow]")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another --port)") from exc
+    sock = listening_socket(host, port)
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"radpath viewer on {path}: http://{shown}:{sock.getsockname()[1]}/  (Ctrl-C stops it)")
     config = uvicorn.Config(app, log_level=log_level, access_log=False)

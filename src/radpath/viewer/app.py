@@ -8,8 +8,9 @@ Addresses (a contract): `/` (cohorts and study figures), `/cohorts/{name}`, `/pa
 `/healthz` (answers `ok`) and `/static/…`.
 
 Every id and coordinate is checked before anything is opened; unknown ids and out-of-range tiles are
-404 (an HTML page for pages, one line of text for tiles). Endpoints are plain functions: Starlette runs
-them in its thread pool, so slow tile reads never block the event loop.
+404 (an HTML page for pages, one line of text for tiles). Endpoints are plain functions, which Starlette
+runs in its thread pool, so slow reads never block the event loop; slide tiles found in the cache are
+answered on the event loop itself.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
@@ -217,14 +219,18 @@ def slide_dzi(request: Request) -> Response:
     return _bytes(xml, "application/xml")
 
 
-def slide_tile(request: Request) -> Response:
+async def slide_tile(request: Request) -> Response:
+    """A cached tile is answered on the event loop; only a miss (read and encode) goes to the thread pool."""
     p = request.path_params
     record = _slide(request, p["slide_id"])
     level, col, row = _number(p["level"]), _number(p["col"]), _number(p["row"])
-    try:
-        tile = _state(request).slides.tile(record.id, record.path, level, col, row)
-    except (TileNotFound, RadpathError) as exc:
-        raise HTTPException(404, str(exc)) from exc
+    slides = _state(request).slides
+    tile = slides.cached_tile(record.id, level, col, row)
+    if tile is None:
+        try:
+            tile = await run_in_threadpool(slides.tile, record.id, record.path, level, col, row)
+        except (TileNotFound, RadpathError) as exc:
+            raise HTTPException(404, str(exc)) from exc
     return _bytes(tile, "image/jpeg")
 
 

@@ -127,6 +127,10 @@ class SlideTiles:
         return {"width": int(width), "height": int(height), "levels": int(opened.generator.level_count),
                 "mpp": opened.mpp}
 
+    def cached_tile(self, sid: str, level: int, col: int, row: int) -> bytes | None:
+        """The tile's JPEG when it is in the cache (a cached address was validated when it was made)."""
+        return self.tiles.get(("slide", sid, level, col, row))
+
     def tile(self, sid: str, path: str, level: int, col: int, row: int) -> bytes:
         """The JPEG of tile (col, row) of Deep Zoom level `level`; TileNotFound outside the pyramid."""
         generator = self._get(sid, path).generator
