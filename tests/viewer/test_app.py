@@ -260,3 +260,24 @@ def test_segmented_slide_without_til_scoring(tmp_path: Path) -> None:
         assert f"/slides/{seg_only.slide_id}/thumbnail.jpeg" in page.text          # the small map is the thumbnail
         assert c.get(f"/slides/{seg_only.slide_id}/thumbnail.jpeg").content.startswith(b"\xff\xd8")
         assert f'href="/slides/{seg_only.slide_id}"' in c.get("/patients/P-001").text
+
+
+def test_text_is_escaped(client: TestClient) -> None:
+    page = client.get("/search", params={"q": "<script>alert(1)</script>"})
+    assert page.status_code == 200
+    assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_a_bug_is_a_500_page_without_traceback(study: ViewerStudy, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from radpath.viewer.store import Study
+
+    def broken(self: Study) -> list[dict[str, object]]:
+        raise ValueError("secret internals")
+
+    monkeypatch.setattr(Study, "cohorts", broken)
+    with TestClient(create_app(ViewerConfig(db=study.db, work_dir=tmp_path)), raise_server_exceptions=False) as c:
+        response = c.get("/")
+    assert response.status_code == 500
+    assert "internal error" in response.text
+    assert "secret internals" not in response.text and "Traceback" not in response.text
