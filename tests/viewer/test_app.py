@@ -281,3 +281,18 @@ def test_a_bug_is_a_500_page_without_traceback(study: ViewerStudy, tmp_path: Pat
     assert response.status_code == 500
     assert "internal error" in response.text
     assert "secret internals" not in response.text and "Traceback" not in response.text
+
+
+def test_cells_as_pixels_when_a_tile_holds_many(study: ViewerStudy, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from radpath.viewer import overlays
+
+    monkeypatch.setattr(overlays, "MAX_DISCS", 0)
+    with TestClient(create_app(ViewerConfig(db=study.db, work_dir=tmp_path)), raise_server_exceptions=False) as c:
+        top = dzi_levels(WIDTH, HEIGHT) - 1
+        tile = _image(c.get(f"/slides/{study.slide_id}/overlays/cells_files/{top - 2}/0_0.png").content)
+    assert tile.shape == (HEIGHT // 4 if HEIGHT // 4 < 256 else 256, 256, 4)
+    drawn = {(int(x // 4), int(y // 4)): cls for x, y, cls in CELLS if x < 1024 and y < 1024}
+    for (px, py), cls in drawn.items():
+        assert tuple(tile[py, px]) == CELL_COLOURS[cls]
+    assert int((tile[..., 3] > 0).sum()) == len(drawn)         # one pixel per cell, nothing else

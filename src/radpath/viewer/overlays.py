@@ -11,7 +11,8 @@ render it. A layer is either one image (`kind = "image"`, served as PNG) or its 
 - `compartments`: the tissue-segmentation label mask of `seg_slides.mask_path` (a pyramidal uint8 TIFF,
   `mask_mpp` microns per pixel), labels coloured by `COMPARTMENTS`, background transparent.
 - `cells`: the detected cells of `cell_files.cells_path` (radpath.pathology.cellfile) drawn as discs
-  coloured by class, rendered per Deep Zoom tile so they stay sharp at every zoom.
+  coloured by class, rendered per Deep Zoom tile so they stay sharp at every zoom (one pixel per cell
+  on tiles holding more than `MAX_DISCS` cells).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from radpath.viewer.store import SlideRecord
 DZI_TILE = 256
 MAX_IMAGE_SIDE = 4096          # longer side of an image overlay (a coarser pyramid level is used when there is one)
 CELL_RADIUS_UM = 4.0
+MAX_DISCS = 20_000             # cells per tile drawn as discs; beyond, one pixel each
 MIN_MAP_SIDE = 1024            # a Tumour-TIL map is enlarged (nearest, whole pixels) to about this longer side
 
 # label -> (name, RGBA); label 0 (glass / background) is transparent
@@ -256,12 +258,21 @@ class CellsOverlay(Overlay):
         margin = radius * scale
         lo, hi = np.searchsorted(x, [x0 - margin, x0 + tw * scale + margin])
         keep = np.flatnonzero((y[lo:hi] >= y0 - margin) & (y[lo:hi] < y0 + th * scale + margin)) + lo
-        image = Image.new("RGBA", (tw, th), (0, 0, 0, 0))
-        draw = ImageDraw.Draw(image)
         colours = list(CELL_COLOURS.values())
-        for i in keep:
-            cx, cy = (x[i] - x0) / scale, (y[i] - y0) / scale
-            draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=colours[cls[i]])
+        if len(keep) > MAX_DISCS:
+            # zoomed far out over many cells: one pixel per cell (numpy), discs would be a pixel or two anyway
+            rgba = np.zeros((th, tw, 4), np.uint8)
+            ix = np.floor((x[keep] - x0) / scale).astype(np.int64)
+            iy = np.floor((y[keep] - y0) / scale).astype(np.int64)
+            inside = (ix >= 0) & (ix < tw) & (iy >= 0) & (iy < th)
+            rgba[iy[inside], ix[inside]] = np.asarray(colours, np.uint8)[cls[keep][inside]]
+            image = Image.fromarray(rgba)
+        else:
+            image = Image.new("RGBA", (tw, th), (0, 0, 0, 0))
+            draw = ImageDraw.Draw(image)
+            for i in keep:
+                cx, cy = (x[i] - x0) / scale, (y[i] - y0) / scale
+                draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=colours[cls[i]])
         buffer = io.BytesIO()
         image.save(buffer, "PNG", compress_level=3)
         return buffer.getvalue()
