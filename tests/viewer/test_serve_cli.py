@@ -104,3 +104,9 @@ def test_listening_socket_lets_asyncio_disable_nagle() -> None:
 
     asyncio.run(run())
     assert nodelay and nodelay[0] != 0
+
+
+def test_bad_log_level_exits_2(study: ViewerStudy, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--db", str(study.db), "--log-level", "loud"])
+    assert exit_info.value.code == 2 and "--log-level must be one of" in capsys.readouterr().err

@@ -11,6 +11,9 @@ from radpath.cli.common import DbOption, db_path, err_console
 from radpath.errors import ConfigError
 
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
 def network_warning(host: str) -> str | None:
     """The warning printed when `host` is not a loopback address (None for loopback)."""
     import ipaddress
@@ -62,6 +65,8 @@ def serve(
 
     from radpath.viewer.app import ViewerConfig, create_app
 
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
     path = db_path(db)
     app = create_app(ViewerConfig(db=path, tile_cache_mb=tile_cache_mb))   # opens the warehouse: errors come first
     warning = network_warning(host)
