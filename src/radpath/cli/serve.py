@@ -10,7 +10,6 @@ import typer
 from radpath.cli.common import DbOption, db_path, err_console
 from radpath.errors import ConfigError
 
-
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
