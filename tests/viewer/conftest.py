@@ -112,7 +112,11 @@ def build_warehouse(folder: Path, *, with_slides: bool = True, with_stage_tables
         con.execute("INSERT INTO feature_values VALUES ('tcga_brca', 'P-001', 'genomics', 'CYT', 42.5, 'p', ?, true),"
                     " ('tcga_brca', 'P-001', 'genomics', 'TMB', 1.75, 'p', ?, true)", [RUN, RUN])
         con.execute("INSERT INTO model_predictions VALUES ('composite', 1, 'tcga_brca', 'P-001', 31.25, "
-                    "'intermediate', ?)", [RUN])
+                    "'intermediate', ?), ('mri_signature', 2, 'tcga_brca', 'P-001', 12.0, 'intermediate', ?), "
+                    "('mri_signature', 1, 'tcga_brca', 'P-001', 8.0, 'low', ?)", [RUN, RUN, RUN])
+        con.execute("INSERT INTO survival_results (cohort, model, version, endpoint, grouping, subgroup, statistic, "
+                    "term, estimable, note, run_id) VALUES ('tcga_brca', 'composite', 1, 'rfs', "
+                    "'low|intermediate|high', 'all', 'n_patients', '', true, '', ?)", [RUN])
         if with_slides:
             con.execute(
                 "INSERT INTO pathology_slides VALUES ('tcga_brca', 'P-001', ?, 'generic-tiff', ?, ?, ?, 3, ?, ?, ?, "

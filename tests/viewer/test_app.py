@@ -62,7 +62,9 @@ def test_patient_page(client: TestClient, study: ViewerStudy) -> None:
     assert "TNBC" in text and "1234 days, event" in text
     assert "35 (intermediate, 1 reading)" in text           # pathologist reading
     assert "27.5" in text                                     # WSI TIL score
-    assert "31.25 % → intermediate" in text                  # model prediction
+    plain = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text))
+    assert "31.25 % → intermediate survival group" in plain   # model prediction; composite was survival-validated
+    assert "mri_signature v2 12 % → intermediate" in plain and "8 % → low" not in plain   # newest version only
     assert "42.5" in text and "1.75" in text                  # CYT, TMB
     assert f'href="/slides/{study.slide_id}"' in text
     # FTV 12.5 lies between 3.0 and 30.0: percent_rank 0.5 in the cohort; SER_mean 1.1 likewise
