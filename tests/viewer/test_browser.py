@@ -57,8 +57,13 @@ def test_browse_study(page: Any, live_server: str, study: ViewerStudy, shots: Pa
     page.on("requestfailed", lambda r: failed.append(f"{r.url} {r.failure}"))
     page.on("response", lambda r: bad_status.append(f"{r.status} {r.url}") if r.status >= 400 else None)
 
-    # cohorts -> cohort page
+    # search by patient id from the header, then cohorts -> cohort page
     page.goto(live_server + "/")
+    page.fill("input[name=q]", "P-003")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url("**/patients/P-003")
+    assert page.inner_text("h1") == "Patient P-003"
+    page.click("a[href='/']")
     page.click("a[href='/cohorts/tcga_brca']")
     page.wait_for_url("**/cohorts/tcga_brca")
     assert page.locator("ol.flow li").count() == 2
