@@ -51,7 +51,8 @@ def fisher_p(table: np.ndarray, seed: int = 20260101) -> float:
     if table.shape == (2, 2):
         return float(stats.fisher_exact(table).pvalue)
     method = stats.MonteCarloMethod(n_resamples=MONTE_CARLO_TABLES, rng=np.random.default_rng(seed))
-    return float(stats.fisher_exact(table, method=method).pvalue)
+    # scipy returns a one-element array (not a scalar) for some small r x c tables
+    return float(np.ravel(stats.fisher_exact(table, method=method).pvalue)[0])
 
 
 def kruskal_p(groups: list[np.ndarray]) -> float:
