@@ -134,10 +134,6 @@ class ZooConfig(BaseModel):
         return [float(v) for v in args["std"]] if args is not None else [1.0, 1.0, 1.0]
 
 
-def is_zoo_folder(path: str | Path) -> bool:
-    return Path(path).is_dir()
-
-
 def read_config(folder: str | Path) -> ZooConfig:
     """Validate `folder/config.json`; errors name the file and the offending field."""
     path = Path(folder) / CONFIG_NAME
