@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from radpath.cli.common import DbOption, console, db_path, print_frame
-from radpath.errors import RadpathError, WarehouseError
+from radpath.errors import RadpathError
 
 
 def register(app: typer.Typer) -> None:
@@ -29,19 +29,13 @@ def init(db: Path = DbOption) -> None:
 
 
 def _run_query(db: Path | None, text: str, csv: Path | None, parquet: Path | None) -> None:
-    import duckdb
+    """Run checked read-only statements; export with pandas/pyarrow, never with SQL (see warehouse.readonly)."""
+    from radpath.warehouse.readonly import run_read_only
 
-    from radpath.warehouse import open_warehouse
-
-    with open_warehouse(db_path(db), read_only=True) as con:
-        try:
-            frame = con.execute(text).df()
-        except duckdb.Error as exc:
-            raise WarehouseError(f"query failed: {exc}") from exc
-        if parquet:  # DuckDB writes Parquet itself (no pyarrow needed)
-            con.register("_radpath_result", frame)
-            con.execute("COPY _radpath_result TO ? (FORMAT parquet)", [str(parquet)])
-            console.print(f"wrote {len(frame)} rows to {parquet}")
+    frame = run_read_only(db_path(db), text)
+    if parquet:
+        frame.to_parquet(parquet, index=False)
+        console.print(f"wrote {len(frame)} rows to {parquet}")
     if csv:
         frame.to_csv(csv, index=False)
         console.print(f"wrote {len(frame)} rows to {csv}")
@@ -55,7 +49,9 @@ def sql(
     csv: Path = typer.Option(None, "--csv", help="Write the result to this CSV file."),
     parquet: Path = typer.Option(None, "--parquet", help="Write the result to this Parquet file."),
 ) -> None:
-    """Run a read-only SQL query and print the result (or save it)."""
+    """Run read-only SQL (SELECT, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN, reading PRAGMAs) and print
+    the result or save it with --csv/--parquet; statements that write files or change the warehouse or its
+    settings (COPY, EXPORT, ATTACH, SET, CREATE, INSERT, ...) are refused."""
     _run_query(db, statement, csv, parquet)
 
 
