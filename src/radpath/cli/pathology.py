@@ -72,16 +72,42 @@ def train_til(
 
 def score_wsi(
     targets: list[str] = typer.Argument(..., help="Cohort manifest(s) (.yaml) or slide files."),
-    tumor_model: Path = typer.Option(..., "--tumor-model", help="Tumour patch classifier file."),
-    til_model: Path = typer.Option(..., "--til-model", help="Lymphocyte patch classifier file."),
+    tumor_model: Path = typer.Option(
+        ..., "--tumor-model",
+        help="Tumour patch classifier: a radpath model file, or a WSInfer model-zoo folder (config.json + weights).",
+    ),
+    til_model: Path = typer.Option(
+        ..., "--til-model",
+        help="Lymphocyte patch classifier: a radpath model file, or a WSInfer model-zoo folder.",
+    ),
+    tumor_class: str = typer.Option(
+        None, "--tumor-class",
+        help="Positive class of the tumour model [default: a radpath model's positive class; a zoo model's "
+        "class named tumor].",
+    ),
+    til_class: str = typer.Option(
+        None, "--til-class",
+        help="Positive class of the lymphocyte model [default: a radpath model's positive class; a zoo model's "
+        "class named tils / lymphocytes].",
+    ),
+    trust_model_code: bool = typer.Option(
+        False, "--trust-model-code",
+        help="Allow a zoo folder's TorchScript file (torchscript_model.pt) when it has no model.safetensors: "
+        "loading it runs code from the file.",
+    ),
     out: Path = typer.Option(Path("pathology_maps"), "--out", help="Folder for the per-slide map files."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     batch: int = typer.Option(128, "--batch", min=1, help="Patches per inference batch."),
     workers: int = typer.Option(
         1, "--workers", min=0, help="Threads reading tiles ahead of the model per slide (0: read, then compute)."
     ),
-    tumour_threshold: float = typer.Option(0.5, "--tumor-threshold", min=0.0, max=1.0),
-    lymphocyte_threshold: float = typer.Option(0.5, "--til-threshold", min=0.0, max=1.0),
+    tumour_threshold: float = typer.Option(
+        0.5, "--tumor-threshold", min=0.0, max=1.0, help="Tumour probability at or above which a patch is tumour."
+    ),
+    lymphocyte_threshold: float = typer.Option(
+        0.5, "--til-threshold", min=0.0, max=1.0,
+        help="Lymphocyte probability at or above which a patch is TIL-positive.",
+    ),
     aggregation: str = typer.Option("max", "--aggregation", help="max | average | median"),
     window: int = typer.Option(4, "--window", min=1, help="Aggregation window w (patches)."),
     band_um: float = typer.Option(50.0, "--band-um", min=0.0, help="Peritumoral band width (microns)."),
@@ -102,7 +128,8 @@ def score_wsi(
         tumor_model=str(tumor_model), til_model=str(til_model), out_dir=str(out.resolve()),
         tumour_threshold=tumour_threshold, lymphocyte_threshold=lymphocyte_threshold, aggregation=aggregation,
         window=window, band_um=band_um, device=resolve_device(device), batch=batch, workers=workers, mpp=mpp,
-        threads=1 if jobs > 1 else 0,
+        threads=1 if jobs > 1 else 0, tumor_class=tumor_class, til_class=til_class,
+        trust_model_code=trust_model_code,
     )
     with open_warehouse(db) as con:
         summaries = score_slides(con, targets, params, jobs=jobs, scheduler=scheduler, retry_failed=retry_failed,

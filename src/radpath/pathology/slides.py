@@ -76,11 +76,18 @@ def best_level(info: SlideInfo, downsample: float) -> int:
     return max(candidates, key=lambda i: info.downsamples[i]) if candidates else 0
 
 
-def read_patch(slide: Any, info: SlideInfo, x0: int, y0: int, size0: int, out_px: int, case_id: str) -> np.ndarray:
-    """The square region at level-0 (x0, y0) of side `size0` px, as an `out_px` x `out_px` RGB uint8 array."""
+def read_patch(slide: Any, info: SlideInfo, x0: int, y0: int, size0: int, out_px: int, case_id: str,
+               *, via_px: int | None = None) -> np.ndarray:
+    """The square region at level-0 (x0, y0) of side `size0` px, as an `out_px` x `out_px` RGB uint8 array.
+
+    With `via_px` the region is read from the level nearest to (not coarser than) `size0 / via_px`,
+    resampled to `via_px` pixels, then to `out_px` (a model's patch at its declared spacing, then its
+    Resize transform); both resamplings are Pillow's bilinear, as torchvision's Resize on an image.
+    """
     from PIL import Image
 
-    level = best_level(info, size0 / out_px)
+    px = via_px or out_px
+    level = best_level(info, size0 / px)
     side = max(1, int(round(size0 / info.downsamples[level])))
     try:
         region = slide.read_region((int(x0), int(y0)), level, (side, side))
@@ -89,8 +96,9 @@ def read_patch(slide: Any, info: SlideInfo, x0: int, y0: int, size0: int, out_px
     # transparent pixels (outside the scanned area) read as glass
     background = Image.new("RGBA", region.size, (255, 255, 255, 255))
     rgb = Image.alpha_composite(background, region).convert("RGB")
-    if rgb.size != (out_px, out_px):
-        rgb = rgb.resize((out_px, out_px), Image.Resampling.BILINEAR)
+    for side_px in (px, out_px):
+        if rgb.size != (side_px, side_px):
+            rgb = rgb.resize((side_px, side_px), Image.Resampling.BILINEAR)
     return np.asarray(rgb)
 
 
