@@ -18,7 +18,8 @@ def register(app: typer.Typer) -> None:
 
 
 def ingest(
-    manifests: list[Path] = typer.Argument(..., help="Cohort manifest YAML file(s), e.g. cohorts/ispy1.yaml."),
+    manifests: list[Path] = typer.Argument(..., metavar="YAML",
+        help="Cohort manifest YAML file(s), e.g. cohorts/ispy1.yaml."),
     db: Path = DbOption,
 ) -> None:
     """Load clinical, TIL and outcome tables of a cohort and apply its inclusion criteria."""

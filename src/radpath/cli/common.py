@@ -18,10 +18,14 @@ from radpath.warehouse.connect import resolve_db
 console = Console()
 err_console = Console(stderr=True)
 
-DbOption = typer.Option(None, "--db", envvar="RADPATH_DB", help="Warehouse file [default: ./radpath.duckdb].")
+DbOption = typer.Option(
+    None, "--db", envvar="RADPATH_DB", metavar="DB",
+    help="Warehouse file [default: $RADPATH_DB, else ./radpath.duckdb].",
+)
 JobsOption = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes for per-case work.")
 SchedulerOption = typer.Option(
-    None, "--scheduler", help="Dask scheduler address (tcp://host:8786); overrides --jobs."
+    None, "--scheduler",
+    help="Dask scheduler address (tcp://host:8786); overrides --jobs [default: none, local processes]."
 )
 RetryOption = typer.Option(False, "--retry-failed", help="Re-run only the cases that failed last time.")
 

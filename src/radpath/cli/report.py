@@ -35,7 +35,7 @@ def _write_tables(db: Path | None, out: Path, formats: str, cohort: str | None) 
 
 
 def tables(
-    out: Path = typer.Option(..., "--out", help="Folder for the tables."),
+    out: Path = typer.Option(..., "--out", metavar="OUT_FOLDER", help="Folder for the tables."),
     format: str = FormatOption,
     cohort: str = CohortOption,
     db: Path = DbOption,
@@ -57,13 +57,15 @@ def _draw(db: Path | None, out: Path) -> tuple[dict, dict]:
     return drawn, skipped
 
 
-def figures(out: Path = typer.Option(..., "--out", help="Folder for PNG and SVG files."), db: Path = DbOption) -> None:
+def figures(out: Path = typer.Option(..., "--out", metavar="OUT_FOLDER",
+    help="Folder for PNG and SVG files."), db: Path = DbOption) -> None:
     """Draw the manuscript figures (heat maps, box plots, ROC, Kaplan-Meier, TIL maps) as PNG and SVG."""
     _draw(db, out)
 
 
 def report(
-    out: Path = typer.Option(..., "--out", help="Folder for the report (tables/, figures/, report.html)."),
+    out: Path = typer.Option(..., "--out", metavar="OUT_FOLDER",
+        help="Folder for the report (tables/, figures/, report.html)."),
     format: str = FormatOption,
     cohort: str = CohortOption,
     db: Path = DbOption,

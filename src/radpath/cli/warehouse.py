@@ -30,13 +30,16 @@ def init(db: Path = DbOption) -> None:
 
 def _run_query(db: Path | None, text: str, csv: Path | None, parquet: Path | None) -> None:
     """Run checked read-only statements; export with pandas/pyarrow, never with SQL (see warehouse.readonly)."""
+    from radpath.paths import output_file
     from radpath.warehouse.readonly import run_read_only
 
     frame = run_read_only(db_path(db), text)
     if parquet:
+        parquet = output_file(parquet, "--parquet")
         frame.to_parquet(parquet, index=False)
         console.print(f"wrote {len(frame)} rows to {parquet}")
     if csv:
+        csv = output_file(csv, "--csv")
         frame.to_csv(csv, index=False)
         console.print(f"wrote {len(frame)} rows to {csv}")
     if not csv and not parquet:
@@ -46,8 +49,10 @@ def _run_query(db: Path | None, text: str, csv: Path | None, parquet: Path | Non
 def sql(
     statement: str = typer.Argument(..., help="A SQL query over the warehouse views (patients, features, ...)."),
     db: Path = DbOption,
-    csv: Path = typer.Option(None, "--csv", help="Write the result to this CSV file."),
-    parquet: Path = typer.Option(None, "--parquet", help="Write the result to this Parquet file."),
+    csv: Path = typer.Option(None, "--csv", metavar="OUT_FILE",
+        help="Write the result to this CSV file [default: print it]."),
+    parquet: Path = typer.Option(None, "--parquet", metavar="OUT_FILE",
+        help="Write the result to this Parquet file [default: print it]."),
 ) -> None:
     """Run read-only SQL (SELECT, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN, reading PRAGMAs) and print
     the result or save it with --csv/--parquet; statements that write files or change the warehouse or its
@@ -68,8 +73,10 @@ def named_queries() -> dict[str, str]:
 def query(
     name: str = typer.Argument(..., help="Name of a query in sql/queries (e.g. inclusion_flow)."),
     db: Path = DbOption,
-    csv: Path = typer.Option(None, "--csv", help="Write the result to this CSV file."),
-    parquet: Path = typer.Option(None, "--parquet", help="Write the result to this Parquet file."),
+    csv: Path = typer.Option(None, "--csv", metavar="OUT_FILE",
+        help="Write the result to this CSV file [default: print it]."),
+    parquet: Path = typer.Option(None, "--parquet", metavar="OUT_FILE",
+        help="Write the result to this Parquet file [default: print it]."),
 ) -> None:
     """Run a named query from sql/queries/NAME.sql."""
     queries = named_queries()

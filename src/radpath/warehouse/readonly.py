@@ -26,7 +26,8 @@ from typing import Any
 import duckdb
 
 from radpath.errors import QueryError, WarehouseError
-from radpath.warehouse.connect import resolve_db
+from radpath.paths import PathKind, check_path
+from radpath.warehouse.connect import open_duckdb, resolve_db
 from radpath.warehouse.migrate import check_version
 
 EXPORT_HINT = "radpath sql only reads; use --csv FILE or --parquet FILE to save a result"
@@ -55,7 +56,7 @@ _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^)]*\)\s*)?", re.I
 
 def connect_read_only(db: str | Path | None) -> duckdb.DuckDBPyConnection:
     """Open the warehouse read-only, without file access beyond it, with settings locked. The caller closes it."""
-    path = resolve_db(db)
+    path = check_path(resolve_db(db), PathKind.WAREHOUSE, "warehouse")
     if not path.exists():
         raise WarehouseError(f"no warehouse at {path}: run `radpath init --db {path}` or ingest a cohort first")
     config: dict[str, str | bool | int | float | list[str]] = {
@@ -64,10 +65,7 @@ def connect_read_only(db: str | Path | None) -> duckdb.DuckDBPyConnection:
         "autoload_known_extensions": False,
         "lock_configuration": True,
     }
-    try:
-        con = duckdb.connect(str(path), read_only=True, config=config)
-    except duckdb.Error as exc:
-        raise WarehouseError(f"cannot open warehouse {path} read-only: {exc}") from exc
+    con = open_duckdb(path, read_only=True, config=config)
     try:
         check_version(con, str(path))
     except Exception:
