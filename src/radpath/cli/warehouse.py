@@ -86,7 +86,7 @@ def query(
 
 
 def status(db: Path = DbOption) -> None:
-    """Summarise cohorts, modalities present, recent runs and failures."""
+    """Summarise cohorts, modalities present, recent runs, the last failed runs with their errors, and failures."""
     from radpath.warehouse import open_warehouse
 
     path = db_path(db)
@@ -99,6 +99,12 @@ def status(db: Path = DbOption) -> None:
         runs = con.execute(
             "SELECT run_id, command, status, started_at, finished_at FROM runs ORDER BY started_at DESC LIMIT 10"
         ).df()
+        has_error = "error" in {row[0] for row in con.execute("DESCRIBE runs").fetchall()}
+        failed_runs = con.execute(
+            "SELECT run_id, command, status, finished_at, "
+            + ("error" if has_error else "NULL AS error")
+            + " FROM runs WHERE status IN ('failed', 'partial') ORDER BY started_at DESC LIMIT 5"
+        ).df()
         failures = con.execute(
             "SELECT f.stage, f.cohort, count(*) AS failures FROM case_failures f "
             "JOIN case_status s ON s.case_id = f.case_id AND s.stage = f.stage AND s.run_id = f.run_id "
@@ -109,6 +115,13 @@ def status(db: Path = DbOption) -> None:
     if not modalities.empty:
         print_frame(modalities, "features by modality")
     print_frame(runs, "latest runs")
+    if failed_runs.empty:
+        console.print("no failed runs")
+    else:
+        console.print("last failed runs (SELECT * FROM runs WHERE status <> 'ok' for all):")
+        for row in failed_runs.itertuples(index=False):
+            console.print(f"  {row.run_id} {row.command} ({row.status}): {row.error or 'no reason recorded'}",
+                          markup=False, highlight=False)
     if failures.empty:
         console.print("no outstanding per-case failures")
     else:

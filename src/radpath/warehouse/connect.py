@@ -47,11 +47,19 @@ def open_duckdb(
         raise WarehouseError(f"cannot open warehouse {path}: not a DuckDB database ({_first_line(str(exc))})") from exc
 
 
+def missing_warehouse_message(path: Path) -> str:
+    """Where to point instead (--db / RADPATH_DB, the demo's warehouse) or how to create one."""
+    demo = Path("demo") / DEFAULT_DB
+    hint = f"; after make demo use --db {demo} or export RADPATH_DB={demo}" if demo.is_file() else ""
+    return (f"no warehouse at {path}: give --db FILE or set RADPATH_DB{hint}; "
+            f"to start a new one run `radpath init --db {path}` or ingest a cohort")
+
+
 def connect(db: str | Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (and, unless read_only, create and migrate) the warehouse. The caller closes it."""
     path = check_path(resolve_db(db), PathKind.WAREHOUSE, "warehouse")
     if read_only and not path.exists():
-        raise WarehouseError(f"no warehouse at {path}: run `radpath init --db {path}` or ingest a cohort first")
+        raise WarehouseError(missing_warehouse_message(path))
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     con = open_duckdb(path, read_only=read_only)

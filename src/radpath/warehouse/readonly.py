@@ -27,7 +27,7 @@ import duckdb
 
 from radpath.errors import QueryError, WarehouseError
 from radpath.paths import PathKind, check_path
-from radpath.warehouse.connect import open_duckdb, resolve_db
+from radpath.warehouse.connect import missing_warehouse_message, open_duckdb, resolve_db
 from radpath.warehouse.migrate import check_version
 
 EXPORT_HINT = "radpath sql only reads; use --csv FILE or --parquet FILE to save a result"
@@ -58,7 +58,7 @@ def connect_read_only(db: str | Path | None) -> duckdb.DuckDBPyConnection:
     """Open the warehouse read-only, without file access beyond it, with settings locked. The caller closes it."""
     path = check_path(resolve_db(db), PathKind.WAREHOUSE, "warehouse")
     if not path.exists():
-        raise WarehouseError(f"no warehouse at {path}: run `radpath init --db {path}` or ingest a cohort first")
+        raise WarehouseError(missing_warehouse_message(path))
     config: dict[str, str | bool | int | float | list[str]] = {
         "enable_external_access": False,
         "autoinstall_known_extensions": False,
