@@ -121,3 +121,21 @@ def test_unknown_cohort_lists_the_known_ones(two_cohorts: Path) -> None:
         with pytest.raises(UnknownCohortError, match=rf"^unknown cohort 'nope'; cohorts in the warehouse: {VALID}, "
                                                      rf"{TRAIN}$"):
             require_cohort(con, "nope")
+
+
+@pytest.mark.parametrize("command", [
+    ["associate", "--cohort", "nope"],
+    ["fit-signature", "--cohort", "nope"],
+    ["validate-survival", "--cohort", "nope", "--model", "composite", "--no-figures"],
+    ["tables", "--out", "tables", "--cohort", "nope"],
+])
+def test_commands_name_an_unknown_cohort_as_unknown(
+    command: list[str], two_cohorts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _cli([*command, "--db", str(two_cohorts)]) == 2
+    expected = f"error: unknown cohort 'nope'; cohorts in the warehouse: {VALID}, {TRAIN}"
+    assert capsys.readouterr().err.strip() == expected
+    with open_warehouse(two_cohorts, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM runs WHERE command <> 'ingest'").fetchone() == (0,)
