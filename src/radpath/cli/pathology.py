@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from radpath.cli.common import DbOption, JobsOption, RetryOption, RichProgress, SchedulerOption, console
+from radpath.paths import output_file
 
 
 def register(app: typer.Typer) -> None:
@@ -160,22 +161,32 @@ def inspect(
     mpp: float = typer.Option(None, "--mpp",
         help="Microns per pixel when the slide lacks it [default: none, from the slide]."),
 ) -> None:
-    """Print a slide's levels, dimensions, microns per pixel and vendor; write a thumbnail."""
+    """Print a slide's vendor, levels, dimensions, microns per pixel and properties, and write a thumbnail; a slide
+    without microns per pixel is described too (only scoring needs it)."""
     from PIL import Image
 
     from radpath.pathology import slides
 
-    handle, info = slides.open_slide(slide, slide.stem, mpp)
+    desc = slides.describe(slide, mpp)
+    handle, info = slides.open_slide(slide, slide.stem, mpp, require_mpp=False)
     try:
         thumb = slides.thumbnail(handle, info, 512)
     finally:
         handle.close()
-    desc = slides.describe(slide, mpp)
-    console.print(f"{desc['path']}: vendor {desc['vendor']}, {desc['mpp']} um/px ({desc['mpp_source']})")
+    console.print(f"{desc['path']}: vendor {desc['vendor']}", markup=False)
+    if desc["mpp"] is None:
+        console.print("  microns per pixel: missing (no openslide.mpp-x property); inspecting works, scoring needs it: "
+                      f"{slides.MPP_HINT} (e.g. 0.25 at 40x, 0.5 at 20x)", markup=False)
+    else:
+        console.print(f"  microns per pixel: {desc['mpp']} ({desc['mpp_source']})", markup=False)
     for level in desc["levels"]:
         console.print(
             f"  level {level['level']}: {level['width']} x {level['height']} (downsample {level['downsample']:g})"
         )
-    target = thumbnail or slide.with_name(slide.name + ".thumb.png")
+    properties = desc["properties"]
+    console.print(f"  {len(properties)} properties:", markup=False)
+    for key, value in properties.items():
+        console.print(f"    {key} = {value if len(value) <= 200 else value[:199] + '…'}", markup=False, highlight=False)
+    target = output_file(thumbnail or slide.with_name(slide.name + ".thumb.png"), "--thumbnail")
     Image.fromarray(thumb).save(target)
-    console.print(f"thumbnail: {target}")
+    console.print(f"thumbnail: {target}", markup=False)
