@@ -49,3 +49,5 @@ step "manuscript tables, figures and HTML report"
 "$BIN/radpath" report --out "$DIR/report"
 "$BIN/radpath" status
 printf '\nmake demo finished in %ds; open %s\n' "$(( $(date +%s) - start ))" "$DIR/report/report.html"
+printf 'explore the warehouse: export RADPATH_DB=%s; radpath status; radpath sql "SELECT * FROM table3_classification"\n' \
+  "$DIR/radpath.duckdb"
