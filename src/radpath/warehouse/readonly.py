@@ -38,7 +38,7 @@ _READING_NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_
 # Table functions with side effects (writes, checkpoints, settings, extensions, running other SQL).
 _WRITING_FUNCTIONS = frozenset({
     "checkpoint", "force_checkpoint", "copy_database", "import_database", "json_execute_serialized_sql",
-    "query", "query_table", "truncate_duckdb_logs", "add_parquet_key", "setseed",
+    "query", "query_table", "truncate_duckdb_logs", "add_parquet_key",
 })
 _WRITING_PREFIXES = (
     "enable_", "disable_", "add_", "remove_", "register_", "deregister_", "destroy_", "create_", "set_",
@@ -103,9 +103,10 @@ def _check_select(con: duckdb.DuckDBPyConnection, query: str) -> None:
         if isinstance(kind, str) and kind.endswith("_NODE") and kind not in _READING_NODES:
             raise QueryError(f"refused: {kind.removesuffix('_QUERY_NODE').removesuffix('_NODE')} inside a query "
                              f"writes to the database: {_short(query)}; {EXPORT_HINT}")
-        name = node.get("function_name")
-        if isinstance(name, str) and (name.lower() in _WRITING_FUNCTIONS or name.lower().startswith(_WRITING_PREFIXES)):
-            raise QueryError(f"refused: function {name}() has side effects: {_short(query)}; {EXPORT_HINT}")
+        if kind == "TABLE_FUNCTION" and isinstance(node.get("function"), dict):
+            name = str(node["function"].get("function_name", "")).lower()
+            if name in _WRITING_FUNCTIONS or name.startswith(_WRITING_PREFIXES):
+                raise QueryError(f"refused: table function {name}() has side effects: {_short(query)}; {EXPORT_HINT}")
 
 
 def _first_line(exc: Exception) -> str:
