@@ -118,10 +118,14 @@ def _short(query: str, width: int = 80) -> str:
     return repr(flat if len(flat) <= width else flat[: width - 1] + "…")
 
 
-def check_read_only(con: duckdb.DuckDBPyConnection, text: str) -> list[str]:
-    """The statements of `text`, each checked to only read; QueryError names the first one that does not."""
+def _require_text(text: str) -> None:
     if not text or not text.strip():
         raise QueryError("empty query: give a SELECT statement, e.g. radpath sql \"SELECT * FROM patients\"")
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, text: str) -> list[str]:
+    """The statements of `text`, each checked to only read; QueryError names the first one that does not."""
+    _require_text(text)
     statements = _split(con, text)
     if not statements:
         raise QueryError("empty query: the input holds only comments or semicolons")
@@ -153,6 +157,7 @@ def check_read_only(con: duckdb.DuckDBPyConnection, text: str) -> list[str]:
 
 def run_read_only(db: str | Path | None, text: str) -> Any:
     """Check every statement of `text` and run them on a locked read-only connection; the last result as a frame."""
+    _require_text(text)  # before opening anything: the input is the problem
     con = connect_read_only(db)
     try:
         queries = check_read_only(con, text)
