@@ -55,17 +55,23 @@ def given(path: str | os.PathLike[str] | None, what: str = "path") -> Path:
     return Path(path)
 
 
-def is_binary(path: Path) -> bool:
-    """True when the first bytes hold a NUL or are not UTF-8 (text files we read are UTF-8 or ASCII)."""
+def not_text(path: Path) -> str | None:
+    """Why the file is not a text file we can read (a NUL byte: binary; bad bytes: not UTF-8), else None."""
     with path.open("rb") as handle:
         head = handle.read(_SNIFF_BYTES)
     if b"\x00" in head:
-        return True
+        return "is a binary file, expected a text file (UTF-8 YAML, CSV or SQL)"
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:  # a multi-byte character cut at the end of the sample is still text
-        return exc.start < len(head) - 3
-    return False
+        if exc.start < len(head) - 3:
+            return f"is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+    return None
+
+
+def is_binary(path: Path) -> bool:
+    """True when the start of the file is not UTF-8 text."""
+    return not_text(path) is not None
 
 
 def _first_existing(path: Path) -> Path:
@@ -100,8 +106,9 @@ def check_path(path: str | os.PathLike[str] | None, kind: PathKind, what: str = 
             raise PathError(f"{_label(p, what)}: is a file, expected a folder")
         if not os.access(p, os.R_OK):
             raise PathError(f"{_label(p, what)}: cannot be read (permission denied)")
-        if kind is PathKind.TEXT and is_binary(p):
-            raise PathError(f"{_label(p, what)}: is a binary file, expected a text file (UTF-8 YAML, CSV or SQL)")
+        reason = not_text(p) if kind is PathKind.TEXT else None
+        if reason:
+            raise PathError(f"{_label(p, what)}: {reason}")
         return p
     if kind in (PathKind.OUT_FILE, PathKind.WAREHOUSE):
         if p.is_dir():
