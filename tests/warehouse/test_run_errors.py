@@ -82,3 +82,25 @@ def test_status_without_a_warehouse_says_how_to_point_at_one(
     assert "no warehouse at radpath.duckdb: give --db FILE or set RADPATH_DB" in err
     assert "--db demo/radpath.duckdb or export RADPATH_DB=demo/radpath.duckdb" in err
     assert not (tmp_path / "radpath.duckdb").exists()
+
+
+def test_a_warehouse_from_before_0007_keeps_its_runs(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import duckdb
+
+    from radpath.warehouse import migrations
+
+    con = duckdb.connect(str(db_path))
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+                "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
+    for migration in migrations():
+        if migration.version >= 7:
+            break
+        con.execute(migration.sql)
+        con.execute("INSERT INTO schema_version (version, name) VALUES (?, ?)", [migration.version, migration.name])
+    con.execute("INSERT INTO run_log VALUES ('r1', 'ingest', 'h', '{}', '{}', '{}', now(), NULL, 'failed')")
+    con.close()
+    with pytest.raises(SystemExit):  # status reads a version-6 warehouse (no runs.error) read-only
+        main(["status", "--db", str(db_path)])
+    assert "r1 ingest (failed): no reason recorded" in capsys.readouterr().out
+    with open_warehouse(db_path) as con:  # opening for writing applies 0007
+        assert con.execute("SELECT run_id, status, error FROM runs").fetchall() == [("r1", "failed", None)]
