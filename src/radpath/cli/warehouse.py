@@ -30,13 +30,16 @@ def init(db: Path = DbOption) -> None:
 
 def _run_query(db: Path | None, text: str, csv: Path | None, parquet: Path | None) -> None:
     """Run checked read-only statements; export with pandas/pyarrow, never with SQL (see warehouse.readonly)."""
+    from radpath.paths import output_file
     from radpath.warehouse.readonly import run_read_only
 
     frame = run_read_only(db_path(db), text)
     if parquet:
+        parquet = output_file(parquet, "--parquet")
         frame.to_parquet(parquet, index=False)
         console.print(f"wrote {len(frame)} rows to {parquet}")
     if csv:
+        csv = output_file(csv, "--csv")
         frame.to_csv(csv, index=False)
         console.print(f"wrote {len(frame)} rows to {csv}")
     if not csv and not parquet:
@@ -46,8 +49,10 @@ def _run_query(db: Path | None, text: str, csv: Path | None, parquet: Path | Non
 def sql(
     statement: str = typer.Argument(..., help="A SQL query over the warehouse views (patients, features, ...)."),
     db: Path = DbOption,
-    csv: Path = typer.Option(None, "--csv", help="Write the result to this CSV file."),
-    parquet: Path = typer.Option(None, "--parquet", help="Write the result to this Parquet file."),
+    csv: Path = typer.Option(None, "--csv", metavar="OUT_FILE",
+        help="Write the result to this CSV file [default: print it]."),
+    parquet: Path = typer.Option(None, "--parquet", metavar="OUT_FILE",
+        help="Write the result to this Parquet file [default: print it]."),
 ) -> None:
     """Run read-only SQL (SELECT, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN, reading PRAGMAs) and print
     the result or save it with --csv/--parquet; statements that write files or change the warehouse or its
@@ -68,8 +73,10 @@ def named_queries() -> dict[str, str]:
 def query(
     name: str = typer.Argument(..., help="Name of a query in sql/queries (e.g. inclusion_flow)."),
     db: Path = DbOption,
-    csv: Path = typer.Option(None, "--csv", help="Write the result to this CSV file."),
-    parquet: Path = typer.Option(None, "--parquet", help="Write the result to this Parquet file."),
+    csv: Path = typer.Option(None, "--csv", metavar="OUT_FILE",
+        help="Write the result to this CSV file [default: print it]."),
+    parquet: Path = typer.Option(None, "--parquet", metavar="OUT_FILE",
+        help="Write the result to this Parquet file [default: print it]."),
 ) -> None:
     """Run a named query from sql/queries/NAME.sql."""
     queries = named_queries()
@@ -79,7 +86,7 @@ def query(
 
 
 def status(db: Path = DbOption) -> None:
-    """Summarise cohorts, modalities present, recent runs and failures."""
+    """Summarise cohorts, modalities present, recent runs, the last failed runs with their errors, and failures."""
     from radpath.warehouse import open_warehouse
 
     path = db_path(db)
@@ -92,6 +99,12 @@ def status(db: Path = DbOption) -> None:
         runs = con.execute(
             "SELECT run_id, command, status, started_at, finished_at FROM runs ORDER BY started_at DESC LIMIT 10"
         ).df()
+        has_error = "error" in {row[0] for row in con.execute("DESCRIBE runs").fetchall()}
+        failed_runs = con.execute(
+            "SELECT run_id, command, status, finished_at, "
+            + ("error" if has_error else "NULL AS error")
+            + " FROM runs WHERE status IN ('failed', 'partial') ORDER BY started_at DESC LIMIT 5"
+        ).df()
         failures = con.execute(
             "SELECT f.stage, f.cohort, count(*) AS failures FROM case_failures f "
             "JOIN case_status s ON s.case_id = f.case_id AND s.stage = f.stage AND s.run_id = f.run_id "
@@ -102,6 +115,13 @@ def status(db: Path = DbOption) -> None:
     if not modalities.empty:
         print_frame(modalities, "features by modality")
     print_frame(runs, "latest runs")
+    if failed_runs.empty:
+        console.print("no failed runs")
+    else:
+        console.print("last failed runs (SELECT * FROM runs WHERE status <> 'ok' for all):")
+        for row in failed_runs.itertuples(index=False):
+            console.print(f"  {row.run_id} {row.command} ({row.status}): {row.error or 'no reason recorded'}",
+                          markup=False, highlight=False)
     if failures.empty:
         console.print("no outstanding per-case failures")
     else:

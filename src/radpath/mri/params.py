@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from radpath.errors import ConfigError
+from radpath.paths import read_text
 
 PARAMS_VERSION = 1
 
@@ -63,10 +64,10 @@ def load_params(path: str | Path | None) -> MRIParams:
     if not path.exists():
         raise ConfigError(f"MRI parameters file {path} does not exist")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, "MRI parameters file")
         data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"MRI parameters file {path} cannot be parsed: {exc}") from exc
+        raise ConfigError(f"MRI parameters file {path} cannot be parsed: {' '.join(str(exc).split())}") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):

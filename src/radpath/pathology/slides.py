@@ -20,7 +20,7 @@ class SlideInfo:
     dimensions: tuple[tuple[int, int], ...]
     downsamples: tuple[float, ...]
     mpp: float
-    mpp_source: str   # "slide" (from its tags) or "override"
+    mpp_source: str   # "slide" (from its tags), "override", or "missing" (mpp is NaN; only describing allowed)
 
     @property
     def width(self) -> int:
@@ -31,8 +31,14 @@ class SlideInfo:
         return self.dimensions[0][1]
 
 
-def open_slide(path: str | Path, case_id: str, mpp: float | None = None) -> tuple[Any, SlideInfo]:
-    """Open `path` with openslide; `mpp` overrides (or supplies) the level-0 microns per pixel."""
+MPP_HINT = "give --mpp or the manifest's slides.mpp"
+
+
+def open_slide(
+    path: str | Path, case_id: str, mpp: float | None = None, *, require_mpp: bool = True
+) -> tuple[Any, SlideInfo]:
+    """Open `path` with openslide; `mpp` overrides (or supplies) the level-0 microns per pixel. A slide without
+    mpp is an error unless `require_mpp` is False (inspecting): then `info.mpp` is NaN, source 'missing'."""
     import openslide
 
     path = Path(path)
@@ -51,12 +57,13 @@ def open_slide(path: str | Path, case_id: str, mpp: float | None = None) -> tupl
             mpp = float(props.get(openslide.PROPERTY_NAME_MPP_X, ""))
             source = "slide"
         except ValueError:
-            slide.close()
-            raise PathologyError(
-                case_id, "slide has no microns-per-pixel (openslide.mpp-x); give --mpp or the manifest's slides.mpp",
-                file=str(path),
-            ) from None
-    if not mpp > 0:
+            if require_mpp:
+                slide.close()
+                raise PathologyError(
+                    case_id, f"slide has no microns-per-pixel (openslide.mpp-x); {MPP_HINT}", file=str(path),
+                ) from None
+            mpp, source = float("nan"), "missing"
+    if source != "missing" and not mpp > 0:
         slide.close()
         raise PathologyError(case_id, f"microns per pixel must be positive, found {mpp}", file=str(path))
     info = SlideInfo(
@@ -111,13 +118,19 @@ def thumbnail(slide: Any, info: SlideInfo, max_side: int = 1024) -> np.ndarray:
 
 
 def describe(path: str | Path, mpp: float | None = None) -> dict[str, Any]:
-    """Levels, dimensions, downsamples, mpp and vendor of a slide (for `radpath pathology inspect`)."""
-    slide, info = open_slide(path, Path(path).stem, mpp)
-    slide.close()
+    """Vendor, levels (dimensions, downsamples), mpp (None when the slide lacks it and none is given) and every
+    openslide property of a slide, for `radpath pathology inspect`; a slide without mpp can be described."""
+    slide, info = open_slide(path, Path(path).stem, mpp, require_mpp=False)
+    try:
+        properties = {str(k): str(v) for k, v in sorted(slide.properties.items())}
+    finally:
+        slide.close()
+    missing = info.mpp_source == "missing"
     return {
-        "path": info.path, "vendor": info.vendor, "mpp": info.mpp, "mpp_source": info.mpp_source,
+        "path": info.path, "vendor": info.vendor, "mpp": None if missing else info.mpp, "mpp_source": info.mpp_source,
         "levels": [
             {"level": i, "width": w, "height": h, "downsample": d}
             for i, ((w, h), d) in enumerate(zip(info.dimensions, info.downsamples, strict=True))
         ],
+        "properties": properties,
     }

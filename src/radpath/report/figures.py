@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from radpath.plotting import new_figure, save_png_svg
-from radpath.report.tables import CATEGORIES, _training_cohort
+from radpath.report.tables import CATEGORIES, report_cohort
 
 PAIRS = (("low", "intermediate"), ("low", "high"), ("intermediate", "high"))
 CATEGORY_COLOURS = {"low": "#2471a3", "intermediate": "#d68910", "high": "#c0392b"}
@@ -36,9 +36,9 @@ def _wide_features(con: duckdb.DuckDBPyConnection, cohort: str, modality: str) -
     return wide.reset_index().sort_values("stromal_til_pct").reset_index(drop=True)
 
 
-def feature_heatmap(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
+def feature_heatmap(con: duckdb.DuckDBPyConnection, out: Path, cohort: str | None = None) -> list[Path]:
     """MRI features (z-scored) of the training cohort's patients ranked by stromal TILs."""
-    cohort = _training_cohort(con)
+    cohort = report_cohort(con, cohort)
     wide = _wide_features(con, cohort, "mri")
     codes = [c for c in wide.columns if c not in ("patient_id", "stromal_til_pct")]
     values = wide[codes].astype(float)
@@ -67,9 +67,9 @@ def feature_heatmap(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
     return save_png_svg(fig, out / "feature_heatmap")
 
 
-def correlation_heatmap(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
+def correlation_heatmap(con: duckdb.DuckDBPyConnection, out: Path, cohort: str | None = None) -> list[Path]:
     """Pearson r of features with TIL, TMB and CYT; * marks P < 0.05 and FDR < 0.2 (paper Fig. 3)."""
-    cohort = _training_cohort(con)
+    cohort = report_cohort(con, cohort)
     frame = con.execute("SELECT code, target, r, significant, p_value FROM table_associations WHERE cohort = ?",
                         [cohort]).df()
     if frame.empty:
@@ -104,9 +104,9 @@ def _predictions(con: duckdb.DuckDBPyConnection, cohort: str) -> pd.DataFrame:
     return frame
 
 
-def predicted_boxplots(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
+def predicted_boxplots(con: duckdb.DuckDBPyConnection, out: Path, cohort: str | None = None) -> list[Path]:
     """Predicted TIL by observed TIL category, one panel per model (training cohort)."""
-    cohort = _training_cohort(con)
+    cohort = report_cohort(con, cohort)
     frame = _predictions(con, cohort)
     models = sorted(frame["model"].unique())
     fig = new_figure(3.2 * len(models), 3.4)
@@ -123,11 +123,11 @@ def predicted_boxplots(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
     return save_png_svg(fig, out / "predicted_til_boxplots")
 
 
-def roc_curves(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
+def roc_curves(con: duckdb.DuckDBPyConnection, out: Path, cohort: str | None = None) -> list[Path]:
     """ROC curves of each model for each TIL-category pair (training cohort)."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    cohort = _training_cohort(con)
+    cohort = report_cohort(con, cohort)
     frame = _predictions(con, cohort)
     fig = new_figure(10.0, 3.5)
     for k, (lower, higher) in enumerate(PAIRS):
@@ -239,13 +239,22 @@ FIGURES: dict[str, Callable[[duckdb.DuckDBPyConnection, Path], list[Path]]] = {
 }
 
 
-def draw_figures(con: duckdb.DuckDBPyConnection, out: Path) -> tuple[dict[str, list[Path]], dict[str, str]]:
-    """Draw every registered figure: (files per figure, reason per figure skipped)."""
+def draw_figures(
+    con: duckdb.DuckDBPyConnection, out: Path, cohort: str | None = None
+) -> tuple[dict[str, list[Path]], dict[str, str]]:
+    """Draw every registered figure: (files per figure, reason per figure not drawn). Figures of one cohort
+    (those whose function takes `cohort`) describe `cohort`, by default `report.tables.default_cohort`."""
+    import inspect
+
+    cohort = report_cohort(con, cohort)
     drawn: dict[str, list[Path]] = {}
     skipped: dict[str, str] = {}
     for name, draw in FIGURES.items():
         try:
-            drawn[name] = draw(con, out)
+            if "cohort" in inspect.signature(draw).parameters:
+                drawn[name] = draw(con, out, cohort=cohort)  # type: ignore[call-arg]
+            else:
+                drawn[name] = draw(con, out)
         except FigureSkipped as exc:
             skipped[name] = str(exc)
     return drawn, skipped

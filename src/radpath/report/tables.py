@@ -63,16 +63,35 @@ def kruskal_p(groups: list[np.ndarray]) -> float:
     return float(stats.kruskal(*groups).pvalue)
 
 
-def _training_cohort(con: duckdb.DuckDBPyConnection) -> str:
-    row = con.execute("SELECT cohort FROM cohorts ORDER BY role <> 'training', cohort LIMIT 1").fetchone()
-    if row is None:
+def default_cohort(con: duckdb.DuckDBPyConnection) -> str:
+    """The one documented default of `--cohort` for tables, figures and the report: the cohort whose manifest
+    role is `training`. None or several such cohorts is an error that asks for `--cohort`."""
+    rows = con.execute("SELECT cohort, role FROM cohorts ORDER BY cohort").fetchall()
+    if not rows:
         raise ReportError("the warehouse holds no cohort: run `radpath ingest` first")
-    return str(row[0])
+    training = [cohort for cohort, role in rows if role == "training"]
+    if len(training) == 1:
+        return str(training[0])
+    known = ", ".join(f"{cohort} ({role})" for cohort, role in rows)
+    if not training:
+        raise ReportError(f"no cohort has role training; choose one with --cohort (cohorts: {known})")
+    raise ReportError(f"several training cohorts ({', '.join(training)}); choose one with --cohort")
+
+
+def report_cohort(con: duckdb.DuckDBPyConnection, cohort: str | None) -> str:
+    """The cohort a report describes: the one given (checked to exist), else `default_cohort`."""
+    from radpath.warehouse.cohorts import require_cohort
+
+    return require_cohort(con, cohort) if cohort else default_cohort(con)
+
+
+# Kept for callers written before `report_cohort`: the default cohort.
+_training_cohort = default_cohort
 
 
 def table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> pd.DataFrame:
     """Cohort characteristics by TIL category (paper Table 2), from view `table2_patients`."""
-    cohort = cohort or _training_cohort(con)
+    cohort = report_cohort(con, cohort)
     frame = con.execute("SELECT * FROM table2_patients WHERE cohort = ?", [cohort]).df()
     if frame.empty:
         raise ReportError(f"cohort {cohort}: no included patient has a TIL reading (view table2_patients is empty)")

@@ -31,6 +31,7 @@ from radpath.stats.models import (
 from radpath.stats.roc import auc_ci, delong_test, mann_whitney_p, operating_point, youden_threshold
 from radpath.stats.signature import LassoSettings, LassoSignature
 from radpath.warehouse import Run, finish_run, replace_rows, start_run, transaction
+from radpath.warehouse.cohorts import require_cohort
 
 
 @dataclass
@@ -43,6 +44,8 @@ class Outcome:
 
 
 def _run(con: duckdb.DuckDBPyConnection, command: str, params: dict[str, Any]) -> Run:
+    if "cohort" in params:  # an unknown cohort is named as unknown, not as one lacking features or TILs
+        require_cohort(con, params["cohort"])
     with transaction(con):
         return start_run(con, command, params)
 

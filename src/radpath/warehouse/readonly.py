@@ -26,7 +26,8 @@ from typing import Any
 import duckdb
 
 from radpath.errors import QueryError, WarehouseError
-from radpath.warehouse.connect import resolve_db
+from radpath.paths import PathKind, check_path
+from radpath.warehouse.connect import missing_warehouse_message, open_duckdb, resolve_db
 from radpath.warehouse.migrate import check_version
 
 EXPORT_HINT = "radpath sql only reads; use --csv FILE or --parquet FILE to save a result"
@@ -37,7 +38,7 @@ _READING_NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_
 # Table functions with side effects (writes, checkpoints, settings, extensions, running other SQL).
 _WRITING_FUNCTIONS = frozenset({
     "checkpoint", "force_checkpoint", "copy_database", "import_database", "json_execute_serialized_sql",
-    "query", "query_table", "truncate_duckdb_logs", "add_parquet_key", "setseed",
+    "query", "query_table", "truncate_duckdb_logs", "add_parquet_key",
 })
 _WRITING_PREFIXES = (
     "enable_", "disable_", "add_", "remove_", "register_", "deregister_", "destroy_", "create_", "set_",
@@ -55,19 +56,16 @@ _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^)]*\)\s*)?", re.I
 
 def connect_read_only(db: str | Path | None) -> duckdb.DuckDBPyConnection:
     """Open the warehouse read-only, without file access beyond it, with settings locked. The caller closes it."""
-    path = resolve_db(db)
+    path = check_path(resolve_db(db), PathKind.WAREHOUSE, "warehouse")
     if not path.exists():
-        raise WarehouseError(f"no warehouse at {path}: run `radpath init --db {path}` or ingest a cohort first")
+        raise WarehouseError(missing_warehouse_message(path))
     config: dict[str, str | bool | int | float | list[str]] = {
         "enable_external_access": False,
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         "lock_configuration": True,
     }
-    try:
-        con = duckdb.connect(str(path), read_only=True, config=config)
-    except duckdb.Error as exc:
-        raise WarehouseError(f"cannot open warehouse {path} read-only: {exc}") from exc
+    con = open_duckdb(path, read_only=True, config=config)
     try:
         check_version(con, str(path))
     except Exception:
@@ -105,9 +103,10 @@ def _check_select(con: duckdb.DuckDBPyConnection, query: str) -> None:
         if isinstance(kind, str) and kind.endswith("_NODE") and kind not in _READING_NODES:
             raise QueryError(f"refused: {kind.removesuffix('_QUERY_NODE').removesuffix('_NODE')} inside a query "
                              f"writes to the database: {_short(query)}; {EXPORT_HINT}")
-        name = node.get("function_name")
-        if isinstance(name, str) and (name.lower() in _WRITING_FUNCTIONS or name.lower().startswith(_WRITING_PREFIXES)):
-            raise QueryError(f"refused: function {name}() has side effects: {_short(query)}; {EXPORT_HINT}")
+        if kind == "TABLE_FUNCTION" and isinstance(node.get("function"), dict):
+            name = str(node["function"].get("function_name", "")).lower()
+            if name in _WRITING_FUNCTIONS or name.startswith(_WRITING_PREFIXES):
+                raise QueryError(f"refused: table function {name}() has side effects: {_short(query)}; {EXPORT_HINT}")
 
 
 def _first_line(exc: Exception) -> str:
@@ -119,10 +118,14 @@ def _short(query: str, width: int = 80) -> str:
     return repr(flat if len(flat) <= width else flat[: width - 1] + "…")
 
 
-def check_read_only(con: duckdb.DuckDBPyConnection, text: str) -> list[str]:
-    """The statements of `text`, each checked to only read; QueryError names the first one that does not."""
+def _require_text(text: str) -> None:
     if not text or not text.strip():
         raise QueryError("empty query: give a SELECT statement, e.g. radpath sql \"SELECT * FROM patients\"")
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, text: str) -> list[str]:
+    """The statements of `text`, each checked to only read; QueryError names the first one that does not."""
+    _require_text(text)
     statements = _split(con, text)
     if not statements:
         raise QueryError("empty query: the input holds only comments or semicolons")
@@ -154,6 +157,7 @@ def check_read_only(con: duckdb.DuckDBPyConnection, text: str) -> list[str]:
 
 def run_read_only(db: str | Path | None, text: str) -> Any:
     """Check every statement of `text` and run them on a locked read-only connection; the last result as a frame."""
+    _require_text(text)  # before opening anything: the input is the problem
     con = connect_read_only(db)
     try:
         queries = check_read_only(con, text)
