@@ -19,7 +19,9 @@ def register(app: typer.Typer) -> None:
 
 def list_models(
     db: Path = DbOption,
-    csv: Path = typer.Option(None, "--csv", help="Also write the list to this CSV file."),
+    csv: Path = typer.Option(
+        None, "--csv", metavar="OUT_FILE", help="Also write the list to this CSV file [default: none]."
+    ),
 ) -> None:
     """List the models the warehouse's runs used (role, path, sha256, format, runs, last use)."""
     from radpath.warehouse import open_warehouse
@@ -37,10 +39,12 @@ def list_models(
 
 
 def show(
-    model: Path = typer.Argument(..., help="A radpath model file, or a WSInfer model-zoo folder (config.json)."),
+    model: Path = typer.Argument(
+        ..., metavar="FILE|FOLDER", help="A radpath model file, or a WSInfer model-zoo folder (config.json)."
+    ),
     load: bool = typer.Option(
-        True, "--load/--no-load",
-        help="Build the network and load its weights (checks every tensor's shape) [default: load].",
+        True, "--load/--no-load", show_default=False,
+        help="Build the network and load its weights (checks every tensor's shape).",
     ),
     trust_model_code: bool = typer.Option(
         False, "--trust-model-code",
