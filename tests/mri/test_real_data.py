@@ -12,7 +12,10 @@ import SimpleITK as sitk
 
 from radpath.errors import MRIError
 from radpath.files import walk_files
+from radpath.mri.features import compute_features
 from radpath.mri.io import read_dce, read_mask
+from radpath.mri.params import MRIParams
+from radpath.mri.pipeline import CaseInput, prepare_case
 from radpath.synth.mri import Protocol, write_dicom
 
 from .dicom_data import fractional_seg, ge_one_series
@@ -131,3 +134,132 @@ def test_case_folders_reached_through_links(tmp_path: Path) -> None:
     assert len(dce.phases) == 4 and dce.times_s == pytest.approx(TIMES)
     files = list(walk_files(study))
     assert len(files) == 64 and len({f.resolve() for f in files}) == 64
+
+
+# ---------------------------------------------------------------- item 3: skin is not parenchyma
+
+
+def skin_phantom(fat_suppressed: bool = False) -> dict[str, np.ndarray]:
+    """Body (2 mm voxels) with a 2 mm skin rim that enhances (PE 0.8) and is as dark as parenchyma on T1
+    (as bright as parenchyma when fat-suppressed), fat, a deep parenchyma slab (PE 0.3) and a tumour."""
+    shape = (20, 28, 28)
+    body = np.zeros(shape, bool)
+    body[2:-2, 2:-2, 2:-2] = True
+    inner = np.zeros(shape, bool)
+    inner[3:-3, 3:-3, 3:-3] = True
+    skin = body & ~inner
+    parenchyma = np.zeros(shape, bool)
+    parenchyma[5:-5, 5:14, 5:-5] = True
+    tumour = np.zeros(shape, bool)
+    tumour[8:12, 15:19, 12:16] = True
+    fat_level, tissue_level = (100.0, 600.0) if fat_suppressed else (1000.0, 400.0)
+    pre = np.full(shape, 5.0)
+    pre[body] = fat_level
+    pre[skin | parenchyma] = tissue_level
+    pre[tumour] = tissue_level + 20
+    pe = np.where(tumour, 1.0, np.where(skin, 0.8, np.where(parenchyma, 0.3, 0.02)))
+    early = pre * (1 + pe)
+    late = pre * (1 + np.where(tumour, 0.8, pe))
+    return {"phases": [pre, early, late], "tumour": tumour, "breast": body, "parenchyma": parenchyma, "skin": skin}
+
+
+def _skin_case(tmp_path: Path, arrays: dict[str, np.ndarray], breast_mask: bool) -> CaseInput:
+    from .helpers import write_nifti_case
+
+    folder = write_nifti_case(tmp_path / "SKIN", arrays, [0.0, 90.0, 390.0])
+    return CaseInput("SKIN", str(folder), str(folder / "mask.nii.gz"),
+                     str(folder / "breast_mask.nii.gz") if breast_mask else None)
+
+
+@pytest.mark.parametrize("breast_mask", [True, False])
+def test_bpe_no_longer_counts_an_enhancing_skin_rim(tmp_path: Path, breast_mask: bool) -> None:
+    arrays = skin_phantom()
+    case = _skin_case(tmp_path, arrays, breast_mask)
+    params = MRIParams(extended=False, n4=False)
+    prepared = prepare_case(case, params)
+    values = compute_features(prepared.maps, params)
+    truth = arrays["parenchyma"] & ~arrays["tumour"]
+    np.testing.assert_array_equal(prepared.maps.native_parenchyma, truth)
+    assert values["BPE2"] == 0.0 and values["BPE4"] == 0.0          # nothing above PE 0.6: the skin is out
+    assert values["BPE1"] == pytest.approx(truth.sum() * 8 / 1000) and values["BPE3"] == pytest.approx(1.0)
+    assert prepared.qc["skin_band_mm"] == 4.0 and prepared.qc["breast_source"] == ("user" if breast_mask else "auto")
+    if breast_mask:     # a breast mask that holds the skin (as real ones do): without the band, BPE counts it
+        kept_skin = prepare_case(case, MRIParams(extended=False, n4=False, skin_band_mm=0))
+        skin_values = compute_features(kept_skin.maps, params)
+        assert skin_values["BPE2"] == pytest.approx(arrays["skin"].sum() * 8 / 1000)
+
+
+def test_fat_suppressed_series_take_the_brightest_cluster(tmp_path: Path) -> None:
+    arrays = skin_phantom(fat_suppressed=True)
+    case = _skin_case(tmp_path, arrays, True)
+    truth = arrays["parenchyma"] & ~arrays["tumour"]
+    stated = prepare_case(case, MRIParams(extended=False, n4=False, fat_suppressed=True))
+    np.testing.assert_array_equal(stated.maps.native_parenchyma, truth)
+    assert stated.qc["parenchyma_cluster"].startswith("brightest")
+    darkest = prepare_case(case, MRIParams(extended=False, n4=False))     # no header says fat-suppressed
+    assert not (darkest.maps.native_parenchyma & truth).any()            # the darkest cluster is the fat
+
+
+def test_fat_suppression_is_read_from_the_headers() -> None:
+    from radpath.mri.breast import fat_suppressed
+
+    assert fat_suppressed({"scan_options": "FAT\\SEQ"}) is True           # GE
+    assert fat_suppressed({"scan_options": "FS", "series_description": "Ax Vibrant"}) is True
+    assert fat_suppressed({"series_description": "t1_fl3d_tra_dyn_fs"}) is True
+    assert fat_suppressed({"scan_options": "PFP"}) is False
+    assert fat_suppressed({}) is None
+
+
+def test_chest_wall_is_cut_where_the_body_fills_the_field_of_view() -> None:
+    from radpath.mri.breast import exclude_chest_wall
+
+    body = np.zeros((10, 30, 20), bool)
+    body[:, 20:, :] = True                           # thorax: fills the view from y = 20 to the edge
+    body[2:8, 8:20, 4:16] = True                     # a breast on it
+    breast = exclude_chest_wall(body)
+    assert not breast[:, 20:, :].any() and breast[2:8, 8:20, 4:16].all()
+
+
+# ---------------------------------------------------------------- all of it through the stage and the CLI
+
+
+def test_real_layout_case_through_extract_and_inspect(tmp_path: Path) -> None:
+    """A GE one-series case (gauss, straddling times) reached through a link, its breast mask a FRACTIONAL SEG:
+    `extract-mri` writes it, `mri_cases` records the rules used, `mri inspect` shows them."""
+    import duckdb
+    from typer.testing import CliRunner
+
+    from radpath.cli.app import build_app
+
+    arrays = phantom_arrays()
+    archive = tmp_path / "archive" / "GE7"
+    ge_one_series(arrays["phases"], archive / "dicom", TIMES)
+    sitk.WriteImage(image(arrays["tumour"], dtype=np.uint8), str(archive / "mask.nii.gz"))
+    fractional_seg(arrays["breast"], image(arrays["phases"][0]), archive / "breast.dcm")
+    cohort = tmp_path / "cohort"
+    (cohort / "mri").mkdir(parents=True)
+    os.symlink(archive, cohort / "mri" / "GE7")
+    (cohort / "clinical.csv").write_text("pid,age\nGE7,50\n")
+    (cohort / "manifest.yaml").write_text(
+        "name: realmri\nroot: .\nclinical:\n- path: clinical.csv\n  id_column: pid\n  columns:\n    age: age\n"
+        "mri:\n  root: mri\n  mask: mask.nii.gz\n  breast_mask: breast.dcm\n")
+    (tmp_path / "p.yaml").write_text("extended: false\n")
+    db = tmp_path / "w.duckdb"
+    runner = CliRunner()
+    for command in (["ingest", str(cohort / "manifest.yaml")],
+                    ["extract-mri", str(cohort / "manifest.yaml"), "--params", str(tmp_path / "p.yaml")]):
+        result = runner.invoke(build_app(), [*command, "--db", str(db)])
+        assert result.exit_code == 0, result.output
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute("SELECT phase_split, field_strength_t, field_strength_unit, breast_source, skin_band_mm, "
+                          "parenchyma_cluster, n_phases FROM mri_cases WHERE patient_id = 'GE7'").fetchone()
+    assert row is not None
+    assert row[:5] == ("slice-position repetition", 1.5, "15000 G read as gauss", "user", 4.0)
+    assert row[5].startswith("darkest") and row[6] == 4
+    png = tmp_path / "ge7.png"
+    result = runner.invoke(build_app(), ["mri", "inspect", str(cohort / "mri" / "GE7"), "--png", str(png),
+                                         "--params", str(tmp_path / "p.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "phase split: slice-position repetition" in result.output
+    assert "field strength (T): (1.5, '15000 G read as gauss')" in result.output
+    assert "parenchyma contour slices: [" in result.output and png.stat().st_size > 5000

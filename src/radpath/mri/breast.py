@@ -8,7 +8,7 @@ the region is built first and a skin band is removed before clustering:
    boundary with the air is the skin surface. Where the body meets the edge of the field of view (the
    thorax side) there is no air, so no skin is removed there.
 2. breast: the given breast mask, or the body with the chest wall excluded: voxels beyond the chest-wall
-   plane, found as the first slab (from the side where the body is cut by the field of view, the patient's
+   plane, found as the first slab (from the face of the field of view the body cuts the most: the patient's
    thorax) whose foreground fraction of the field of view exceeds `chest_fill` - the breasts taper off the
    chest, the thorax fills the field of view. When no side is cut, nothing is excluded.
 3. skin band: voxels within `skin_band_mm` of the air (Euclidean distance on the physical grid) are removed.
@@ -58,13 +58,13 @@ def distance_to_air(body: np.ndarray, spacing_zyx: tuple[float, float, float]) -
 
 def exclude_chest_wall(body: np.ndarray, chest_fill: float = 0.9) -> np.ndarray:
     """The body without the thorax: see step 2 of the module docstring (arrays (z, y, x))."""
-    best: tuple[int, int, int] | None = None          # (cut area, axis, side)
+    best: tuple[float, int, int] | None = None        # (fraction of the face cut by the body, axis, side)
     for axis in range(3):
         for side in (0, -1):
             face = np.take(body, 0 if side == 0 else body.shape[axis] - 1, axis=axis)
-            area = int(face.sum())
-            if area and (best is None or area > best[0]):
-                best = (area, axis, side)
+            cut = float(face.mean())
+            if cut > 0 and (best is None or cut > best[0]):
+                best = (cut, axis, side)
     if best is None:
         return body.copy()
     _, axis, side = best

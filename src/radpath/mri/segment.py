@@ -38,6 +38,10 @@ def fuzzy_cmeans_1d(values: np.ndarray, clusters: int = 2, m: float = 2.0, itera
     keep = counts > 0
     x, w = centres[keep], counts[keep].astype(float)
     c = np.quantile(values, (np.arange(clusters) + 0.5) / clusters)
+    if np.unique(c).size < clusters:
+        # one tissue holds most voxels (fat around a small gland): equal quantiles would start every centroid at
+        # the same value, where fuzzy C-means stays; start them spread over the intensity range instead
+        c = values.min() + (np.arange(clusters) + 0.5) / clusters * (values.max() - values.min())
     exponent = 2.0 / (m - 1.0)
     for _ in range(iterations):
         u = _membership(x, c, exponent)
