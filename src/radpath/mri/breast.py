@@ -47,13 +47,17 @@ def body_mask(pre: Any) -> Any:
     return sitk.Cast(sitk.BinaryFillhole(largest), sitk.sitkUInt8)
 
 
-def distance_to_air(body: np.ndarray, spacing_zyx: tuple[float, float, float]) -> np.ndarray:
-    """Euclidean distance (mm) of every body voxel to the nearest air voxel; the field-of-view edge is not air."""
-    from scipy import ndimage
+def distance_to_air(body: np.ndarray, like: Any) -> np.ndarray:
+    """Euclidean distance (mm) of every body voxel (z, y, x) to the nearest air voxel on the grid of `like`;
+    the field-of-view edge is not air (ITK's Maurer transform: exact, linear time)."""
+    import SimpleITK as sitk
 
     if body.all():
         return np.full(body.shape, np.inf)
-    return np.asarray(ndimage.distance_transform_edt(body, sampling=spacing_zyx))
+    air = sitk.GetImageFromArray((~body).astype(np.uint8))
+    air.CopyInformation(like)
+    distance = sitk.SignedMaurerDistanceMap(air, insideIsPositive=False, squaredDistance=False, useImageSpacing=True)
+    return sitk.GetArrayFromImage(distance)
 
 
 def exclude_chest_wall(body: np.ndarray, chest_fill: float = 0.9) -> np.ndarray:
@@ -96,9 +100,8 @@ def breast_region(pre: Any, breast: Any | None, *, skin_band_mm: float, chest_fi
         image, source = breast, "user"
     skin = np.zeros(breast_a.shape, bool)
     if skin_band_mm > 0:
-        spacing = tuple(float(s) for s in pre.GetSpacing()[::-1])
         # a given breast mask may stop short of the air: the air is what neither the body nor the mask holds
-        skin = breast_a & (distance_to_air(body | breast_a, spacing) <= skin_band_mm)  # type: ignore[arg-type]
+        skin = breast_a & (distance_to_air(body | breast_a, pre) <= skin_band_mm)
     return Region(image, breast_a & ~skin, skin, source)
 
 
