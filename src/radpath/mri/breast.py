@@ -7,10 +7,10 @@ the region is built first and a skin band is removed before clustering:
 1. body: the largest Otsu foreground component of the (smoothed) pre-contrast image, holes filled; its
    boundary with the air is the skin surface. Where the body meets the edge of the field of view (the
    thorax side) there is no air, so no skin is removed there.
-2. breast: the given breast mask, or the body with the chest wall excluded: voxels beyond the chest-wall
-   plane, found as the first slab (from the face of the field of view the body cuts the most: the patient's
-   thorax) whose foreground fraction of the field of view exceeds `chest_fill` - the breasts taper off the
-   chest, the thorax fills the field of view. When no side is cut, nothing is excluded.
+2. breast: the given breast mask, or the body with the chest wall excluded: from the face of the field of
+   view the body cuts the most (the patient's thorax), the slabs in which the body fills at least `chest_fill`
+   of the view are removed, up to the first that it fills less (the breasts taper off the chest; the thorax
+   fills the view). When the body touches no face, nothing is removed.
 3. skin band: voxels within `skin_band_mm` of the air (Euclidean distance on the physical grid) are removed.
 
 Which FCM cluster is parenchyma: the darkest on non-fat-suppressed T1 (fat is bright), the brightest on
