@@ -206,7 +206,7 @@ def test_fat_suppression_is_read_from_the_headers() -> None:
     assert fat_suppressed({"scan_options": "FAT\\SEQ"}) is True           # GE
     assert fat_suppressed({"scan_options": "FS", "series_description": "Ax Vibrant"}) is True
     assert fat_suppressed({"series_description": "t1_fl3d_tra_dyn_fs"}) is True
-    assert fat_suppressed({"scan_options": "PFP"}) is False
+    assert fat_suppressed({"scan_options": "PFP", "series_description": "Ax T1 dyn"}) is None
     assert fat_suppressed({}) is None
 
 

@@ -106,14 +106,13 @@ def breast_region(pre: Any, breast: Any | None, *, skin_band_mm: float, chest_fi
 
 
 def fat_suppressed(meta: dict[str, Any]) -> bool | None:
-    """True/False when the headers say whether the series is fat-suppressed; None when they do not."""
+    """True when the headers say the series is fat-suppressed (Scan Options FS/FAT, or a fat-saturation word in
+    the series description); None otherwise: vendors do not reliably state its absence."""
     options = str(meta.get("scan_options") or "").upper()
     description = " " + str(meta.get("series_description") or "").upper() + " "
-    if options or description.strip():
-        words = [w.strip() for w in options.replace("\\", " ").split()]
-        if "FS" in words or "FAT" in words or any(w in description for w in FAT_SAT_WORDS):
-            return True
-        return False if options else None
+    words = {w.strip() for w in options.replace("\\", " ").split()}
+    if words & {"FS", "FAT"} or any(w in description for w in FAT_SAT_WORDS):
+        return True
     return None
 
 
@@ -123,4 +122,4 @@ def parenchyma_column(fat_sat: bool | None) -> tuple[bool, str]:
         return False, "brightest (fat-suppressed: fat is dark)"
     if fat_sat is None:
         return True, "darkest (fat suppression not stated in the headers: assumed non-fat-suppressed T1)"
-    return True, "darkest (non-fat-suppressed T1: fat is bright)"
+    return True, "darkest (non-fat-suppressed T1 stated: fat is bright)"
