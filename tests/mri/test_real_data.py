@@ -263,3 +263,21 @@ def test_real_layout_case_through_extract_and_inspect(tmp_path: Path) -> None:
     assert "phase split: slice-position repetition" in result.output
     assert "field strength (T): (1.5, '15000 G read as gauss')" in result.output
     assert "parenchyma contour slices: [" in result.output and png.stat().st_size > 5000
+
+
+def test_skin_band_on_the_breast_box_equals_the_whole_image() -> None:
+    from scipy import ndimage
+
+    from radpath.mri.breast import distance_to_air, skin_band
+
+    rng = np.random.default_rng(5)
+    body = ndimage.gaussian_filter(rng.random((30, 50, 60)), 4) > 0.5
+    body[:, 40:, :] = True                                   # a thorax at the edge of the view
+    breast = body.copy()
+    breast[:, :, 30:] = False                                # one breast: the left half
+    spacing = (2.0, 0.8, 0.8)
+    whole = breast & (distance_to_air(body, spacing) <= 4.0)
+    band = skin_band(breast, body, spacing, 4.0)
+    assert band.any()
+    np.testing.assert_array_equal(band, whole)
+    assert not band[:, 45:, :].any()                         # no skin where the body meets the edge of the view

@@ -47,17 +47,34 @@ def body_mask(pre: Any) -> Any:
     return sitk.Cast(sitk.BinaryFillhole(largest), sitk.sitkUInt8)
 
 
-def distance_to_air(body: np.ndarray, like: Any) -> np.ndarray:
-    """Euclidean distance (mm) of every body voxel (z, y, x) to the nearest air voxel on the grid of `like`;
-    the field-of-view edge is not air (ITK's Maurer transform: exact, linear time)."""
+def distance_to_air(body: np.ndarray, spacing_zyx: tuple[float, ...]) -> np.ndarray:
+    """Euclidean distance (mm) of every body voxel (z, y, x) to the nearest air voxel; the edge of the array is
+    not air (ITK's Maurer transform: exact, linear time)."""
     import SimpleITK as sitk
 
     if body.all():
         return np.full(body.shape, np.inf)
     air = sitk.GetImageFromArray((~body).astype(np.uint8))
-    air.CopyInformation(like)
+    air.SetSpacing([float(v) for v in spacing_zyx[::-1]])
     distance = sitk.SignedMaurerDistanceMap(air, insideIsPositive=False, squaredDistance=False, useImageSpacing=True)
     return sitk.GetArrayFromImage(distance)
+
+
+def skin_band(breast: np.ndarray, body: np.ndarray, spacing_zyx: tuple[float, ...], band_mm: float) -> np.ndarray:
+    """Breast voxels within `band_mm` of the air. The distance is computed on the breast's bounding box grown by
+    the band: air farther out cannot be within the band of a breast voxel, so the crop changes nothing."""
+    out = np.zeros(breast.shape, bool)
+    if band_mm <= 0 or not breast.any():
+        return out
+    pad = np.ceil(band_mm / np.asarray(spacing_zyx, dtype=float)).astype(int) + 1
+    where = np.argwhere(breast)
+    lo = np.maximum(where.min(axis=0) - pad, 0)
+    hi = np.minimum(where.max(axis=0) + 1 + pad, breast.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    # a given breast mask may stop short of the air: the air is what neither the body nor the mask holds
+    near = distance_to_air(body[box] | breast[box], spacing_zyx) <= band_mm
+    out[box] = breast[box] & near
+    return out
 
 
 def exclude_chest_wall(body: np.ndarray, chest_fill: float = 0.9) -> np.ndarray:
@@ -98,10 +115,8 @@ def breast_region(pre: Any, breast: Any | None, *, skin_band_mm: float, chest_fi
     else:
         breast_a = sitk.GetArrayFromImage(breast) > 0
         image, source = breast, "user"
-    skin = np.zeros(breast_a.shape, bool)
-    if skin_band_mm > 0:
-        # a given breast mask may stop short of the air: the air is what neither the body nor the mask holds
-        skin = breast_a & (distance_to_air(body | breast_a, pre) <= skin_band_mm)
+    spacing = tuple(float(v) for v in pre.GetSpacing()[::-1])
+    skin = skin_band(breast_a, body, spacing, skin_band_mm)
     return Region(image, breast_a & ~skin, skin, source)
 
 
