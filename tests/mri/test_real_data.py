@@ -281,3 +281,21 @@ def test_skin_band_on_the_breast_box_equals_the_whole_image() -> None:
     assert band.any()
     np.testing.assert_array_equal(band, whole)
     assert not band[:, 45:, :].any()                         # no skin where the body meets the edge of the view
+
+
+def test_fcm_separates_tissues_when_one_holds_most_voxels() -> None:
+    from radpath.mri.segment import fuzzy_cmeans_1d
+
+    values = np.array([1000.0] * 350 + [400.0] * 50)          # fat around a small gland: equal quartiles
+    result = fuzzy_cmeans_1d(values, 2)
+    np.testing.assert_allclose(result.centroids, [400.0, 1000.0], atol=600 / 256 / 2)   # half a histogram bin
+    assert (result.membership[350:, 0] > 0.5).all() and (result.membership[:350, 0] < 0.5).all()
+
+
+@pytest.mark.parametrize(("value", "expected"), [(15000, (1.5, "15000 G read as gauss")), ("3.0", (3.0, "T")),
+                                                 (30000.0, (3.0, "30000 G read as gauss")), (None, (None, None)),
+                                                 ("n/a", (None, None))])
+def test_field_strength_units(value: object, expected: tuple[object, object]) -> None:
+    from radpath.mri.dicom import field_strength_tesla
+
+    assert field_strength_tesla(value) == expected
