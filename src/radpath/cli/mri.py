@@ -58,7 +58,7 @@ def inspect(
     case: str = typer.Argument(..., help="Patient id, or a case folder path."),
     manifest: Path = typer.Option(None, "--manifest", help="Cohort manifest that lists the case."),
     params: Path = ParamsOption,
-    png: Path = typer.Option(None, "--png", help="Montage file [default: ./<case>_mri.png]."),
+    png: Path = typer.Option(None, "--png", help="Montage file (default: ./<case>_mri.png)."),
 ) -> None:
     """Print what was found for a case (phases and the rule that split them, times, spacing, vendor, field
     strength, breast region and skin band, parenchyma cluster) and write a PNG montage that draws the parenchyma
