@@ -62,7 +62,9 @@ def inspect(
     params: Path = ParamsOption,
     png: Path = typer.Option(None, "--png", metavar="OUT_FILE", help="Montage file [default: ./<case>_mri.png]."),
 ) -> None:
-    """Print what was found for a case (series, phases, times, spacing, vendor) and write a PNG montage."""
+    """Print what was found for a case (phases and the rule that split them, times, spacing, vendor, field
+    strength, breast region and skin band, parenchyma cluster) and write a PNG montage that draws the parenchyma
+    contour on several slices."""
     from radpath.mri.inspect import inspect_case
     from radpath.mri.params import load_params
 
