@@ -20,16 +20,15 @@ def register(app: typer.Typer) -> None:
 
 def _write_tables(db: Path | None, out: Path, formats: str, cohort: str | None) -> dict:
     from radpath.report.formats import parse_formats, write_table
-    from radpath.report.tables import TABLES, build_tables
+    from radpath.report.tables import build_tables
     from radpath.warehouse import open_warehouse
 
     names = parse_formats(formats)
     with open_warehouse(db_path(db), read_only=True) as con:
         built = build_tables(con, cohort)
-    titles = {t.name: t.title for t in TABLES}
-    for name, frame in built.items():
-        write_table(frame, titles[name], out / name, names)
-        state = f"{len(frame)} rows" if len(frame) else "empty (analysis not run)"
+    for name, table in built.items():
+        write_table(table, out / name, names)
+        state = f"{len(table)} rows" if len(table) else "empty (analysis not run)"
         console.print(f"{name}: {state} -> {out / name}.{{{','.join(names)}}}")
     return built
 
@@ -40,7 +39,8 @@ def tables(
     cohort: str = CohortOption,
     db: Path = DbOption,
 ) -> None:
-    """Write the manuscript tables (Tables 1-4, associations, survival) from the warehouse."""
+    """Write the manuscript tables (Tables 1-4, associations, model comparison, survival) in the paper's layout,
+    with captions and footnotes, from the warehouse."""
     _write_tables(db, out, format, cohort)
 
 

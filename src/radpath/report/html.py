@@ -12,8 +12,7 @@ import duckdb
 import pandas as pd
 
 from radpath import __version__
-from radpath.report.formats import to_html
-from radpath.report.tables import TABLES
+from radpath.report.formats import Table, to_html
 
 LONG_TABLE = 60   # rows; longer tables are folded on the page (the files hold every row)
 STYLE = """
@@ -47,14 +46,14 @@ def _provenance(con: duckdb.DuckDBPyConnection) -> str:
 def write_report(
     con: duckdb.DuckDBPyConnection,
     out: Path,
-    tables: dict[str, pd.DataFrame],
+    tables: dict[str, Table],
     figures: dict[str, list[Path]],
     skipped: dict[str, str],
 ) -> Path:
     """Write `out/report.html`; figure files are embedded (PNG) and linked (SVG) relative to `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    titles = {t.name: t.title for t in TABLES}
-    nav = " ".join(f'<a href="#{name}">{escape(titles[name].split(".")[0])}</a>' for name in tables)
+    nav = " ".join(f'<a href="#{name}">{escape(t.caption.split(".")[0].split(" in ")[0])}</a>'
+                   for name, t in tables.items())
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>radpath report</title>"
              f"<style>{STYLE}</style></head><body>",
              f"<h1>radpath study report</h1><p>radpath {escape(__version__)}, generated "
@@ -63,11 +62,11 @@ def write_report(
     cohorts = con.execute("SELECT * FROM cohorts ORDER BY cohort").df()
     parts.append("<h2>Cohorts</h2>" + to_html(cohorts, "Cohorts in the warehouse"))
     parts.append("<h2>Tables</h2>")
-    for name, frame in tables.items():
+    for name, table in tables.items():
         # long tables (Table 1 lists every extracted feature) start folded so the page stays readable
-        state = " open" if len(frame) <= LONG_TABLE else ""
-        parts.append(f'<section id="{name}"><details{state}><summary>{escape(titles[name])} ({len(frame)} rows)'
-                     f'</summary><div class="scroll">{to_html(frame, titles[name])}</div></details>'
+        state = " open" if len(table) <= LONG_TABLE else ""
+        parts.append(f'<section id="{name}"><details{state}><summary>{escape(table.caption)} ({len(table)} rows)'
+                     f'</summary><div class="scroll">{to_html(table)}</div></details>'
                      f'<p><a href="tables/{name}.csv">{name}.csv</a></p></section>')
     parts.append('<h2 id="figures">Figures</h2>')
     for paths in figures.values():
