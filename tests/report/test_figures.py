@@ -13,9 +13,9 @@ from radpath.report.tables import build_tables
 from radpath.warehouse import open_warehouse
 
 
-def test_every_figure_renders(report_db: Path, tmp_path: Path) -> None:
+def test_every_figure_renders(study_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "figures"
-    with open_warehouse(report_db, read_only=True) as con:
+    with open_warehouse(study_db, read_only=True) as con:
         drawn, skipped = draw_figures(con, out)
         skipped_expected = {name for name in FIGURES if name not in drawn}
         assert set(skipped) == skipped_expected
@@ -34,3 +34,6 @@ def test_every_figure_renders(report_db: Path, tmp_path: Path) -> None:
     n_png = sum(len([p for p in v if p.suffix == ".png"]) for v in drawn.values())
     assert html.count("data:image/png;base64,") == n_png
     assert "test-fixture" in html and "Table 2. Patient characteristics" in html
+    # a caption under every figure, the KM ones naming their subgroup
+    assert html.count("<figcaption>") == n_png
+    assert "Kaplan–Meier estimates of survival by predicted TIL group, TNBC" in html

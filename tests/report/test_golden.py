@@ -5,47 +5,18 @@ deliberate change and review the diff: it is the table a reader sees."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from radpath.report.formats import to_csv, to_markdown
 from radpath.report.layout import evaluation_predictions, latest_evaluation
 from radpath.report.tables import build_tables
-from radpath.stats.pipeline import run_apply, run_evaluate, run_fit_composite
-from radpath.stats.survival_validation import ValidationOptions, validate_survival
-from radpath.warehouse import open_warehouse, start_run, transaction, write_features
+from radpath.warehouse import open_warehouse
 
 GOLDEN = Path(__file__).parent / "golden"
 LAYOUT = ("table3_classification", "table4_multivariable", "table_model_comparison", "table_survival")
-
-
-@pytest.fixture
-def study_db(report_db: Path, table_study, tmp_path: Path) -> Path:
-    """report_db plus CYT and stage, a composite of the fixture's signature `sig` and CYT, its evaluation
-    against `sig`, and its survival validation on ispy1 (2 groups, by subtype)."""
-    db = tmp_path / "study.duckdb"
-    shutil.copy(report_db, db)
-    truth = pd.read_csv(table_study.truth_path)
-    with open_warehouse(db) as con:
-        with transaction(con):
-            run = start_run(con, "test-genomics", {})
-            for cohort, part in truth[truth["included"]].groupby("cohort"):
-                write_features(con, run, str(cohort), "genomics",
-                               pd.DataFrame({"patient_id": part["patient_id"], "code": "CYT",
-                                             "value": 2 ** part["cyt_log2"]}))
-                if cohort == "ispy1":
-                    write_features(con, run, "ispy1", "mri", pd.DataFrame({
-                        "patient_id": part["patient_id"], "code": "M1", "value": part["z_img"]}))
-            con.execute("UPDATE run_log SET status = 'ok', finished_at = started_at WHERE run_id = ?", [run.run_id])
-        run_fit_composite(con, "tcga_brca", signature="sig", with_=["cyt"], adjust=["stage", "er"])
-        run_evaluate(con, "tcga_brca", "composite", ["sig"])
-        run_apply(con, "composite", "ispy1")
-        validate_survival(con, ValidationOptions(cohort="ispy1", model="composite", n_boot=50, seed=1, min_events=3))
-    return db
 
 
 def _check(name: str, kind: str, text: str) -> None:

@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 
 from radpath import __version__
+from radpath.report.figures import caption
 from radpath.report.formats import Table, to_html
 
 LONG_TABLE = 60   # rows; longer tables are folded on the page (the files hold every row)
@@ -69,13 +70,14 @@ def write_report(
                      f'</summary><div class="scroll">{to_html(table)}</div></details>'
                      f'<p><a href="tables/{name}.csv">{name}.csv</a></p></section>')
     parts.append('<h2 id="figures">Figures</h2>')
-    for paths in figures.values():
+    for name, paths in figures.items():
         for png in [p for p in paths if p.suffix == ".png"]:
             data = base64.b64encode(png.read_bytes()).decode("ascii")
             svg = png.with_suffix(".svg")
             link = f' (<a href="{svg.relative_to(out)}">SVG</a>)' if svg.exists() and svg.is_relative_to(out) else ""
             parts.append(f'<figure><img alt="{escape(png.stem)}" src="data:image/png;base64,{data}">'
-                         f"<figcaption>{escape(png.stem)}{link}</figcaption></figure>")
+                         f"<figcaption><b>{escape(png.stem)}.</b> {escape(caption(name, png))}{link}"
+                         "</figcaption></figure>")
     for name, reason in skipped.items():
         parts.append(f"<p><em>{escape(name)}</em> not drawn: {escape(reason)}</p>")
     parts.append(f'<h2 id="provenance">Provenance</h2>{_provenance(con)}</body></html>')
