@@ -9,7 +9,8 @@ import typer
 from radpath.cli.common import DbOption, console, db_path
 
 FormatOption = typer.Option("md,csv,tex,html,docx", "--format", help="Comma-separated: md, csv, tex, html, docx.")
-CohortOption = typer.Option(None, "--cohort", help="Cohort described by Table 2 [default: the training cohort].")
+CohortOption = typer.Option(None, "--cohort", help="Cohort of Table 2 [default: the training cohort] and of Table 3 "
+                            "and the model comparison [default: the cohort evaluated last].")
 
 
 def register(app: typer.Typer) -> None:
@@ -63,17 +64,21 @@ def figures(out: Path = typer.Option(..., "--out", help="Folder for PNG and SVG 
 
 
 def report(
-    out: Path = typer.Option(..., "--out", help="Folder for the report (tables/, figures/, report.html)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the report (tables/, figures/, models/, report.html)."),
     format: str = FormatOption,
     cohort: str = CohortOption,
     db: Path = DbOption,
 ) -> None:
-    """Write tables, figures and one self-contained HTML page with run provenance."""
+    """Write tables, figures, model cards (models/NAME_vN.md) and one self-contained HTML page with run
+    provenance."""
+    from radpath.report.cards import write_model_cards
     from radpath.report.html import write_report
     from radpath.warehouse import open_warehouse
 
     built = _write_tables(db, out / "tables", format if "csv" in format else format + ",csv", cohort)
     drawn, skipped = _draw(db, out / "figures")
     with open_warehouse(db_path(db), read_only=True) as con:
-        path = write_report(con, out, built, drawn, skipped)
+        cards = write_model_cards(con, out / "models")
+        path = write_report(con, out, built, drawn, skipped, cards)
+    console.print(f"model cards: {len(cards)} in {out / 'models'}")
     console.print(f"report: {path}")

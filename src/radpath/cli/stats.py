@@ -84,13 +84,18 @@ def register(app: typer.Typer) -> None:
 
     @app.command("evaluate")
     def evaluate_cmd(
-        cohort: str = typer.Option(..., "--cohort"),
-        model: str = typer.Option(..., "--model"),
-        compare: list[str] = typer.Option([], "--compare", help="Other models to compare by DeLong."),
-        min_per_class: int = typer.Option(2, "--min-per-class", min=2),
+        cohort: str = typer.Option(..., "--cohort", help="Cohort with TIL readings to evaluate on."),
+        model: str = typer.Option(..., "--model", help="The model evaluated (newest version); names the evaluation."),
+        compare: list[str] = typer.Option([], "--compare", help="Other models evaluated on the same patients and "
+                                          "compared with --model by DeLong's test (repeatable or comma-separated)."),
+        min_per_class: int = typer.Option(2, "--min-per-class", min=2,
+                                          help="Fewest patients per TIL category for a comparison to be made."),
         db: Path | None = DbOption,
     ) -> None:
-        """Correlation with TIL, AUC/DeLong CI/Youden per TIL category pair (Table 3), DeLong comparisons."""
+        """Correlation with TIL, AUC/DeLong CI/Youden per TIL category pair (Table 3), DeLong comparisons.
+
+        Every model is evaluated on the same patients (those with a TIL reading and a prediction of every
+        model); the predictions and the patients dropped at each step are stored for the tables and figures."""
         from radpath.stats.pipeline import run_evaluate
         from radpath.warehouse import open_warehouse
 

@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 
 from radpath import __version__
+from radpath.report.cards import BELOW_ZERO_POLICY
 from radpath.report.figures import caption
 from radpath.report.formats import Table, to_html
 
@@ -50,6 +51,7 @@ def write_report(
     tables: dict[str, Table],
     figures: dict[str, list[Path]],
     skipped: dict[str, str],
+    cards: list[Path] | None = None,
 ) -> Path:
     """Write `out/report.html`; figure files are embedded (PNG) and linked (SVG) relative to `out`."""
     out.mkdir(parents=True, exist_ok=True)
@@ -80,6 +82,11 @@ def write_report(
                          "</figcaption></figure>")
     for name, reason in skipped.items():
         parts.append(f"<p><em>{escape(name)}</em> not drawn: {escape(reason)}</p>")
+    if cards:
+        items = "".join(f'<li><a href="{escape(str(p.relative_to(out)) if p.is_relative_to(out) else str(p))}">'
+                        f"{escape(p.stem)}</a></li>" for p in cards)
+        parts.append(f'<h2 id="models">Model cards</h2><p>{escape(BELOW_ZERO_POLICY.replace("**", ""))}</p>'
+                     f"<ul>{items}</ul>")
     parts.append(f'<h2 id="provenance">Provenance</h2>{_provenance(con)}</body></html>')
     path = out / "report.html"
     path.write_text("\n".join(parts), encoding="utf-8")
