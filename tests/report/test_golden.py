@@ -71,3 +71,8 @@ def test_one_evaluation_one_set_of_patients(study_db: Path) -> None:
         stored = con.execute("SELECT count(*) FROM model_predictions WHERE model = 'composite' "
                              "AND cohort = 'tcga_brca'").fetchone()
         assert stored[0] == n["final"]
+        # the view says r in an r column for univariate rows, never in coef
+        view = con.execute("SELECT fit, r, coef FROM table4_multivariable WHERE model = 'composite'").df()
+        uni = view[view["fit"] == "univariate"]
+        assert len(uni) and uni["coef"].isna().all() and uni["r"].between(-1, 1).all()
+        assert view.loc[view["fit"] != "univariate", "r"].isna().all()

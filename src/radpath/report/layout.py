@@ -173,7 +173,7 @@ def table4(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
         v = multi.loc[term] if term in multi.index else None
         rows.append({
             "Term": _term_label(str(term), signatures),
-            "r (95% CI)": fmt.MISSING if u is None else fmt.estimate_ci(u["coef"], u["ci_low"], u["ci_high"]),
+            "r (95% CI)": fmt.MISSING if u is None else fmt.estimate_ci(u["r"], u["ci_low"], u["ci_high"]),
             "P (univariate)": fmt.MISSING if u is None else fmt.p_value(u["p_value"]),
             "Coefficient (95% CI)": fmt.MISSING if v is None else fmt.estimate_ci(v["coef"], v["ci_low"],
                                                                                    v["ci_high"]),
