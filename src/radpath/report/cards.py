@@ -43,7 +43,9 @@ def model_card(con: duckdb.DuckDBPyConnection, name: str, version: int) -> str:
                      f"{fmt.number(art['sds'].get(code), 3)} |")
     lines += ["", f"Intercept: {fmt.number(art['intercept'], 3)}.", "", "## TIL groups", "",
               "Thresholds on predicted TIL (Youden J on the training cohort), frozen when the model is applied:", ""]
-    lines += [f"- {pair.replace('_', ' ')}: {fmt.number(value, 2)}" for pair, value in art["thresholds"].items()]
+    order = ["low_vs_intermediate", "low_vs_high", "intermediate_vs_high"]
+    pairs = sorted(art["thresholds"], key=lambda p: order.index(p) if p in order else len(order))
+    lines += [f"- {pair.replace('_', ' ')}: {fmt.number(art['thresholds'][pair], 2)}" for pair in pairs]
     lines += ["", "## Predictions below 0%", "", BELOW_ZERO_POLICY, ""]
     counts = con.execute(
         "SELECT cohort, count(*) FILTER (WHERE predicted < 0), count(*) FROM model_predictions "
