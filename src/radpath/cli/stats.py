@@ -94,8 +94,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Correlation with TIL, AUC/DeLong CI/Youden per TIL category pair (Table 3), DeLong comparisons.
 
-        Every model is evaluated on the same patients (those with a TIL reading and a prediction of every
-        model); the predictions and the patients dropped at each step are stored for the tables and figures."""
+        All models are evaluated on the same patients; their predictions and the patients dropped are stored."""
         from radpath.stats.pipeline import run_evaluate
         from radpath.warehouse import open_warehouse
 
