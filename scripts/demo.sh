@@ -43,7 +43,7 @@ step "apply the frozen models to the validation cohort"
 "$BIN/radpath" apply --model mri_signature --cohort ispy1
 "$BIN/radpath" apply --model composite --cohort ispy1
 step "survival validation on I-SPY 1"
-"$BIN/radpath" validate-survival --cohort ispy1 --model composite
+"$BIN/radpath" validate-survival --cohort ispy1 --model composite --no-figures  # the report draws one KM figure per subgroup
 step "manuscript tables, figures and HTML report"
 "$BIN/radpath" report --out "$DIR/report"
 "$BIN/radpath" status
