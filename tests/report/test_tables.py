@@ -78,26 +78,37 @@ def test_table2_counts_percentages_and_p(report_db: Path, table_study) -> None:
     age = frame[(frame["characteristic"] == "Age, years") & (frame["level"] == "median (range)")].iloc[0]
     assert age[f"all (n={len(train)})"] == (
         f"{np.median(train['age'].astype(int)):.0f} "
-        f"({train['age'].astype(int).min()}-{train['age'].astype(int).max()})")
+        f"({train['age'].astype(int).min()}\u2013{train['age'].astype(int).max()})")
 
 
 def test_registered_tables_and_formats(report_db: Path, tmp_path: Path) -> None:
     with open_warehouse(report_db, read_only=True) as con:
         built = build_tables(con)
-    assert list(built["table1_features"]["code"]) == ["BPE1", "M1", "N1"]
+    assert list(built["table1_features"].frame["Code"]) == ["BPE1", "M1", "N1"]
     assert len(built["table_associations"]) == 6
-    assert built["table3_classification"].empty  # evaluate was not run in this warehouse
+    table3 = built["table3_classification"]
+    assert table3.empty and "radpath evaluate" in table3.footnotes[0]  # evaluate was not run in this warehouse
     formats = parse_formats("md,csv,tex,html,docx")
-    paths = write_table(built["table2_characteristics"], "Table 2", tmp_path / "t2", formats)
+    table2 = built["table2_characteristics"]
+    paths = write_table(table2, tmp_path / "t2", formats)
     text = {p.suffix: p for p in paths}
-    assert text[".md"].read_text(encoding="utf-8").count("\n|") > 20
+    md = text[".md"].read_text(encoding="utf-8")
+    assert md.count("\n|") > 20 and md.startswith("**Table 2. Patient characteristics")
+    assert "Fisher's exact test" in md
     tex = text[".tex"].read_text(encoding="utf-8")
-    assert r"\begin{tabular}" in tex and r"\%" in tex
-    assert "<caption>Table 2</caption>" in text[".html"].read_text(encoding="utf-8")
+    assert r"\begin{tabular}" in tex and r"\%" in tex and r"\caption{Table 2." in tex and "Fisher's exact" in tex
+    html = text[".html"].read_text(encoding="utf-8")
+    assert "Table 2. Patient characteristics" in html
+    assert "Fisher&#x27;s exact" in html or "Fisher's exact" in html
+    csv = text[".csv"].read_text(encoding="utf-8").splitlines()
+    assert csv[0].startswith("# Table 2.") and csv[-1].startswith("# TIL categories")
+    assert len(pd.read_csv(text[".csv"], comment="#")) == len(table2)
     from docx import Document
 
     document = Document(str(text[".docx"]))
-    assert len(document.tables[0].rows) == len(built["table2_characteristics"]) + 1
+    assert len(document.tables[0].rows) == len(table2) + 1
+    assert document.paragraphs[0].text.startswith("Table 2.")
+    assert any("Fisher's exact" in p.text for p in document.paragraphs)
     with pytest.raises(ReportError, match="unknown table format"):
         parse_formats("md,pdf")
 

@@ -87,14 +87,17 @@ def register(app: typer.Typer) -> None:
 
     @app.command("evaluate")
     def evaluate_cmd(
-        cohort: str = typer.Option(..., "--cohort", help="Cohort to analyse."),
-        model: str = typer.Option(..., "--model", help="Name of a fitted model (models.name)."),
-        compare: list[str] = typer.Option([], "--compare", help="Other models to compare by DeLong [default: none]."),
+        cohort: str = typer.Option(..., "--cohort", help="Cohort with TIL readings to evaluate on."),
+        model: str = typer.Option(..., "--model", help="The model evaluated (newest version); names the evaluation."),
+        compare: list[str] = typer.Option([], "--compare", help="Other models evaluated on the same patients and "
+                                          "compared with --model by DeLong's test (repeatable or comma-separated) [default: none]."),
         min_per_class: int = typer.Option(2, "--min-per-class", min=2,
-            help="Fewest patients per TIL category for its AUC."),
+                                          help="Fewest patients per TIL category for a comparison to be made."),
         db: Path | None = DbOption,
     ) -> None:
-        """Correlation with TIL, AUC/DeLong CI/Youden per TIL category pair (Table 3), DeLong comparisons."""
+        """Correlation with TIL, AUC/DeLong CI/Youden per TIL category pair (Table 3), DeLong comparisons.
+
+        All models are evaluated on the same patients; their predictions and the patients dropped are stored."""
         from radpath.stats.pipeline import run_evaluate
         from radpath.warehouse import open_warehouse
 
