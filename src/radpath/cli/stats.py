@@ -90,7 +90,8 @@ def register(app: typer.Typer) -> None:
         cohort: str = typer.Option(..., "--cohort", help="Cohort with TIL readings to evaluate on."),
         model: str = typer.Option(..., "--model", help="The model evaluated (newest version); names the evaluation."),
         compare: list[str] = typer.Option([], "--compare", help="Other models evaluated on the same patients and "
-                                          "compared with --model by DeLong's test (repeatable or comma-separated) [default: none]."),
+                                          "compared with --model by DeLong's test (repeatable or comma-separated) "
+                                          "[default: none]."),
         min_per_class: int = typer.Option(2, "--min-per-class", min=2,
                                           help="Fewest patients per TIL category for a comparison to be made."),
         db: Path | None = DbOption,
