@@ -6,7 +6,8 @@
    features; or the real matrix of a warehouse with ``--db``/``--cohort``): the working-set solver (today's
    default) vs the previous full-problem path solver (``solver="path"``), both with ``--jobs`` workers.
    The baseline runs ``--baseline-repeats`` repeats (it is slow); times are compared per fit and the
-   selections of the fits both ran are compared one by one.
+   selections of the fits both ran are compared one by one. CPU seconds (this process and its workers) are
+   printed beside wall seconds: on a shared machine they say what the run costs on idle cores.
 
 Usage: python benchmarks/modeling.py [--repeats 100] [--jobs 2] [--baseline-repeats 20] [--db W --cohort C]
 """
@@ -14,6 +15,7 @@ Usage: python benchmarks/modeling.py [--repeats 100] [--jobs 2] [--baseline-repe
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 import warnings
 
@@ -48,6 +50,12 @@ def warehouse_matrix(db: str, cohort: str) -> tuple[np.ndarray, np.ndarray]:
         warnings.simplefilter("ignore")
         z, _, _ = standardise(complete.drop(columns=["til"]))
     return z.to_numpy(dtype=float), pd.to_numeric(complete["til"]).to_numpy(dtype=float)
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children (the worker processes)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def lassocv_loop(args: argparse.Namespace) -> None:
@@ -100,22 +108,27 @@ def demo_sized(args: argparse.Namespace) -> None:
     n, p = x.shape
     runs = {}
     for solver, repeats in (("working_set", args.repeats), ("path", args.baseline_repeats)):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         alphas, coefs = repeated_lasso(x, y, folds=args.folds, repeats=repeats, seed=args.seed, n_jobs=args.jobs,
                                        settings=LassoSettings(solver=solver))
-        runs[solver] = (time.perf_counter() - t0, alphas, coefs)
-    t_ws, a_ws, c_ws = runs["working_set"]
-    t_path, a_path, c_path = runs["path"]
+        runs[solver] = (time.perf_counter() - t0, cpu_seconds() - c0, alphas, coefs)
+    t_ws, cpu_ws, a_ws, c_ws = runs["working_set"]
+    t_path, cpu_path, a_path, c_path = runs["path"]
     k = len(a_path)
     per_ws, per_path = t_ws / len(a_ws), t_path / k
     same_alpha = int((a_ws[:k] == a_path).sum())
     same_sel = int(((c_ws[:k] != 0) == (c_path != 0)).all(axis=1).sum())
     freq = (c_ws != 0).mean(axis=0)
     print(f"[2] {what}: {n} x {p}, {args.folds}-fold, jobs={args.jobs}")
-    print(f"working-set solver: {len(a_ws)} fits in {t_ws:7.2f} s ({per_ws * 1000:6.1f} ms/fit)")
-    print(f"full-path solver  : {k} fits in {t_path:7.2f} s ({per_path * 1000:6.1f} ms/fit)")
-    print(f"ratio (path / working set, per fit): {per_path / per_ws:5.2f} x; "
-          f"projected path time for {len(a_ws)} fits: {per_path * len(a_ws):7.1f} s")
+    cpu_fit_ws, cpu_fit_path = cpu_ws / len(a_ws), cpu_path / k
+    print(f"working-set solver: {len(a_ws)} fits in {t_ws:7.2f} s wall ({per_ws * 1000:6.1f} ms/fit), "
+          f"{cpu_ws:7.2f} s CPU ({cpu_fit_ws * 1000:6.1f} ms/fit)")
+    print(f"full-path solver  : {k} fits in {t_path:7.2f} s wall ({per_path * 1000:6.1f} ms/fit), "
+          f"{cpu_path:7.2f} s CPU ({cpu_fit_path * 1000:6.1f} ms/fit)")
+    print(f"ratio (path / working set, per fit): wall {per_path / per_ws:5.2f} x, "
+          f"CPU {cpu_fit_path / cpu_fit_ws:5.2f} x; "
+          f"{len(a_ws)} fits on {args.jobs} idle cores: working set ~{cpu_ws / args.jobs:6.1f} s, "
+          f"path ~{cpu_fit_path * len(a_ws) / args.jobs:6.1f} s")
     print(f"identical alphas: {same_alpha}/{k}; identical selections: {same_sel}/{k}; "
           f"features selected in > 90% of fits: {int((freq > 0.9).sum())}")
 
