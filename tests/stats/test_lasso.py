@@ -47,7 +47,7 @@ def test_working_sets_choose_what_the_full_path_chooses_with_less_work() -> None
     assert work_ws["updates"] < 0.5 * work_path["updates"]               # at most half the coordinate updates
 
 
-def test_few_features_use_plain_solves_identical_to_lasso_path() -> None:
+def test_few_features_use_gram_solves_like_lassocv_and_choose_as_before() -> None:
     x, y = radiomics_like(p=17, seed=2)
     work: dict[str, int] = {}
     ref = _fits(x, y, LassoSettings(solver="path"), 1, work)

@@ -91,6 +91,11 @@ class _Fold:
         self.updates = 0                             # coordinate updates done (sweeps x features swept)
         self._sub_key: bytes = b""
         self._sub: Array = self.xt[:, :0]
+        self._gram: Array | None = None
+        self._xty = self.xt.T @ self.yt
+        if len(self.yt) > x.shape[1]:        # as sklearn's _pre_fit: C-ordered X'X of the centred data
+            self._gram = np.empty((x.shape[1], x.shape[1]), order="C")
+            np.dot(self.xt.T, self.xt, out=self._gram)
 
     def _columns(self, idx: NDArray[np.intp]) -> Array:
         key = idx.tobytes()
@@ -98,11 +103,15 @@ class _Fold:
             self._sub_key, self._sub = key, np.asfortranarray(self.xt[:, idx])
         return self._sub
 
-    def solve(self, alpha: float, s: LassoSettings, cd: Any, rng: Any) -> None:
+    def solve(self, alpha: float, s: LassoSettings, cd: Any, rng: Any, gram_cd: Any) -> None:
         """Coefficients at `alpha` (in place), by working-set coordinate descent warm-started from the last."""
         l1 = alpha * len(self.yt)
         if not s.working_sets(len(self.coef), len(self.yt)):
-            n_iter = cd(self.coef, l1, 0.0, self.xt, self.yt, s.max_iter, s.tol, rng, False, False, True)[3]
+            if self._gram is not None:   # n > p: LassoCV's precompute="auto" solves with the Gram matrix
+                n_iter = gram_cd(self.coef, l1, 0.0, self._gram, self._xty, self.yt, s.max_iter, s.tol, rng,
+                                 False, False, True)[3]
+            else:
+                n_iter = cd(self.coef, l1, 0.0, self.xt, self.yt, s.max_iter, s.tol, rng, False, False, True)[3]
             self.updates += int(n_iter) * len(self.coef)
             return
         strong = self.grad > (2 * l1 - self.prev_l1 if np.isfinite(self.prev_l1) else l1)
@@ -128,17 +137,18 @@ class _Fold:
 
 
 def _inner_errors_working_set(folds: list[_Fold], alphas: Array, s: LassoSettings) -> Array:
-    from sklearn.linear_model._cd_fast import enet_coordinate_descent
+    from sklearn.linear_model._cd_fast import enet_coordinate_descent, enet_coordinate_descent_gram
 
     rng = np.random.mtrand._rand  # what lasso_path passes for random_state=None (unused: cyclic selection)
-    return _early_stopped(alphas, s, lambda chunk: sum(_fold_block(f, chunk, s, enet_coordinate_descent, rng)
+    return _early_stopped(alphas, s, lambda chunk: sum(_fold_block(f, chunk, s, enet_coordinate_descent, rng,
+                                                                      enet_coordinate_descent_gram)
                                                        for f in folds))
 
 
-def _fold_block(f: _Fold, chunk: Array, s: LassoSettings, cd: Any, rng: Any) -> Array:
+def _fold_block(f: _Fold, chunk: Array, s: LassoSettings, cd: Any, rng: Any, gram_cd: Any) -> Array:
     coefs = np.empty((len(f.coef), len(chunk)))
     for i, alpha in enumerate(chunk):
-        f.solve(float(alpha), s, cd, rng)
+        f.solve(float(alpha), s, cd, rng, gram_cd)
         coefs[:, i] = f.coef
     err: Array = ((f.xs @ coefs - f.ys[:, None]) ** 2).mean(axis=0)
     return err
