@@ -60,8 +60,11 @@ def run_associate(
     """Pearson r of each feature with the target and with TMB and CYT (Fig. 3 data), BH-FDR per target.
 
     Candidates: every feature of `modalities` (default mri), or the `features` codes / named sets."""
-    run = _run(con, "associate", {"cohort": cohort, "target": target, "modalities": list(modalities),
-                                  "features": list(features), "alpha": alpha, "fdr": fdr})
+    params: dict[str, Any] = {"cohort": cohort, "target": target, "modalities": list(modalities), "alpha": alpha,
+                              "fdr": fdr}
+    if features:
+        params["features"] = list(features)
+    run = _run(con, "associate", params)
     try:
         matrix, owner, _ = candidate_matrix(con, cohort, modalities, features)
         targets = {target: data.target(con, cohort, target)}
