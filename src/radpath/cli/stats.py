@@ -9,7 +9,7 @@ import typer
 
 from radpath.cli.common import DbOption, console, print_frame
 
-MODALITY_HELP = "Feature modalities (repeatable) [default: mri, or every modality with --features]."
+MODALITY_HELP = "Feature modalities (repeatable) [default: mri, or every modality when features are listed]."
 FEATURES_HELP = ("Candidate features: codes and/or named sets, comma-separated or repeated, e.g. paper_table1 "
                  "(the paper's 17 Table 1 features) or M1,TEX2 [default: every feature of --modality].")
 
