@@ -73,3 +73,15 @@ def test_label_sets_map_tiger_labels() -> None:
     assert binary.labels_of(np.array([0, 1])).tolist() == [0, 2] and binary.n_classes == 2
     tiger = LABEL_SETS["tiger"]
     assert tiger.labels_of(tiger.classes_of(labels)).tolist() == list(range(8)) and tiger.n_classes == 8
+
+
+@pytest.mark.parametrize(("arch", "encoder", "depth"), [("unet", "resnet10t", 3), ("fpn", "resnet10t", 3),
+                                                        ("fpn", "resnet10t", 4), ("unet", "resnet18", 4)])
+def test_networks_keep_the_tile_size(arch: str, encoder: str, depth: int) -> None:
+    import torch
+
+    from radpath.pathology.segmentation.nets import build_net
+
+    net = build_net(arch, encoder, 8, depth).eval()
+    with torch.inference_mode():
+        assert net(torch.rand(1, 3, 64, 64)).shape == (1, 8, 64, 64)

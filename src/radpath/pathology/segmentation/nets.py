@@ -47,9 +47,10 @@ def build_net(arch: str, encoder: str, n_classes: int, depth: int = 5) -> nn.Mod
         decoder = tuple(max(8, 256 // 2**i) for i in range(depth)) if depth == 5 else (64, 32, 16, 8)[-depth:]
         return smp.Unet(encoder_name=name, encoder_weights=None, encoder_depth=depth, classes=n_classes,
                         decoder_channels=decoder)
+    # smp's FPN merges its pyramid at a stride that grows with depth: upsample by 4 at depth 5, 1 at depth 3
     return smp.FPN(encoder_name=name, encoder_weights=None, encoder_depth=depth, classes=n_classes,
                    decoder_pyramid_channels=256 if depth == 5 else 64,
-                   decoder_segmentation_channels=128 if depth == 5 else 32)
+                   decoder_segmentation_channels=128 if depth == 5 else 32, upsampling=2 ** (depth - 3))
 
 
 def net_from_meta(meta: dict[str, Any]) -> nn.Module:
