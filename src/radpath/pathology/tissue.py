@@ -5,6 +5,10 @@ thumbnail's (lightly smoothed) saturation histogram, clamped to [MIN_SATURATION,
 never below the floor, so a glass-only slide (whose saturation is all noise) has no tissue instead of
 half its noise called tissue; never above the ceiling, so a section with little glass is not split
 into "dark nuclei" versus "stroma" (Otsu's two classes) with the stroma called glass.
+
+Mask metrics shared by segmentation training, `evaluate-seg` and the tests: `dice_iou` (per-label Dice
+and IoU of two label arrays, labels or label groups) and `stromal_til_score` (TIGER's stromal TIL
+score from TIL centres and a stroma mask).
 """
 
 from __future__ import annotations
