@@ -44,7 +44,7 @@ class SegmentParams:
     batch: int = 16
     workers: int = 1                  # threads reading tiles ahead of the model (0: read, then compute)
     mpp: float | None = None
-    thumb_px: int = 1024
+    thumb_px: int = 512              # thumbnail for the tissue mask (glass skipping) and the overlay
     threads: int = 0                  # torch threads per slide worker (0 = torch's default)
 
 
