@@ -88,7 +88,12 @@ def test_segment_wsi_end_to_end(seg_model: Path, seg_slides: tuple[Path, dict], 
     db = tmp_path / "w.duckdb"
     params = SegmentParams(model=str(seg_model), out_dir=str(tmp_path / "masks"), cells_dir=str(root / "cells"),
                            batch=8)
+    lymph = np.random.default_rng(1).random((4, 6)).astype(np.float32)   # a score-wsi map: 50-um patches
+    lymph[0, 0] = np.nan
+    np.save(tmp_path / "lymph.npy", lymph)
     with open_warehouse(db) as con:
+        con.execute("INSERT INTO pathology_slides (cohort, patient_id, slide_path, patch_um, lymphocyte_map, run_id) "
+                    "VALUES ('slides', 'CASE-0', 'CASE-0.tiff', 50.0, ?, 'r0')", [str(tmp_path / "lymph.npy")])
         (summary,) = segment_slides(con, targets, params)
     assert sorted(summary.done) == ["CASE-0", "CASE-1"]
     assert "microns-per-pixel" in summary.failed["NOMPP"] and "NOMPP.tiff" in summary.failed["NOMPP"]
@@ -123,6 +128,14 @@ def test_segment_wsi_end_to_end(seg_model: Path, seg_slides: tuple[Path, dict], 
         exact = stromal_til_score(cells, np.isin(section["labels"], (2, 6)), 0.5)
         assert abs(values[(case, "STROMAL_TIL")] - exact) < 10.0, (case, values[(case, "STROMAL_TIL")], exact)
     assert values[("CASE-0", "STROMAL_TIL")] < values[("CASE-1", "STROMAL_TIL")]   # planted 10 % < 70 %
+    # STROMAL_TIL_PATCH from the score-wsi map, where there is one: stroma on patches with p >= 0.5
+    patch = dict(con.execute("SELECT patient_id, value FROM features WHERE code = 'STROMAL_TIL_PATCH'").fetchall())
+    assert set(patch) == {"CASE-0"}
+    slide = openslide.OpenSlide(rows.set_index("patient_id").loc["CASE-0", "mask_path"])
+    mask0 = np.asarray(slide.read_region((0, 0), 0, slide.level_dimensions[0]))[..., 0]
+    slide.close()
+    on = np.kron(np.nan_to_num(lymph, nan=0.0) >= 0.5, np.ones((25, 25), bool))[:100, :132]   # 25 mask px a patch
+    assert patch["CASE-0"] == pytest.approx(100 * (on & (mask0 == 2)).sum() / (mask0 == 2).sum())
     con.close()
     # the same slides on 2 worker processes, reading with no thread, other batches: the same masks. A fresh
     # process, as the CLI runs: forking this one, whose torch has run OpenMP threads, can hang the children.
