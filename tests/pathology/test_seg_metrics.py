@@ -85,3 +85,26 @@ def test_networks_keep_the_tile_size(arch: str, encoder: str, depth: int) -> Non
     net = build_net(arch, encoder, 8, depth).eval()
     with torch.inference_mode():
         assert net(torch.rand(1, 3, 64, 64)).shape == (1, 8, 64, 64)
+
+
+def test_til_agreement_by_hand(con) -> None:  # type: ignore[no-untyped-def]
+    from scipy import stats
+
+    from radpath.pathology.segmentation.pipeline import til_agreement
+
+    stromal = [10.0, 30.0, 35.0, 80.0]
+    reading = [5.0, 40.0, 20.0, 60.0]
+    for k, (s, r) in enumerate(zip(stromal, reading, strict=True)):
+        pid = f"P{k}"
+        con.execute("INSERT INTO seg_slides VALUES ('c', ?, 's', 'm', 'o', 2.0, 'r')", [pid])
+        con.execute("INSERT INTO feature_values VALUES ('c', ?, 'pathology', 'STROMAL_TIL', ?, 'h', 'r', true)",
+                    [pid, s])
+        con.execute("INSERT INTO til_readings VALUES ('c', ?, ?, 'A', 'r')", [pid, r])
+    (row,) = til_agreement(con, "c").itertuples(index=False)
+    assert row.measure == "stromal_til" and row.n == 4
+    assert row.pearson_r == pytest.approx(stats.pearsonr(stromal, reading)[0])
+    assert row.spearman_rho == pytest.approx(0.8)          # ranks 1 2 3 4 against 1 3 2 4: 1 - 6 * 2 / 60
+    diff = np.subtract(stromal, reading)                    # 5, -10, 15, 20: mean 7.5, SD sqrt(525 / 3)
+    assert row.bias == pytest.approx(7.5)
+    assert row.loa_high - row.loa_low == pytest.approx(2 * 1.96 * math.sqrt(525 / 3))
+    assert diff.mean() == row.bias
