@@ -22,7 +22,7 @@ import pandas as pd
 from radpath.errors import PathologyError
 from radpath.progress import Progress
 from radpath.stage import StageSummary, run_case_stage
-from radpath.warehouse.runs import Run, hash_file
+from radpath.warehouse.runs import Run, hash_file, hash_inputs
 from radpath.warehouse.write import register_feature_defs, replace_rows, write_features
 
 MODALITY = "pathology"
@@ -170,7 +170,7 @@ def segment_slides(
         summaries.append(run_case_stage(
             con, command=STAGE, stage=STAGE, cohort=cohort,
             params={**run_params, "model_hash": hash_file(Path(params.model))},
-            inputs={"model": hash_file(Path(params.model))}, cases=payloads, worker=segment_slide,
+            inputs=hash_inputs([Path(params.model)]), cases=payloads, worker=segment_slide,
             write=functools.partial(write_segmentation, cohort=cohort, model=params.model),
             jobs=jobs, scheduler=scheduler, retry_failed=retry_failed, progress=progress,
         ))
