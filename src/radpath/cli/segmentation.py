@@ -16,9 +16,11 @@ def register(app: typer.Typer) -> None:
 
 
 def train_seg(
-    data: Path = typer.Option(..., "--data", help="Folder of tiles: WSIROIS (images/ + masks/) or name.png + "
+    data: Path = typer.Option(..., "--data", metavar="FOLDER",
+        help="Folder of tiles: WSIROIS (images/ + masks/) or name.png + "
                               "name_mask.png pairs; dataset.json may give their mpp."),
-    out: Path = typer.Option(..., "--out", help="Model file to write (.safetensors; a .json sidecar beside it)."),
+    out: Path = typer.Option(..., "--out", metavar="OUT_FILE",
+        help="Model file to write (.safetensors; a .json sidecar beside it)."),
     preset: str = typer.Option("cpu", "--preset", help="cpu: small fast model (64 px at 2 um/px, ResNet10-T "
                                "depth 3); paper: 512 px at 0.5 um/px, ResNet34 U-Net, Adam 1e-4 x 15 + 1e-5 x 10."),
     arch: str = typer.Option(None, "--arch", help="unet | fpn [preset's]."),
@@ -33,7 +35,8 @@ def train_seg(
     lr: float = typer.Option(None, "--lr", help="Adam learning rate [preset's]."),
     lr_drop_epoch: int = typer.Option(None, "--lr-drop-epoch", min=0, help="Epoch from which lr x 0.1 [preset's]."),
     batch: int = typer.Option(None, "--batch", min=2, help="Tiles per batch [16]."),
-    init_weights: Path = typer.Option(None, "--init-weights", help="Local encoder weights (no downloads)."),
+    init_weights: Path = typer.Option(None, "--init-weights", metavar="FILE",
+        help="Local encoder weights (no downloads)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     seed: int = typer.Option(1, "--seed", help="Random seed (split, initialisation, augmentation)."),
 ) -> None:
@@ -61,9 +64,11 @@ def train_seg(
 
 def segment_wsi(
     targets: list[str] = typer.Argument(..., help="Cohort manifest(s) (.yaml) or slide files."),
-    model: Path = typer.Option(..., "--model", help="Segmentation model file (train-seg)."),
-    out: Path = typer.Option(Path("tissue_masks"), "--out", help="Folder for the per-slide label TIFF and overlay."),
-    cells: Path = typer.Option(None, "--cells", help="Folder of cell files <cells>/<cohort>/<case>/cells.parquet "
+    model: Path = typer.Option(..., "--model", metavar="FILE", help="Segmentation model file (train-seg)."),
+    out: Path = typer.Option(Path("tissue_masks"), "--out", metavar="OUT_FOLDER",
+        help="Folder for the per-slide label TIFF and overlay."),
+    cells: Path = typer.Option(None, "--cells", metavar="FOLDER",
+        help="Folder of cell files <cells>/<cohort>/<case>/cells.parquet "
                                "(detect-cells) for the TIGER stromal TIL score."),
     til_maps: bool = typer.Option(True, "--til-maps/--no-til-maps", help="Score STROMAL_TIL_PATCH from score-wsi's "
                                   "lymphocyte maps when the warehouse has them."),
@@ -110,8 +115,9 @@ def segment_wsi(
 
 
 def evaluate_seg(
-    data: Path = typer.Option(..., "--data", help="Folder of held-out tiles (same layouts as train-seg)."),
-    model: Path = typer.Option(..., "--model", help="Segmentation model file."),
+    data: Path = typer.Option(..., "--data", metavar="FOLDER",
+        help="Folder of held-out tiles (same layouts as train-seg)."),
+    model: Path = typer.Option(..., "--model", metavar="FILE", help="Segmentation model file."),
     data_mpp: float = typer.Option(None, "--data-mpp", help="Microns per pixel of the data when dataset.json "
                                    "lacks it [the model's]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
