@@ -147,7 +147,7 @@ def test_segment_wsi_end_to_end(seg_model: Path, seg_slides: tuple[Path, dict], 
     command = [sys.executable, "-m", "radpath.cli.app", "segment-wsi", *targets[:2], "--model", str(seg_model),
                "--out", str(tmp_path / "again"), "--db", str(tmp_path / "w2.duckdb"), "--jobs", "2",
                "--workers", "0", "--batch", "3"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace", timeout=600)
     assert done.returncode == 0 and "2 slides segmented, 0 failed" in done.stdout, done.stdout + done.stderr
     with duckdb.connect(str(tmp_path / "w2.duckdb"), read_only=True) as con2:
         rows2 = con2.execute("SELECT patient_id, mask_path FROM seg_slides ORDER BY 1").fetchall()
