@@ -238,4 +238,4 @@ def test_cli_train_evaluate_segment(seg_data: dict[str, Path], seg_model: Path, 
     assert "1 slides segmented, 0 failed" in result.output
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate-seg", "--data", str(tmp_path / "nothing"), "--model", str(seg_model)])
-    assert exit_info.value.code == 2 and "expected a folder" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "no such folder" in capsys.readouterr().err   # the checked opener
