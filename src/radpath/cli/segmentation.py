@@ -23,20 +23,26 @@ def train_seg(
         help="Model file to write (.safetensors; a .json sidecar beside it)."),
     preset: str = typer.Option("cpu", "--preset", help="cpu: small fast model (64 px at 2 um/px, ResNet10-T "
                                "depth 3); paper: 512 px at 0.5 um/px, ResNet34 U-Net, Adam 1e-4 x 15 + 1e-5 x 10."),
-    arch: str = typer.Option(None, "--arch", help="unet | fpn [preset's]."),
-    encoder: str = typer.Option(None, "--encoder", help="resnet34 | vgg16 | resnet18 | resnet10t [preset's]."),
-    depth: int = typer.Option(None, "--depth", min=3, max=5, help="Encoder stages 3-5 [preset's]."),
+    arch: str = typer.Option(None, "--arch", help="unet | fpn [default: the preset's, unet]."),
+    encoder: str = typer.Option(None, "--encoder",
+        help="resnet34 | vgg16 | resnet18 | resnet10t [default: the preset's, cpu: resnet10t, paper: resnet34]."),
+    depth: int = typer.Option(None, "--depth", min=3, max=5,
+        help="Encoder stages 3-5 [default: the preset's, cpu: 3, paper: 5]."),
     classes: str = typer.Option("tiger", "--classes", help="tiger (labels 0-7) | binary-stroma (2 + 6 vs rest)."),
-    tile_px: int = typer.Option(None, "--tile-px", min=32, help="Tile side in pixels, a multiple of 32 [preset's]."),
-    mpp: float = typer.Option(None, "--mpp", help="Microns per pixel the model works at [preset's]."),
+    tile_px: int = typer.Option(None, "--tile-px", min=32,
+        help="Tile side in pixels, a multiple of 32 [default: the preset's, cpu: 64, paper: 512]."),
+    mpp: float = typer.Option(None, "--mpp",
+        help="Microns per pixel the model works at [default: the preset's, cpu: 2.0, paper: 0.5]."),
     data_mpp: float = typer.Option(None, "--data-mpp", help="Microns per pixel of the data when dataset.json "
-                                   "lacks it [the model's]."),
-    epochs: int = typer.Option(None, "--epochs", min=1, help="Training epochs [preset's: 8 cpu, 25 paper]."),
-    lr: float = typer.Option(None, "--lr", help="Adam learning rate [preset's]."),
-    lr_drop_epoch: int = typer.Option(None, "--lr-drop-epoch", min=0, help="Epoch from which lr x 0.1 [preset's]."),
-    batch: int = typer.Option(None, "--batch", min=2, help="Tiles per batch [16]."),
+                                   "lacks it [default: the model's mpp]."),
+    epochs: int = typer.Option(None, "--epochs", min=1,
+        help="Training epochs [default: the preset's, cpu: 8, paper: 25]."),
+    lr: float = typer.Option(None, "--lr", help="Adam learning rate [default: the preset's, cpu: 1e-3, paper: 1e-4]."),
+    lr_drop_epoch: int = typer.Option(None, "--lr-drop-epoch", min=0,
+        help="Epoch from which lr x 0.1 [default: the preset's, cpu: 6, paper: 15]."),
+    batch: int = typer.Option(None, "--batch", min=2, help="Tiles per batch [default: 16]."),
     init_weights: Path = typer.Option(None, "--init-weights", metavar="FILE",
-        help="Local encoder weights (no downloads)."),
+        help="Local encoder weights (no downloads) [default: none, random weights]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     seed: int = typer.Option(1, "--seed", help="Random seed (split, initialisation, augmentation)."),
 ) -> None:
@@ -69,19 +75,21 @@ def segment_wsi(
         help="Folder for the per-slide label TIFF and overlay."),
     cells: Path = typer.Option(None, "--cells", metavar="FOLDER",
         help="Folder of cell files <cells>/<cohort>/<case>/cells.parquet "
-                               "(detect-cells) for the TIGER stromal TIL score."),
-    til_maps: bool = typer.Option(True, "--til-maps/--no-til-maps", help="Score STROMAL_TIL_PATCH from score-wsi's "
-                                  "lymphocyte maps when the warehouse has them."),
+                               "(detect-cells) for the TIGER stromal TIL score [default: none, no STROMAL_TIL]."),
+    til_maps: bool = typer.Option(
+        True, "--til-maps/--no-til-maps", show_default=False,
+        help="Score STROMAL_TIL_PATCH from score-wsi's lymphocyte maps when the warehouse has them."),
     cell_area: float = typer.Option(64.0, "--cell-area-um2", min=0.0, help="Area of one TIL (TIGER: 8 x 8 um)."),
     til_threshold: float = typer.Option(0.5, "--til-threshold", min=0.0, max=1.0,
                                         help="Lymphocyte probability for a TIL-positive patch."),
     margin: int = typer.Option(None, "--margin-px", min=0, help="Context kept around each stitched tile core "
-                               "[the model's: tile / 8]; 0 = plain tiles (seams)."),
+                               "[default: the model's, tile / 8]; 0 = plain tiles (seams)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     batch: int = typer.Option(16, "--batch", min=1, help="Tiles per inference batch."),
     workers: int = typer.Option(1, "--workers", min=0, help="Threads reading tiles ahead of the model per slide "
                                 "(0: read, then compute)."),
-    mpp: float = typer.Option(None, "--mpp", help="Microns per pixel for slides that lack it."),
+    mpp: float = typer.Option(None, "--mpp",
+        help="Microns per pixel for slides that lack it [default: the slide's or the manifest's]."),
     db: Path = DbOption,
     jobs: int = JobsOption,
     scheduler: str = SchedulerOption,
@@ -119,7 +127,7 @@ def evaluate_seg(
         help="Folder of held-out tiles (same layouts as train-seg)."),
     model: Path = typer.Option(..., "--model", metavar="FILE", help="Segmentation model file."),
     data_mpp: float = typer.Option(None, "--data-mpp", help="Microns per pixel of the data when dataset.json "
-                                   "lacks it [the model's]."),
+                                   "lacks it [default: the model's mpp]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
 ) -> None:
     """Print Dice and IoU per class (and TIGER's tumour and stroma groups) on held-out tiles."""
