@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "radpath.cli.synth",
     "radpath.cli.mri",
     "radpath.cli.pathology",
+    "radpath.cli.segmentation",
     "radpath.cli.models",
     "radpath.cli.genomics",
     "radpath.cli.stats",

@@ -114,17 +114,30 @@ def build(arch: str, **kwargs: Any) -> nn.Module:
     return ARCHITECTURES[arch](**kwargs)
 
 
-def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
-    """Write `model`'s weights and `meta` as one safetensors file, plus a `<path>.json` sidecar."""
+def save_model(
+    path: str | Path, model: nn.Module, meta: dict[str, Any], *, fmt: str = FORMAT, version: int = FORMAT_VERSION
+) -> Path:
+    """Write `model`'s weights and `meta` as one safetensors file, plus a `<path>.json` sidecar.
+
+    `fmt` names the kind of model (patch classifier, segmentation network) a loader checks for.
+    """
     from safetensors.torch import save_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    full = {"format": FORMAT, "version": FORMAT_VERSION, **meta}
+    full = {"format": fmt, "version": version, **meta}
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, str(path), metadata={"radpath": json.dumps(full)})
     Path(f"{path}.json").write_text(json.dumps(full, indent=2), encoding="utf-8")
     return path
+
+
+def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and metadata of a model file, refusing anything whose loading would run code."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist")
+    return _read(path)
 
 
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -1,14 +1,19 @@
-"""Tissue detection on a thumbnail (Otsu on HSV saturation) and the patch grid's geometry.
+"""Tissue detection on a thumbnail (Otsu on HSV saturation), the patch grid's geometry, and mask metrics.
 
 Glass is bright and unsaturated; stained tissue is saturated. The threshold is Otsu's on the
 thumbnail's (lightly smoothed) saturation histogram, clamped to [MIN_SATURATION, MAX_SATURATION]:
 never below the floor, so a glass-only slide (whose saturation is all noise) has no tissue instead of
 half its noise called tissue; never above the ceiling, so a section with little glass is not split
 into "dark nuclei" versus "stroma" (Otsu's two classes) with the stroma called glass.
+
+Mask metrics shared by segmentation training, `evaluate-seg` and the tests: `dice_iou` (per-label Dice
+and IoU of two label arrays, labels or label groups) and `stromal_til_score` (TIGER's stromal TIL
+score from TIL centres and a stroma mask).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,3 +106,52 @@ class PatchGrid:
 def patch_side0(model_patch_px: int, model_mpp: float, slide_mpp: float) -> float:
     """Level-0 pixels of a slide covering the same physical width as a model's patch."""
     return model_patch_px * model_mpp / slide_mpp
+
+
+def dice_iou(
+    pred: np.ndarray, truth: np.ndarray, labels: Sequence[int | Sequence[int]]
+) -> dict[int | tuple[int, ...], dict[str, float]]:
+    """Per-label Dice and IoU of two label arrays of the same shape.
+
+    A label may be one value or a group of values counted as one class (TIGER's stroma = (2, 6)).
+    Dice = 2 |P n T| / (|P| + |T|), IoU = |P n T| / |P u T|; both are NaN for a label absent from both.
+    """
+    pred = np.asarray(pred)
+    truth = np.asarray(truth)
+    if pred.shape != truth.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from truth shape {truth.shape}")
+    out: dict[int | tuple[int, ...], dict[str, float]] = {}
+    for label in labels:
+        key: int | tuple[int, ...] = (
+            tuple(int(v) for v in label) if isinstance(label, Sequence) else int(label)
+        )
+        values = [key] if isinstance(key, int) else list(key)
+        p = np.isin(pred, values)
+        t = np.isin(truth, values)
+        inter = float(np.count_nonzero(p & t))
+        size = float(np.count_nonzero(p) + np.count_nonzero(t))
+        union = size - inter
+        out[key] = {"dice": 2 * inter / size if size else float("nan"),
+                    "iou": inter / union if union else float("nan")}
+    return out
+
+
+def stromal_til_score(
+    cells_xy_um: np.ndarray, stroma_mask: np.ndarray, mask_mpp: float, cell_area_um2: float = 64.0
+) -> float:
+    """TIGER's stromal TIL score in %: 100 x (TILs inside stroma x area of one TIL) / stroma area, capped at 100.
+
+    `cells_xy_um` are (N, 2) TIL centres (x, y) in microns from the slide's level-0 origin; `stroma_mask`
+    is a boolean mask whose pixel (row r, column c) covers [c, c+1) x [r, r+1) times `mask_mpp` microns.
+    NaN when the mask has no stroma.
+    """
+    stroma = np.asarray(stroma_mask, bool)
+    area = float(stroma.sum()) * mask_mpp * mask_mpp
+    if area == 0:
+        return float("nan")
+    xy = np.asarray(cells_xy_um, np.float64).reshape(-1, 2)
+    col = np.floor(xy[:, 0] / mask_mpp).astype(np.int64)
+    row = np.floor(xy[:, 1] / mask_mpp).astype(np.int64)
+    inside = (row >= 0) & (row < stroma.shape[0]) & (col >= 0) & (col < stroma.shape[1])
+    n = int(stroma[row[inside], col[inside]].sum())
+    return float(min(100.0, 100.0 * n * cell_area_um2 / area))

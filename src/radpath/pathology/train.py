@@ -175,7 +175,10 @@ def predict(model: nn.Module, images: torch.Tensor, mean: torch.Tensor, std: tor
     return torch.cat(out).numpy() if out else np.zeros(0)
 
 
-def _load_init(model: nn.Module, path: str) -> None:
+def load_init_weights(model: nn.Module, path: str, skip: tuple[str, ...] = ("head",)) -> None:
+    """Load the tensors of a local weights file (safetensors, or a torch state dict read with
+    weights_only) that fit `model` by name and shape, except those whose names start with `skip`.
+    Used for patch-classifier backbones and segmentation encoders alike; nothing is downloaded."""
     from radpath.errors import ModelFileError
 
     try:
@@ -188,7 +191,7 @@ def _load_init(model: nn.Module, path: str) -> None:
     except Exception as exc:
         raise ModelFileError(f"initial weights {path}: cannot be loaded safely ({exc})") from None
     own = model.state_dict()
-    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and not k.startswith("head")}
+    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and not k.startswith(skip)}
     if not fitting:
         raise ModelFileError(f"initial weights {path}: no tensor fits the {type(model).__name__} backbone")
     model.load_state_dict(fitting, strict=False)
@@ -221,7 +224,7 @@ def train_classifier(
     std = as_float.std(dim=(0, 2, 3)).clamp(min=1e-3).view(1, 3, 1, 1).to(device)
     model = build(config.arch, width=config.width)
     if config.init_weights:
-        _load_init(model, config.init_weights)
+        load_init_weights(model, config.init_weights)
     model.to(device)
     optimiser = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay

@@ -11,6 +11,11 @@ covering a fraction ``til_pct / 100`` of the tumour bed (tumour plus a band of B
 sparse elsewhere, so a computational TIL score (TIL-positive patches in the tumour bed) tracks the
 latent `til_pct` that the pathologists' readings are drawn from.
 
+Tissue compartments (`radpath.synth.compartments`, drawn from streams of their own): each slide has
+necrosis and fat painted in, its exact TIGER label mask beside it (`slides/<id>.labels.png`, level-0
+pixels) and its truth lymphocytes as a cell file (`cells_truth/tcga_brca/<id>/cells.parquet`);
+`segmentation/{train,test}/` holds tiles with label masks for `radpath train-seg`.
+
 `render_patch_dataset` renders extra sections and crops patches labelled by the planted masks into
 ImageFolder-style folders `patches/<task>/{negative,positive}/*.png` with a `dataset.json` giving the
 task, patch size and microns per pixel, for `radpath train-til`.
@@ -58,20 +63,29 @@ def _disc(radius: int) -> np.ndarray:
     return np.asarray(x * x + y * y <= radius * radius)
 
 
-def _nuclei(rng: np.random.Generator, density: np.ndarray, radius: int) -> np.ndarray:
-    """Mask of round nuclei whose centres fall with per-pixel probability `density` (discs stamped)."""
+def _nuclei(
+    rng: np.random.Generator, density: np.ndarray, radius: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mask of round nuclei whose centres fall with per-pixel probability `density` (discs stamped),
+    and the centres' rows and columns."""
     cy, cx = np.nonzero(rng.random(density.shape, dtype=np.float32) < density)
     mask = np.zeros(density.shape, bool)
     h, w = density.shape
     for dy, dx in zip(*np.nonzero(_disc(radius)), strict=True):
         mask[np.clip(cy + dy - radius, 0, h - 1), np.clip(cx + dx - radius, 0, w - 1)] = True
-    return mask
+    return mask, cy, cx
 
 
 def render_section(
-    rng: np.random.Generator, til_pct: float, shape: tuple[int, int] = SIZE, mpp: float = MPP
+    rng: np.random.Generator, til_pct: float, shape: tuple[int, int] = SIZE, mpp: float = MPP,
+    compartments: np.random.Generator | None = None,
 ) -> dict[str, np.ndarray]:
-    """One H&E section: `rgb` (uint8) and the planted masks `tissue`, `tumour`, `bed`, `til`."""
+    """One H&E section: `rgb` (uint8), the planted masks `tissue`, `tumour`, `bed`, `til`, the TIGER
+    label mask `labels` and the lymphocyte centres `lymph_yx` ((N, 2) rows, columns).
+
+    With a `compartments` generator (a stream of its own, so that `rng`'s draws and every other
+    synthetic output stay as they were) fat and necrosis are painted in too; see `compartments.py`.
+    """
     from scipy.ndimage import binary_dilation, gaussian_filter
 
     h, w = shape
@@ -92,21 +106,26 @@ def render_section(
 
     # class index per pixel: 0 glass, 1 stroma, 2 tumour, 3 tumour nucleus, 4 lymphocyte nucleus
     kind = tissue.astype(np.uint8) + tumour.astype(np.uint8)
-    kind[_nuclei(rng, np.where(tumour, np.float32(0.006), np.float32(0.0)), 5)] = 3
+    kind[_nuclei(rng, np.where(tumour, np.float32(0.006), np.float32(0.0)), 5)[0]] = 3
     lymph_density = np.where(til, np.float32(0.045), np.where(tissue, np.float32(0.0015), np.float32(0.0)))
-    kind[_nuclei(rng, lymph_density, 3)] = 4
+    lymph, ly, lx = _nuclei(rng, lymph_density, 3)
+    kind[lymph] = 4
     palette = np.stack([GLASS, STROMA, TUMOUR, TUMOUR_NUC, LYMPH_NUC]).astype(np.float32)
     rgb = palette[kind]
     fibres = gaussian_filter(rng.standard_normal(shape, dtype=np.float32), (1.0, 4.0)) * np.float32(40.0)
     rgb += (fibres * (kind == 1))[..., None]
     rgb += rng.standard_normal(rgb.shape, dtype=np.float32) * np.float32(6.0)
-    return {
+    section = {
         "rgb": np.clip(rgb, 0, 255).astype(np.uint8),
         "tissue": tissue,
         "tumour": tumour,
         "bed": bed,
         "til": til,
+        "lymph_yx": np.stack([ly, lx], axis=1),
     }
+    from radpath.synth.compartments import add_compartments
+
+    return add_compartments(section, compartments)
 
 
 def write_pyramid(path: Path, rgb: np.ndarray, mpp: float | None = MPP, levels: int = LEVELS) -> None:
@@ -136,12 +155,23 @@ def write_pyramid(path: Path, rgb: np.ndarray, mpp: float | None = MPP, levels: 
 
 def render_slides(truth: pd.DataFrame, out: Path, seed: int) -> dict[str, dict[str, Any]]:
     """One slide per training-cohort patient with `has_slide`; the patch datasets under `out/patches`."""
+    from PIL import Image
+
+    from radpath.pathology.cellfile import cell_file_path, write_cells
+    from radpath.synth.compartments import render_segmentation_dataset, truth_cells
+
     rng = np.random.default_rng([seed, SEED_OFFSET])
     rows = truth[(truth["cohort"] == TRAIN) & truth["has_slide"].astype(bool)]
-    for row in rows.itertuples(index=False):
-        section = render_section(rng, float(row.til_pct))
-        write_pyramid(out / TRAIN / "slides" / f"{row.patient_id}.tiff", section["rgb"])
+    for k, row in enumerate(rows.itertuples(index=False)):
+        paint = np.random.default_rng([seed, SEED_OFFSET, 2, k])   # a stream of its own: rng's draws unchanged
+        section = render_section(rng, float(row.til_pct), compartments=paint)
+        folder = out / TRAIN / "slides"
+        write_pyramid(folder / f"{row.patient_id}.tiff", section["rgb"])
+        Image.fromarray(section["labels"]).save(folder / f"{row.patient_id}.labels.png")
+        write_cells(cell_file_path(out / "cells_truth", TRAIN, str(row.patient_id)),
+                    truth_cells(section, MPP, str(row.patient_id)))
     render_patch_dataset(out / "patches", seed=seed)
+    render_segmentation_dataset(out / "segmentation", seed=seed)
     return {TRAIN: {"slides": {"root": "slides", "pattern": "{patient_id}*.tiff"}}, VALID: {}}
 
 

@@ -1,0 +1,146 @@
+"""Commands of the tissue-segmentation issue: train-seg, segment-wsi, evaluate-seg."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from radpath.cli.common import DbOption, JobsOption, RetryOption, RichProgress, SchedulerOption, console
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train-seg")(train_seg)
+    app.command("segment-wsi")(segment_wsi)
+    app.command("evaluate-seg")(evaluate_seg)
+
+
+def train_seg(
+    data: Path = typer.Option(..., "--data", metavar="FOLDER",
+        help="Folder of tiles: WSIROIS (images/ + masks/) or name.png + "
+                              "name_mask.png pairs; dataset.json may give their mpp."),
+    out: Path = typer.Option(..., "--out", metavar="OUT_FILE",
+        help="Model file to write (.safetensors; a .json sidecar beside it)."),
+    preset: str = typer.Option("cpu", "--preset", help="cpu: small fast model (64 px at 2 um/px, ResNet10-T "
+                               "depth 3); paper: 512 px at 0.5 um/px, ResNet34 U-Net, Adam 1e-4 x 15 + 1e-5 x 10."),
+    arch: str = typer.Option(None, "--arch", help="unet | fpn [default: the preset's, unet]."),
+    encoder: str = typer.Option(None, "--encoder",
+        help="resnet34 | vgg16 | resnet18 | resnet10t [default: the preset's, cpu: resnet10t, paper: resnet34]."),
+    depth: int = typer.Option(None, "--depth", min=3, max=5,
+        help="Encoder stages 3-5 [default: the preset's, cpu: 3, paper: 5]."),
+    classes: str = typer.Option("tiger", "--classes", help="tiger (labels 0-7) | binary-stroma (2 + 6 vs rest)."),
+    tile_px: int = typer.Option(None, "--tile-px", min=32,
+        help="Tile side in pixels, a multiple of 32 [default: the preset's, cpu: 64, paper: 512]."),
+    mpp: float = typer.Option(None, "--mpp",
+        help="Microns per pixel the model works at [default: the preset's, cpu: 2.0, paper: 0.5]."),
+    data_mpp: float = typer.Option(None, "--data-mpp", help="Microns per pixel of the data when dataset.json "
+                                   "lacks it [default: the model's mpp]."),
+    epochs: int = typer.Option(None, "--epochs", min=1,
+        help="Training epochs [default: the preset's, cpu: 8, paper: 25]."),
+    lr: float = typer.Option(None, "--lr", help="Adam learning rate [default: the preset's, cpu: 1e-3, paper: 1e-4]."),
+    lr_drop_epoch: int = typer.Option(None, "--lr-drop-epoch", min=0,
+        help="Epoch from which lr x 0.1 [default: the preset's, cpu: 6, paper: 15]."),
+    batch: int = typer.Option(None, "--batch", min=2, help="Tiles per batch [default: 16]."),
+    init_weights: Path = typer.Option(None, "--init-weights", metavar="FILE",
+        help="Local encoder weights (no downloads) [default: none, random weights]."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    seed: int = typer.Option(1, "--seed", help="Random seed (split, initialisation, augmentation)."),
+) -> None:
+    """Train a tissue-compartment segmentation network (U-Net / FPN, Dice loss, best validation epoch kept)."""
+    from radpath.pathology.models import resolve_device
+    from radpath.pathology.segmentation.train import preset as make_preset
+    from radpath.pathology.segmentation.train import train_segmentation
+
+    config = make_preset(
+        preset, arch=arch, encoder=encoder, depth=depth, labels=classes, tile_px=tile_px, mpp=mpp,
+        data_mpp=data_mpp, epochs=epochs, lr=lr, lr_drop_epoch=lr_drop_epoch, batch=batch, seed=seed,
+        init_weights=str(init_weights) if init_weights else None, device=resolve_device(device),
+    )
+
+    def log(row: dict[str, object]) -> None:
+        console.print(f"epoch {row['epoch']}: loss {row['loss']:.4f}  lr {row['lr']:g}  "
+                      f"val stroma IoU {row['stroma_iou']:.3f}  Dice {row['stroma_dice']:.3f}")
+
+    meta = train_segmentation(data, config, out, log=log)
+    m = meta["metrics"]
+    console.print(f"segmentation model {out}: {config.arch} / {config.encoder} (depth {config.depth}), "
+                  f"{config.labels} labels, {config.tile_px} px tiles at {config.mpp} um/px; best epoch "
+                  f"{meta['best_epoch']}: val stroma IoU {m['stroma_iou']:.3f}")
+
+
+def segment_wsi(
+    targets: list[str] = typer.Argument(..., help="Cohort manifest(s) (.yaml) or slide files."),
+    model: Path = typer.Option(..., "--model", metavar="FILE", help="Segmentation model file (train-seg)."),
+    out: Path = typer.Option(Path("tissue_masks"), "--out", metavar="OUT_FOLDER",
+        help="Folder for the per-slide label TIFF and overlay."),
+    cells: Path = typer.Option(None, "--cells", metavar="FOLDER",
+        help="Folder of cell files <cells>/<cohort>/<case>/cells.parquet "
+                               "(detect-cells) for the TIGER stromal TIL score [default: none, no STROMAL_TIL]."),
+    til_maps: bool = typer.Option(
+        True, "--til-maps/--no-til-maps", show_default=False,
+        help="Score STROMAL_TIL_PATCH from score-wsi's lymphocyte maps when the warehouse has them."),
+    cell_area: float = typer.Option(64.0, "--cell-area-um2", min=0.0, help="Area of one TIL (TIGER: 8 x 8 um)."),
+    til_threshold: float = typer.Option(0.5, "--til-threshold", min=0.0, max=1.0,
+                                        help="Lymphocyte probability for a TIL-positive patch."),
+    margin: int = typer.Option(None, "--margin-px", min=0, help="Context kept around each stitched tile core "
+                               "[default: the model's, tile / 8]; 0 = plain tiles (seams)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    batch: int = typer.Option(16, "--batch", min=1, help="Tiles per inference batch."),
+    workers: int = typer.Option(1, "--workers", min=0, help="Threads reading tiles ahead of the model per slide "
+                                "(0: read, then compute)."),
+    mpp: float = typer.Option(None, "--mpp",
+        help="Microns per pixel for slides that lack it [default: the slide's or the manifest's]."),
+    db: Path = DbOption,
+    jobs: int = JobsOption,
+    scheduler: str = SchedulerOption,
+    retry_failed: bool = RetryOption,
+) -> None:
+    """Segment every included slide into tissue compartments; areas and stromal TIL scores into the warehouse."""
+    from radpath.pathology.models import resolve_device
+    from radpath.pathology.segmentation.pipeline import SegmentParams, segment_slides, til_agreement
+    from radpath.warehouse import open_warehouse
+
+    params = SegmentParams(
+        model=str(model), out_dir=str(out.resolve()), cells_dir=str(cells.resolve()) if cells else None,
+        use_til_maps=til_maps, cell_area_um2=cell_area, til_threshold=til_threshold, margin_px=margin,
+        device=resolve_device(device), batch=batch, workers=workers, mpp=mpp, threads=1 if jobs > 1 else 0,
+    )
+    with open_warehouse(db) as con:
+        summaries = segment_slides(con, targets, params, jobs=jobs, scheduler=scheduler, retry_failed=retry_failed,
+                                   progress=RichProgress())
+        for s in summaries:
+            console.print(f"run {s.run.run_id}: {len(s.done)} slides segmented, {len(s.failed)} failed; masks in {out}")
+            for error in list(s.failed.values())[:10]:
+                console.print(f"  failed {error}")
+        cohorts = {c for (c,) in con.execute("SELECT DISTINCT cohort FROM seg_slides").fetchall()}
+        for cohort in sorted(cohorts):
+            agreement = til_agreement(con, cohort)
+            for row in agreement.itertuples(index=False):
+                console.print(
+                    f"{cohort} {row.measure} vs pathologists' stromal TIL (n={row.n}): Pearson r {row.pearson_r:.3f}, "
+                    f"Spearman rho {row.spearman_rho:.3f}, Bland-Altman bias {row.bias:+.1f} "
+                    f"(limits {row.loa_low:+.1f} to {row.loa_high:+.1f})")
+
+
+def evaluate_seg(
+    data: Path = typer.Option(..., "--data", metavar="FOLDER",
+        help="Folder of held-out tiles (same layouts as train-seg)."),
+    model: Path = typer.Option(..., "--model", metavar="FILE", help="Segmentation model file."),
+    data_mpp: float = typer.Option(None, "--data-mpp", help="Microns per pixel of the data when dataset.json "
+                                   "lacks it [default: the model's mpp]."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+) -> None:
+    """Print Dice and IoU per class (and TIGER's tumour and stroma groups) on held-out tiles."""
+    from radpath.pathology.models import resolve_device
+    from radpath.pathology.segmentation.data import load_tiles
+    from radpath.pathology.segmentation.labels import label_set
+    from radpath.pathology.segmentation.nets import load_seg_model
+    from radpath.pathology.segmentation.train import evaluate
+
+    dev = resolve_device(device)
+    net, meta = load_seg_model(model, device=dev)
+    tiles = load_tiles(data, int(meta["tile_px"]), mpp=float(meta["mpp"]), data_mpp=data_mpp)
+    scores = evaluate(net, tiles, label_set(str(meta["label_set"])), meta["mean"], meta["std"], dev)
+    console.print(f"{model} on {len(tiles.names)} tiles of {data} ({meta['tile_px']} px at {meta['mpp']} um/px):")
+    for name, s in scores.items():
+        console.print(f"  {name:<26} Dice {s['dice']:.3f}  IoU {s['iou']:.3f}")
