@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "radpath.cli.synth",
     "radpath.cli.mri",
     "radpath.cli.pathology",
+    "radpath.cli.cells",
     "radpath.cli.genomics",
     "radpath.cli.stats",
     "radpath.cli.survival",
