@@ -58,7 +58,8 @@ def train_cells(
 def _print_classes(metrics: dict[str, dict[str, float]]) -> None:
     for name, m in metrics.items():
         counts = f"  TP {m['tp']:.0f} FP {m['fp']:.0f} FN {m['fn']:.0f}" if "tp" in m else ""
-        console.print(f"  {name:14s} precision {m['precision']:.3f}  recall {m['recall']:.3f}  F1 {m['f1']:.3f}{counts}")
+        console.print(f"  {name:14s} precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
+                      f"F1 {m['f1']:.3f}{counts}")
 
 
 def detect_cells(

@@ -152,7 +152,7 @@ def render_patient_fovs(
     listing, table = [], []
     for i in np.flatnonzero(rows.to_numpy()):
         pid = str(truth["patient_id"].iloc[i])
-        rng = np.random.default_rng([seed, SEED_OFFSET, 2, i])
+        rng = np.random.default_rng([seed, SEED_OFFSET, 2, int(i)])
         counts = dict.fromkeys(LABEL_IDS, 0)
         for k in range(n_fov):
             rgb, cells = render_field(rng, float(rates["ki67_latent_pct"].iloc[i]), float(rates["lymph_share"].iloc[i]))

@@ -71,7 +71,8 @@ def _metrics(tp: int, fp: int, fn: int) -> dict[str, float]:
 
 
 def match_cells(
-    pred_xy: np.ndarray, pred_class: Sequence[str], true_xy: np.ndarray, true_class: Sequence[str], radius: float,
+    pred_xy: np.ndarray | Sequence[Sequence[float]], pred_class: Sequence[str] | np.ndarray,
+    true_xy: np.ndarray | Sequence[Sequence[float]], true_class: Sequence[str] | np.ndarray, radius: float,
     classes: Sequence[str] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Per class (and "all", "macro"): tp, fp, fn, precision, recall, f1 (see the module docstring)."""

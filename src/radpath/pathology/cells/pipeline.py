@@ -71,8 +71,8 @@ def detect_case(payload: dict[str, Any]) -> dict[str, Any]:
         found = detect_slide(model, meta, payload["slide"], case_id, mpp=params.mpp, device=params.device,
                              batch=params.batch, readers=params.workers)
         mpp = float(found["mpp"])
-        frame = cell_frame(Path(payload["slide"]).stem, found["xy"][:, 0], found["xy"][:, 1], found["classes"], mpp,
-                           found["scores"])
+        frame = cell_frame(Path(payload["slide"]).stem, found["xy"][:, 0], found["xy"][:, 1],
+                           list(found["classes"]), mpp, found["scores"])
         area, n_images, source = float(found["tissue_mm2"]), 1, str(payload["slide"])
     else:
         parts, area = [], 0.0
@@ -82,7 +82,7 @@ def detect_case(payload: dict[str, Any]) -> dict[str, Any]:
             mpp = float(mpp_image or params.mpp or DEFAULT_MPP)
             mpps.add(mpp)
             xy, classes, scores = detect_image(model, meta, rgb, mpp=mpp, device=params.device)
-            parts.append(cell_frame(name, xy[:, 0], xy[:, 1], classes, mpp, scores))
+            parts.append(cell_frame(name, xy[:, 0], xy[:, 1], list(classes), mpp, scores))
             area += rgb.shape[0] * rgb.shape[1] * mpp**2 / 1e6      # a field of view is all tissue
         frame = pd.concat(parts, ignore_index=True)
         mpp = mpps.pop() if len(mpps) == 1 else float("nan")

@@ -162,7 +162,8 @@ def _train_density(train: list[LabelledImage], val: list[LabelledImage], config:
     history = []
     for epoch in range(config.epochs):
         model.train()
-        jobs = [(i, int(rng.integers(0, images[i].shape[1] - size + 1)), int(rng.integers(0, images[i].shape[2] - size + 1)))
+        jobs = [(i, int(rng.integers(0, images[i].shape[1] - size + 1)),
+                 int(rng.integers(0, images[i].shape[2] - size + 1)))
                 for i in range(len(images)) for _ in range(config.crops_per_image)]
         order = rng.permutation(len(jobs))
         total = 0.0
@@ -170,7 +171,8 @@ def _train_density(train: list[LabelledImage], val: list[LabelledImage], config:
             xs, ys = [], []
             for j in order[start : start + config.batch]:
                 i, y0, x0 = jobs[j]
-                x, y = _augment(images[i][:, y0 : y0 + size, x0 : x0 + size], targets[i][:, y0 : y0 + size, x0 : x0 + size], rng)
+                window = (slice(None), slice(y0, y0 + size), slice(x0, x0 + size))
+                x, y = _augment(images[i][window], targets[i][window], rng)
                 xs.append(x)
                 ys.append(y)
             xb = (torch.stack(xs).to(device).float() / 255.0 - mean_t) / std_t
