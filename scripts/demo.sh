@@ -28,6 +28,16 @@ step "train the tumour and lymphocyte patch classifiers on synthetic labelled pa
 step "score the whole-slide images (TIL maps and scores)"
 "$BIN/radpath" score-wsi "$TRAIN" --tumor-model "$DIR/models/tumor.pt" --til-model "$DIR/models/lymphocyte.pt" \
   --out "$DIR/til_maps" --jobs "$JOBS"
+step "cell detection: PathoNet on synthetic Ki-67 IHC fields; Ki-67 index and cell TIL score per patient"
+"$BIN/radpath" train-cells --method density --data "$STUDY/ihc/train" --out "$DIR/models/cells.safetensors" \
+  --lr 3e-3 --epochs 8 --step-epochs 6 --crops 2
+"$BIN/radpath" evaluate-cells --data "$STUDY/ihc/test" --model "$DIR/models/cells.safetensors"
+"$BIN/radpath" detect-cells "$STUDY/ihc/tcga_brca/images.csv" --cohort tcga_brca \
+  --model "$DIR/models/cells.safetensors" --out "$DIR/cells" --jobs "$JOBS"
+"$BIN/radpath" sql "SELECT count(*) AS patients, round(corr(c.ki67_index, t.ki67_index), 3) AS ki67_r,
+  round(sqrt(avg((c.ki67_index - t.ki67_index) ^ 2)), 2) AS ki67_rmse, round(corr(c.til_cell_score, t.til_cell_score), 3)
+  AS til_r, round(sqrt(avg((c.til_cell_score - t.til_cell_score) ^ 2)), 2) AS til_rmse FROM cell_scores c
+  JOIN read_csv_auto('$STUDY/ihc/tcga_brca/truth.csv') t USING (patient_id)"
 step "cytolytic activity and TMB, ComBat across platforms"
 "$BIN/radpath" cytolytic "$TRAIN" "$VALID" --harmonize --reference tcga_brca
 step "univariate associations (TIL, TMB, CYT)"

@@ -28,21 +28,21 @@ from radpath.warehouse import open_warehouse
 @pytest.fixture(scope="session")
 def cell_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("cells")
-    return {"train": render_labelled_set(out / "train", 5, 16, size=128),
+    return {"train": render_labelled_set(out / "train", 5, 24, size=128),
             "test": render_labelled_set(out / "test", 5, 6, stream=8)}
 
 
 @pytest.fixture(scope="session")
 def density_model(cell_sets: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A width-4 PathoNet trained a few epochs on 16 synthetic 128 px fields (CPU, about a minute)."""
+    """A width-4 PathoNet trained 12 short epochs on 24 synthetic 128 px fields (CPU, about a minute)."""
     path = tmp_path_factory.mktemp("cell_models") / "density.safetensors"
-    config = CellTrainConfig(method="density", width=4, input_px=64, epochs=EPOCHS, lr=3e-3, crops_per_image=4,
+    config = CellTrainConfig(method="density", width=4, input_px=64, epochs=EPOCHS, lr=3e-3, crops_per_image=6,
                              step_epochs=EPOCHS - 2, seed=2)
     train_cells(cell_sets["train"], config, path)
     return path
 
 
-EPOCHS = 10
+EPOCHS = 12
 
 
 @pytest.fixture(scope="session")
@@ -67,10 +67,11 @@ def test_density_model_learns_synthetic_cells(density_model: Path, cell_sets: di
     assert meta["training"]["lr"] == 3e-3 and meta["history"][-1]["lr"] == pytest.approx(3e-4)
     result = evaluate_cells(cell_sets["test"], density_model, radius_um=5.0)
     f1 = {k: v["f1"] for k, v in result["classes"].items()}
-    # a tiny model after a minute on 2 CPU cores (the full quality bar is measured in benchmarks/cells.py)
-    assert f1["ki67_negative"] >= 0.8 and f1["ki67_positive"] >= 0.6 and f1["all"] >= 0.7, f1
-    assert result["ki67_rmse"] < 25 and 0 <= result["ki67_category_accuracy"] <= 1
-    assert 0 <= result["froc_lymphocyte"]["froc"] <= 1
+    # the issue's quality bar on held-out fields: F1 >= 0.90 for positive and negative nuclei, >= 0.80 for
+    # lymphocytes, Ki-67 index RMSE <= 3 points (this run: about 1.0 / 1.0 / 0.99 and 0.4 points)
+    assert f1["ki67_positive"] >= 0.9 and f1["ki67_negative"] >= 0.9 and f1["lymphocyte"] >= 0.8, f1
+    assert result["ki67_rmse"] <= 3.0 and result["ki67_category_accuracy"] >= 0.8
+    assert result["froc_lymphocyte"]["froc"] >= 0.5
 
 
 def test_patch_model_finds_lymphocytes(patch_model: Path, cell_sets: dict[str, Path]) -> None:
