@@ -48,7 +48,7 @@ EPOCHS = 12
 @pytest.fixture(scope="session")
 def patch_model(cell_sets: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cell_models") / "patch.safetensors"
-    config = CellTrainConfig(method="patch", width=4, input_px=70, epochs=4, stride_px=8, seed=2)
+    config = CellTrainConfig(method="patch", width=4, input_px=70, epochs=8, stride_px=6, seed=2)
     train_cells(cell_sets["train"], config, path)
     return path
 
@@ -77,7 +77,7 @@ def test_density_model_learns_synthetic_cells(density_model: Path, cell_sets: di
 def test_patch_model_finds_lymphocytes(patch_model: Path, cell_sets: dict[str, Path]) -> None:
     result = evaluate_cells(cell_sets["test"], patch_model, method="patch")
     lymph = result["classes"]["lymphocyte"]
-    assert lymph["f1"] >= 0.5, lymph
+    assert lymph["f1"] >= 0.9, lymph          # this run: 0.99
     assert math.isnan(result["ki67_rmse"])
 
 

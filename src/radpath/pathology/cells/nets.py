@@ -9,7 +9,7 @@
   must have sides divisible by 8. The last decoder module and the head keep 2 x `width` channels, so that a
   narrow CPU model still has room for three output maps.
 * `PatchNet` (the IHC lymphocyte paper): a small CNN deciding lymphocyte or not on 70 x 70 patches
-  (convolutions of stride 1 and 2 x 2 max pooling, then a 2-class head).
+  (convolutions of stride 1 and 2 x 2 max pooling, then fully connected layers and a 2-class output).
 
 Model files are the patch models' safetensors files (`radpath.pathology.models.save_model`) with format
 `radpath-cell-detector` and the method, architecture, input size, microns per pixel, classes and the
@@ -81,6 +81,9 @@ class PathoNet(nn.Module):
 
 
 class PatchNet(nn.Module):
+    """Convolutions and pooling, then fully connected layers over the 8 x 8 feature map: the head sees where
+    in the patch a nucleus lies (a global average pool would not), so it can say "a lymphocyte at the centre"."""
+
     def __init__(self, width: int = 8, n_classes: int = 2):
         super().__init__()
         w = width
@@ -88,9 +91,9 @@ class PatchNet(nn.Module):
             nn.Conv2d(3, w, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
             nn.Conv2d(w, 2 * w, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
             nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(4 * w, 4 * w, 3, padding=1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.AdaptiveAvgPool2d(8), nn.Flatten(),
         )
-        self.head = nn.Linear(4 * w, n_classes)
+        self.head = nn.Sequential(nn.Linear(4 * w * 64, 8 * w), nn.ReLU(inplace=True), nn.Linear(8 * w, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.head(self.backbone(x))

@@ -48,7 +48,7 @@ class CellTrainConfig:
     sigma_px: float = 3.0
     radius_um: float = 5.0               # matching radius for the threshold tuning
     stride_px: int = 6                   # patch method: sliding step
-    nms_radius_um: float = 4.0           # patch method: one detection per cell within this radius
+    nms_radius_um: float = 5.0           # patch method: one detection per cell within this radius
     val_fraction: float = 0.25
     seed: int = 1
     device: str = "cpu"
@@ -200,16 +200,21 @@ def _train_density(train: list[LabelledImage], val: list[LabelledImage], config:
 
 
 def _patch_samples(item: LabelledImage, rng: np.random.Generator, jitter: float) -> tuple[np.ndarray, np.ndarray]:
+    """Positives: lymphocyte centres moved by up to `jitter`; negatives: other nuclei, a ring 3-4.5 x `jitter`
+    around each lymphocyte (so the classifier learns where the centre is) and random points away from them."""
     lymph = item.xy[item.classes == "lymphocyte"]
     others = item.xy[item.classes != "lymphocyte"]
     pos = lymph + rng.uniform(-jitter, jitter, lymph.shape)
+    angle = rng.uniform(0, 2 * np.pi, len(lymph))
+    ring = lymph + rng.uniform(3 * jitter, 4.5 * jitter, len(lymph))[:, None] * np.stack([np.cos(angle),
+                                                                                        np.sin(angle)], 1)
     n_rand = max(4, 2 * len(lymph))
     h, w = item.rgb.shape[:2]
     rand = np.stack([rng.uniform(0, w, n_rand), rng.uniform(0, h, n_rand)], 1)
     if len(lymph):
         d = np.sqrt(((rand[:, None, :] - lymph[None]) ** 2).sum(-1)).min(1)
-        rand = rand[d > 2.5 * jitter + 4]
-    neg = np.concatenate([others + rng.uniform(-jitter, jitter, others.shape), rand])
+        rand = rand[d > 3 * jitter]
+    neg = np.concatenate([others + rng.uniform(-jitter, jitter, others.shape), ring, rand])
     points = np.concatenate([pos, neg]).clip([0, 0], [w - 1, h - 1])
     return points, np.r_[np.ones(len(pos)), np.zeros(len(neg))].astype(np.int64)
 
