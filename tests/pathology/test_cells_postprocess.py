@@ -68,3 +68,13 @@ def test_nms_keeps_the_best_within_the_radius() -> None:
 def test_threshold_does_not_move_centres(threshold: float) -> None:
     xy, _ = density_centres(gaussians((40, 40), [(19.5, 20.5)]), threshold)
     assert np.allclose(xy, [[19.5, 20.5]], atol=0.3)
+
+
+def test_slide_tiles_cover_the_slide_with_their_tissue_fraction() -> None:
+    from radpath.pathology.cells.detect import tile_tissue
+
+    mask = np.zeros((10, 20), bool)      # thumbnail of a 200 x 100 slide (1/10), tissue in its first 5 columns
+    mask[:, :5] = True
+    origins, fraction = tile_tissue(mask, 200, 100, 60.0)
+    assert origins.tolist() == [[0, 0], [60, 0], [120, 0], [180, 0], [0, 60], [60, 60], [120, 60], [180, 60]]
+    assert fraction.tolist() == pytest.approx([5 / 6, 0, 0, 0, 5 / 6, 0, 0, 0])

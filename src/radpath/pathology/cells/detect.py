@@ -5,9 +5,9 @@
 * Patch method: 70 x 70 patches centred on a grid of step `stride_px` are classified in batches; grid points
   with lymphocyte probability >= the threshold are kept and non-maximum suppression within the cell radius
   leaves one detection per cell.
-* Whole slides: tissue is found on a thumbnail (`tissue.tissue_mask`); square tiles of `core` model pixels
-  (grown by a margin on every side so cells on tile borders see their surroundings) are laid on a
-  `PatchGrid` and only tiles with tissue are read, through the shared tiled loop (`tiling.read_batches`,
+* Whole slides: tissue is found on a thumbnail (`tissue.tissue_mask`); square tiles (`SLIDE_TILE_PX` model
+  pixels: a core grown by a margin on every side so cells on tile borders see their surroundings) cover the
+  slide and only tiles with tissue are read, through the shared tiled loop (`tiling.read_batches`,
   `tiling.run_batches` for the density network). Each tile keeps the cells whose centre lies in its core,
   so no cell is counted twice. Coordinates are level-0 pixels.
 
@@ -24,6 +24,26 @@ import numpy as np
 from radpath.pathology.cells.postprocess import map_centres, nms
 
 MARGIN_PX = 16
+SLIDE_TILE_PX = 256        # slide tiles in model pixels (the density network is fully convolutional)
+
+
+def tile_tissue(mask: np.ndarray, width0: int, height0: int, side0: float) -> tuple[np.ndarray, np.ndarray]:
+    """Level-0 origins ((n, 2) x, y) of square tiles of side `side0` covering a slide (the last row and column
+    may run past its edge) and the fraction of each covered by the thumbnail-resolution tissue `mask`."""
+    h, w = mask.shape
+    rows, cols = int(np.ceil(height0 / side0)), int(np.ceil(width0 / side0))
+    integral = np.zeros((h + 1, w + 1))
+    integral[1:, 1:] = np.cumsum(np.cumsum(mask.astype(float), 0), 1)
+    ys = np.minimum(np.arange(rows + 1) * side0, height0) * h / height0
+    xs = np.minimum(np.arange(cols + 1) * side0, width0) * w / width0
+    y0, x0 = np.floor(ys[:-1]).astype(int).clip(0, h - 1), np.floor(xs[:-1]).astype(int).clip(0, w - 1)
+    y1, x1 = np.maximum(np.ceil(ys[1:]).astype(int), y0 + 1).clip(max=h), np.maximum(np.ceil(xs[1:]).astype(int),
+                                                                                      x0 + 1).clip(max=w)
+    total = integral[y1][:, x1] - integral[y0][:, x1] - integral[y1][:, x0] + integral[y0][:, x0]
+    fraction = total / np.outer(y1 - y0, x1 - x0)
+    ii, jj = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    origins = np.stack([np.round(jj.ravel() * side0), np.round(ii.ravel() * side0)], 1).astype(np.int64)
+    return origins, fraction.ravel()
 
 
 def _normalise(x: Any, meta: dict[str, Any]) -> Any:
@@ -126,7 +146,7 @@ def detect_slide(
     """Cells of a whole slide (level-0 pixels), its microns per pixel and the tissue area (mm2)."""
     from radpath.pathology.slides import open_slide, thumbnail
     from radpath.pathology.tiling import read_batches, run_batches
-    from radpath.pathology.tissue import PatchGrid, tissue_mask
+    from radpath.pathology.tissue import tissue_mask
 
     slide, info = open_slide(path, case_id, mpp)
     try:
@@ -135,12 +155,11 @@ def detect_slide(
         slide.close()
     mask = tissue_mask(thumb)
     tissue_mm2 = float(mask.mean() * info.width * info.height * info.mpp**2 / 1e6)
-    tile = int(meta["input_px"]) if meta["method"] == "density" else 256
+    tile = max(SLIDE_TILE_PX, int(meta["input_px"]) // 8 * 8) if meta["method"] == "density" else SLIDE_TILE_PX
     core = tile - 2 * MARGIN_PX
     scale = float(meta["mpp"]) / info.mpp            # level-0 pixels per model pixel
-    grid = PatchGrid(info.width + int(core * scale), info.height + int(core * scale), core * scale)
-    selected = np.argwhere(grid.tissue_fraction(np.pad(mask, ((0, 1), (0, 1)))) >= min_tissue)
-    origins = np.array([grid.origin0(int(i), int(j)) for i, j in selected], np.int64).reshape(-1, 2)
+    origins, fraction = tile_tissue(mask, info.width, info.height, core * scale)
+    origins = origins[fraction >= min_tissue]
     reads = origins - int(round(MARGIN_PX * scale))
     size0 = int(round(tile * scale))
     batches = read_batches(info, reads, size0, tile, case_id, batch=batch, readers=readers)
