@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.radpath-installed
 DEMO ?= demo
 
-.PHONY: setup demo test check lint bench clean
+.PHONY: setup demo test check lint bench clean browser
 
 setup: $(STAMP)
 
@@ -18,8 +18,14 @@ $(STAMP): pyproject.toml
 demo: setup
 	BIN=$(BIN) scripts/demo.sh $(DEMO)
 
-test: setup
-	$(BIN)/python -m pytest -n 2 -q
+test: setup browser
+	RADPATH_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n 2 -q
+
+# headless Chromium for the viewer's browser tests (Debian's package; installed when missing and running as root)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else echo "the viewer's browser tests need chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

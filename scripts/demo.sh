@@ -47,15 +47,18 @@ step "LASSO imaging signature (10-fold CV x 100 repeats)"
 step "composite model: signature + cytolytic activity"
 "$BIN/radpath" fit-composite --cohort tcga_brca --signature mri_signature --with cyt \
   --adjust stage,er,pr,her2,tnbc,tmb
-step "evaluate on the training cohort (Table 3)"
+step "evaluate on the training cohort (Table 3): both models on the same patients"
 "$BIN/radpath" evaluate --cohort tcga_brca --model composite --compare mri_signature
-"$BIN/radpath" evaluate --cohort tcga_brca --model mri_signature
 step "apply the frozen models to the validation cohort"
 "$BIN/radpath" apply --model mri_signature --cohort ispy1
 "$BIN/radpath" apply --model composite --cohort ispy1
 step "survival validation on I-SPY 1"
-"$BIN/radpath" validate-survival --cohort ispy1 --model composite --figures "$DIR/report/survival"
+"$BIN/radpath" validate-survival --cohort ispy1 --model composite --no-figures  # the report draws one KM figure per subgroup
 step "manuscript tables, figures and HTML report"
 "$BIN/radpath" report --out "$DIR/report"
 "$BIN/radpath" status
 printf '\nmake demo finished in %ds; open %s\n' "$(( $(date +%s) - start ))" "$DIR/report/report.html"
+printf 'explore the warehouse: export RADPATH_DB=%s; radpath status; radpath sql "SELECT * FROM table3_classification"\n' \
+  "$DIR/radpath.duckdb"
+printf 'browse the study (slides with their TIL maps, patients, tables): %s serve --db %s, then open http://127.0.0.1:8000/\n' \
+  "$BIN/radpath" "$DIR/radpath.duckdb"

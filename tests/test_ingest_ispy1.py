@@ -71,3 +71,33 @@ def test_shipped_manifests_load() -> None:
 
     roles = {path.stem: load_manifest(path).manifest.role for path in sorted((REPO / "cohorts").glob("*.yaml"))}
     assert roles == {"ispy1": "validation", "tcga_brca": "training"}
+
+
+def test_shipped_manifest_as_is_ingests_the_sheet_and_reports_absent_sources(con) -> None:
+    """A fresh clone has the sheet but no MRI or GEO download: 221 patients and their outcomes load, and the
+    absent sources are reported and counted by the criteria that need them (#15.6)."""
+    outcomes = _rows("outcomes")
+    data = ingest_manifest(con, REPO / "cohorts" / "ispy1.yaml")
+    assert len(data.patients) == 221
+    assert set(data.absent) == {"mri", "expression"}
+    assert data.absent["expression"].name == "GSE22226-GPL1708_series_matrix.txt.gz"
+    rfs = [r for r in outcomes if r["RFS"] is not None and r["rfs_ind"] is not None]
+    assert con.execute("SELECT count(*) FROM outcomes WHERE endpoint = 'rfs'").fetchone()[0] == len(rfs)
+    flow = con.execute("SELECT step, criterion, n_before, n_excluded FROM inclusion_flow ORDER BY step").fetchall()
+    assert flow[:2] == [(0, "patients in the clinical table", 221, 0), (1, "pre-treatment DCE-MRI present", 221, 221)]
+    assert con.execute("SELECT count(*) FROM patients WHERE included").fetchone() == (0,)
+
+
+def test_a_source_that_is_present_but_unreadable_stays_an_error(con, tmp_path: Path) -> None:
+    from radpath.errors import IngestError
+
+    data = yaml.safe_load((REPO / "cohorts" / "ispy1.yaml").read_text())
+    data["root"] = str(SHEET.parent)
+    broken = tmp_path / "GSE22226-GPL1708_series_matrix.txt.gz"
+    broken.write_bytes(b"not gzip at all")
+    data["expression"]["path"] = str(broken)
+    data["inclusion"] = [c for c in data["inclusion"] if c.get("source") != "mri"]
+    manifest = tmp_path / "ispy1.yaml"
+    manifest.write_text(yaml.safe_dump(data))
+    with pytest.raises(IngestError, match="cohort ispy1"):
+        ingest_manifest(con, manifest)

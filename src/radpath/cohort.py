@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from radpath.errors import ManifestError
+from radpath.paths import read_text
 
 # Tokens that mean "missing" in the source formats users download (GDC, BCR biotab, TCIA sheets).
 DEFAULT_NA = ["", "NA", "N/A", "NaN", "nan", "'--", "--", "[Not Available]", "[Not Evaluated]",
@@ -188,9 +189,9 @@ def load_manifest(path: str | Path) -> LoadedManifest:
     if not path.exists():
         raise ManifestError(f"manifest {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_text(path, "manifest"))
     except yaml.YAMLError as exc:
-        raise ManifestError(f"manifest {path} is not valid YAML: {exc}") from exc
+        raise ManifestError(f"manifest {path} is not valid YAML: {' '.join(str(exc).split())}") from exc
     if not isinstance(data, dict):
         raise ManifestError(f"manifest {path} must be a mapping of keys, found {type(data).__name__}")
     try:

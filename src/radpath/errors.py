@@ -68,3 +68,15 @@ class StatsError(RadpathError):
 
 class ReportError(RadpathError):
     """Manuscript tables or figures that cannot be produced."""
+
+
+class QueryError(RadpathError):
+    """A query that is refused (it would write) or fails; the message names the statement."""
+
+
+class PathError(RadpathError):
+    """A path given on the command line that is not what the command expects (file, folder, writable place)."""
+
+
+class UnknownCohortError(RadpathError):
+    """A cohort name that the warehouse does not hold; the message lists the cohorts it does hold."""

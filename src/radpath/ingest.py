@@ -7,8 +7,8 @@ or value raises `IngestError` naming file, row and column, and the warehouse is 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pandas as pd
 from radpath import attributes
 from radpath.cohort import ClinicalTable, LoadedManifest, TableSource, load_manifest
 from radpath.errors import IngestError
-from radpath.sources import PRESENCE, patient_id, read_table
+from radpath.sources import PRESENCE, absent_sources, patient_id, read_table
 from radpath.warehouse.runs import finish_run, hash_inputs, start_run
 from radpath.warehouse.write import replace_rows, transaction
 
@@ -35,6 +35,8 @@ class CohortData:
     outcomes: pd.DataFrame
     patients: pd.DataFrame
     flow: pd.DataFrame
+    absent: dict[str, Path] = field(default_factory=dict)    # source kind -> missing file or folder
+    unmatched: dict[str, int] = field(default_factory=dict)  # source -> rows whose patient is not in clinical
 
 
 def _ids(frame: pd.DataFrame, loaded: LoadedManifest, source: TableSource) -> pd.Series:
@@ -210,16 +212,21 @@ def read_outcomes(loaded: LoadedManifest) -> pd.DataFrame:
 
 
 def inclusion(
-    loaded: LoadedManifest, clinical: pd.DataFrame, til: pd.DataFrame, outcomes: pd.DataFrame
+    loaded: LoadedManifest, clinical: pd.DataFrame, til: pd.DataFrame, outcomes: pd.DataFrame,
+    absent: Mapping[str, Path] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Apply the inclusion criteria in order: (patients with decision, flow table)."""
+    """Apply the inclusion criteria in order: (patients with decision, flow table). A source in `absent` holds
+    no patient, so a criterion that needs it excludes everyone left."""
     patients = list(clinical["patient_id"])
     remaining = list(patients)
     step_of: dict[str, tuple[int, str]] = {}
     flow = [(0, "patients in the clinical table", len(patients), 0, len(patients))]
     by_id = clinical.set_index("patient_id")
     for step, criterion in enumerate(loaded.manifest.inclusion, start=1):
-        passes = _criterion_test(loaded, criterion, by_id, til, outcomes, remaining)
+        if criterion.kind == "source_present" and criterion.source in (absent or {}):
+            passes: set[str] = set()
+        else:
+            passes = _criterion_test(loaded, criterion, by_id, til, outcomes, remaining)
         kept = [pid for pid in remaining if pid in passes]
         for pid in remaining:
             if pid not in passes:
@@ -261,15 +268,25 @@ def _criterion_test(
 
 
 def read_cohort(loaded: LoadedManifest) -> CohortData:
-    """Read and check every table of a cohort (no writes)."""
+    """Read and check every table of a cohort (no writes). A cohort without patients is an error; rows of the
+    other tables whose patient the clinical table does not list are dropped and counted."""
     clinical = read_clinical(loaded)
+    if clinical.empty:
+        first = loaded.resolve(loaded.manifest.clinical[0].path)
+        raise IngestError(f"cohort {loaded.name}: the clinical table {first} lists no patients (only a header?); "
+                          "a cohort needs at least one patient")
     known = set(clinical["patient_id"])
     til = read_til(loaded)
-    til = til[til["patient_id"].isin(known)]
     outcomes = read_outcomes(loaded)
+    unmatched = {
+        "til": int((~til["patient_id"].isin(known)).sum()),
+        "outcomes": int((~outcomes["patient_id"].isin(known)).sum()),
+    }
+    til = til[til["patient_id"].isin(known)]
     outcomes = outcomes[outcomes["patient_id"].isin(known)]
-    patients, flow = inclusion(loaded, clinical, til, outcomes)
-    return CohortData(clinical, til, outcomes, patients, flow)
+    absent = absent_sources(loaded)
+    patients, flow = inclusion(loaded, clinical, til, outcomes, absent)
+    return CohortData(clinical, til, outcomes, patients, flow, absent, {k: n for k, n in unmatched.items() if n})
 
 
 def _input_files(loaded: LoadedManifest) -> list[Path]:

@@ -4,6 +4,9 @@
 so columns a manifest does not name (names, dates of birth, ...) never leave the file. Errors name
 the file and, where it applies, the column. `PRESENCE` is the explicit registry of source kinds
 used by the `source_present` inclusion criterion: each returns the patient ids a source holds.
+`SOURCE_PATHS` names where each source kind lies, so that a source whose file or folder does not exist
+at all is *absent* (reported, and its patients counted as missing by the criteria that need it) while
+one that exists but cannot be read stays an error.
 """
 
 from __future__ import annotations
@@ -121,6 +124,9 @@ def expression_patient_ids(loaded: LoadedManifest) -> set[str]:
         samples = sample_table(loaded)
     except GenomicsError as exc:
         raise IngestError(f"cohort {loaded.name}: {exc}") from exc
+    except (OSError, EOFError, ValueError, UnicodeDecodeError) as exc:  # a present file that cannot be read
+        path = loaded.resolve(loaded.manifest.expression.path)
+        raise IngestError(f"cohort {loaded.name}: cannot read expression file {path}: {exc}") from exc
     return set(samples.loc[samples["selected"], "patient_id"])
 
 
@@ -139,6 +145,8 @@ def mutation_patient_ids(loaded: LoadedManifest) -> set[str]:
         samples = maf_samples(read_maf(path))
     except GenomicsError as exc:
         raise IngestError(f"cohort {loaded.name}: {exc}") from exc
+    except (OSError, EOFError, ValueError, UnicodeDecodeError) as exc:  # a present file that cannot be read
+        raise IngestError(f"cohort {loaded.name}: cannot read mutation file {path}: {exc}") from exc
     return set(samples.loc[samples["selected"], "patient_id"])
 
 
@@ -148,3 +156,30 @@ PRESENCE: dict[str, Callable[[LoadedManifest, Sequence[str]], set[str]]] = {
     "expression": lambda loaded, patients: expression_patient_ids(loaded) & set(patients),
     "mutations": lambda loaded, patients: mutation_patient_ids(loaded) & set(patients),
 }
+
+
+def _expression_paths(loaded: LoadedManifest) -> list[Path]:
+    spec = loaded.manifest.expression
+    assert spec is not None
+    return [loaded.resolve(spec.path), *([loaded.resolve(spec.root)] if spec.root else [])]
+
+
+# Where each source kind lies (the files or folders that must exist for it to be present at all).
+SOURCE_PATHS: dict[str, Callable[[LoadedManifest], list[Path]]] = {
+    "mri": lambda loaded: [loaded.resolve(loaded.manifest.mri.root)] if loaded.manifest.mri else [],
+    "slides": lambda loaded: [loaded.resolve(loaded.manifest.slides.root)] if loaded.manifest.slides else [],
+    "expression": _expression_paths,
+    "mutations": lambda loaded: [loaded.resolve(loaded.manifest.mutations.path)] if loaded.manifest.mutations else [],
+}
+
+
+def absent_sources(loaded: LoadedManifest) -> dict[str, Path]:
+    """Source kinds the manifest names whose file or folder does not exist: kind -> the first missing path."""
+    absent: dict[str, Path] = {}
+    for kind, paths in SOURCE_PATHS.items():
+        if getattr(loaded.manifest, kind, None) is None:
+            continue
+        missing = [path for path in paths(loaded) if not path.exists()]
+        if missing:
+            absent[kind] = missing[0]
+    return absent

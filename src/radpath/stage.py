@@ -89,5 +89,9 @@ def run_case_stage(
     except BaseException:
         finish_run(con, run, "failed")
         raise
-    finish_run(con, run, summary.status)
+    reason = None
+    if summary.failed:
+        total = len(summary.failed) + len(summary.done)
+        reason = f"{len(summary.failed)} of {total} cases failed; first: {next(iter(summary.failed.values()))}"
+    finish_run(con, run, summary.status, reason)
     return summary

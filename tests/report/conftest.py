@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -12,6 +13,8 @@ import pytest
 from PIL import Image
 
 from radpath.ingest import ingest_manifest
+from radpath.stats.pipeline import run_apply, run_evaluate, run_fit_composite
+from radpath.stats.survival_validation import ValidationOptions, validate_survival
 from radpath.warehouse import open_warehouse, register_feature_defs, start_run, transaction, write_features
 
 
@@ -81,4 +84,29 @@ def report_db(tmp_path: Path, table_study) -> Path:
             _rows(con, "pathology_slides", pd.DataFrame(slides))
             _rows(con, "pathology_scores", pd.DataFrame(scores))
             con.execute("UPDATE run_log SET status = 'ok', finished_at = started_at WHERE run_id = ?", [run.run_id])
+    return db
+
+
+@pytest.fixture
+def study_db(report_db: Path, table_study, tmp_path: Path) -> Path:
+    """report_db plus CYT and stage, a composite of the fixture's signature `sig` and CYT, its evaluation
+    against `sig`, and its survival validation on ispy1 (2 groups, by subtype)."""
+    db = tmp_path / "study.duckdb"
+    shutil.copy(report_db, db)
+    truth = pd.read_csv(table_study.truth_path)
+    with open_warehouse(db) as con:
+        with transaction(con):
+            run = start_run(con, "test-genomics", {})
+            for cohort, part in truth[truth["included"]].groupby("cohort"):
+                write_features(con, run, str(cohort), "genomics",
+                               pd.DataFrame({"patient_id": part["patient_id"], "code": "CYT",
+                                             "value": 2 ** part["cyt_log2"]}))
+                if cohort == "ispy1":
+                    write_features(con, run, "ispy1", "mri", pd.DataFrame({
+                        "patient_id": part["patient_id"], "code": "M1", "value": part["z_img"]}))
+            con.execute("UPDATE run_log SET status = 'ok', finished_at = started_at WHERE run_id = ?", [run.run_id])
+        run_fit_composite(con, "tcga_brca", signature="sig", with_=["cyt"], adjust=["stage", "er"])
+        run_evaluate(con, "tcga_brca", "composite", ["sig"])
+        run_apply(con, "composite", "ispy1")
+        validate_survival(con, ValidationOptions(cohort="ispy1", model="composite", n_boot=50, seed=1, min_events=3))
     return db

@@ -7,15 +7,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from radpath.report.cards import write_model_cards
 from radpath.report.figures import FIGURES, draw_figures
 from radpath.report.html import write_report
 from radpath.report.tables import build_tables
 from radpath.warehouse import open_warehouse
 
 
-def test_every_figure_renders(report_db: Path, tmp_path: Path) -> None:
+def test_every_figure_renders(study_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "figures"
-    with open_warehouse(report_db, read_only=True) as con:
+    with open_warehouse(study_db, read_only=True) as con:
         drawn, skipped = draw_figures(con, out)
         skipped_expected = {name for name in FIGURES if name not in drawn}
         assert set(skipped) == skipped_expected
@@ -29,8 +30,18 @@ def test_every_figure_renders(report_db: Path, tmp_path: Path) -> None:
         # KM: one figure for all patients and one per subtype present
         subtypes = con.execute("SELECT count(DISTINCT subtype) FROM survival_groups").fetchone()[0]
         assert len([p for p in drawn["km_curves"] if p.suffix == ".png"]) == 1 + subtypes
-        page = write_report(con, tmp_path, build_tables(con), drawn, skipped)
+        cards = write_model_cards(con, tmp_path / "models")
+        page = write_report(con, tmp_path, build_tables(con), drawn, skipped, cards)
+        assert [p.name for p in cards] == ["composite_v1.md", "sig_v1.md"]
+        card = cards[0].read_text(encoding="utf-8")
+        below = con.execute("SELECT count(*) FROM model_predictions WHERE model = 'composite' AND cohort = 'tcga_brca' "
+                            "AND predicted < 0").fetchone()[0]
+        assert "flagged, not clipped" in card and f"- tcga_brca: {below} of " in card and below > 0
     html = page.read_text(encoding="utf-8")
     n_png = sum(len([p for p in v if p.suffix == ".png"]) for v in drawn.values())
     assert html.count("data:image/png;base64,") == n_png
     assert "test-fixture" in html and "Table 2. Patient characteristics" in html
+    # a caption under every figure, the KM ones naming their subgroup
+    assert html.count("<figcaption>") == n_png
+    assert "Kaplan–Meier estimates of survival by predicted TIL group, TNBC" in html
+    assert 'href="models/composite_v1.md"' in html

@@ -51,6 +51,9 @@ def test_fisher_p_matches_exact_enumeration() -> None:
     # R: fisher.test(matrix(c(3, 1, 1, 3), 2))$p.value == 0.4857143
     assert fisher_p(two) == pytest.approx(0.4857143, abs=1e-7)
     assert math.isnan(fisher_p(np.array([[3, 0, 0], [4, 0, 0]])))
+    # scipy 1.17 answers this tiny 2 x 3 table with a one-element array, not a scalar
+    tiny = np.array([[1, 0, 1], [0, 1, 1]])
+    assert fisher_p(tiny) == pytest.approx(exact_fisher_2xk(tiny), abs=0.01)   # exact P = 1
 
 
 def test_table2_counts_percentages_and_p(report_db: Path, table_study) -> None:
@@ -75,26 +78,37 @@ def test_table2_counts_percentages_and_p(report_db: Path, table_study) -> None:
     age = frame[(frame["characteristic"] == "Age, years") & (frame["level"] == "median (range)")].iloc[0]
     assert age[f"all (n={len(train)})"] == (
         f"{np.median(train['age'].astype(int)):.0f} "
-        f"({train['age'].astype(int).min()}-{train['age'].astype(int).max()})")
+        f"({train['age'].astype(int).min()}\u2013{train['age'].astype(int).max()})")
 
 
 def test_registered_tables_and_formats(report_db: Path, tmp_path: Path) -> None:
     with open_warehouse(report_db, read_only=True) as con:
         built = build_tables(con)
-    assert list(built["table1_features"]["code"]) == ["BPE1", "M1", "N1"]
+    assert list(built["table1_features"].frame["Code"]) == ["BPE1", "M1", "N1"]
     assert len(built["table_associations"]) == 6
-    assert built["table3_classification"].empty  # evaluate was not run in this warehouse
+    table3 = built["table3_classification"]
+    assert table3.empty and "radpath evaluate" in table3.footnotes[0]  # evaluate was not run in this warehouse
     formats = parse_formats("md,csv,tex,html,docx")
-    paths = write_table(built["table2_characteristics"], "Table 2", tmp_path / "t2", formats)
+    table2 = built["table2_characteristics"]
+    paths = write_table(table2, tmp_path / "t2", formats)
     text = {p.suffix: p for p in paths}
-    assert text[".md"].read_text(encoding="utf-8").count("\n|") > 20
+    md = text[".md"].read_text(encoding="utf-8")
+    assert md.count("\n|") > 20 and md.startswith("**Table 2. Patient characteristics")
+    assert "Fisher's exact test" in md
     tex = text[".tex"].read_text(encoding="utf-8")
-    assert r"\begin{tabular}" in tex and r"\%" in tex
-    assert "<caption>Table 2</caption>" in text[".html"].read_text(encoding="utf-8")
+    assert r"\begin{tabular}" in tex and r"\%" in tex and r"\caption{Table 2." in tex and "Fisher's exact" in tex
+    html = text[".html"].read_text(encoding="utf-8")
+    assert "Table 2. Patient characteristics" in html
+    assert "Fisher&#x27;s exact" in html or "Fisher's exact" in html
+    csv = text[".csv"].read_text(encoding="utf-8").splitlines()
+    assert csv[0].startswith("# Table 2.") and csv[-1].startswith("# TIL categories")
+    assert len(pd.read_csv(text[".csv"], comment="#")) == len(table2)
     from docx import Document
 
     document = Document(str(text[".docx"]))
-    assert len(document.tables[0].rows) == len(built["table2_characteristics"]) + 1
+    assert len(document.tables[0].rows) == len(table2) + 1
+    assert document.paragraphs[0].text.startswith("Table 2.")
+    assert any("Fisher's exact" in p.text for p in document.paragraphs)
     with pytest.raises(ReportError, match="unknown table format"):
         parse_formats("md,pdf")
 

@@ -14,6 +14,7 @@ import sys
 import typer
 
 from radpath import __version__
+from radpath.cli.checks import RadpathGroup
 from radpath.errors import RadpathError
 
 COMMAND_MODULES: tuple[str, ...] = (
@@ -23,10 +24,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "radpath.cli.mri",
     "radpath.cli.pathology",
     "radpath.cli.cells",
+    "radpath.cli.models",
     "radpath.cli.genomics",
     "radpath.cli.stats",
     "radpath.cli.survival",
     "radpath.cli.report",
+    "radpath.cli.serve",
 )
 
 
@@ -43,6 +46,8 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        cls=RadpathGroup,
     )
 
     @app.callback()

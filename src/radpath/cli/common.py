@@ -18,10 +18,14 @@ from radpath.warehouse.connect import resolve_db
 console = Console()
 err_console = Console(stderr=True)
 
-DbOption = typer.Option(None, "--db", envvar="RADPATH_DB", help="Warehouse file [default: ./radpath.duckdb].")
+DbOption = typer.Option(
+    None, "--db", envvar="RADPATH_DB", metavar="DB",
+    help="Warehouse file [default: $RADPATH_DB, else ./radpath.duckdb].",
+)
 JobsOption = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes for per-case work.")
 SchedulerOption = typer.Option(
-    None, "--scheduler", help="Dask scheduler address (tcp://host:8786); overrides --jobs."
+    None, "--scheduler",
+    help="Dask scheduler address (tcp://host:8786); overrides --jobs [default: none, local processes]."
 )
 RetryOption = typer.Option(False, "--retry-failed", help="Re-run only the cases that failed last time.")
 
@@ -64,23 +68,50 @@ class RichProgress:
             self._bar = None
 
 
-def print_frame(frame: pd.DataFrame, title: str | None = None, max_rows: int = 200) -> None:
-    """Print a data frame as a rich table (numbers to 4 significant digits); plain text when piped."""
-    if not console.is_terminal:
+def print_frame(
+    frame: pd.DataFrame, title: str | None = None, max_rows: int = 200, *, out: Console | None = None
+) -> None:
+    """Print a data frame: a table when it fits the terminal, else one record per block (column: value);
+    numbers to 4 significant digits, never cut; plain text when piped; "0 rows" and the columns when empty."""
+    out = out or console
+    if frame.empty:
+        prefix = f"{title}: " if title else ""
+        columns = ", ".join(str(c) for c in frame.columns) or "none"
+        if out.is_terminal:
+            out.print(f"{prefix}0 rows (columns: {columns})", markup=False, highlight=False)
+        else:
+            print(f"{prefix}0 rows (columns: {columns})")
+        return
+    shown = frame.head(max_rows)
+    more = f"... {len(frame) - max_rows} more rows (use --csv or --parquet for all)" if len(frame) > max_rows else ""
+    if not out.is_terminal:
         if title:
             print(f"# {title}")
-        print(frame.head(max_rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-        if len(frame) > max_rows:
-            print(f"... {len(frame) - max_rows} more rows (use --csv or --parquet for all)")
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        if more:
+            print(more)
         return
-    table = Table(title=title, show_lines=False)
-    for column in frame.columns:
-        table.add_column(str(column), justify="right" if pd.api.types.is_numeric_dtype(frame[column]) else "left")
-    for row in frame.head(max_rows).itertuples(index=False):
-        table.add_row(*(_cell(value) for value in row))
-    console.print(table)
-    if len(frame) > max_rows:
-        console.print(f"... {len(frame) - max_rows} more rows (use --csv or --parquet for all)")
+    headers = [str(c) for c in shown.columns]
+    rows = [[_cell(value) for value in row] for row in shown.itertuples(index=False)]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    if sum(widths) + 3 * len(widths) + 1 <= out.width:
+        table = Table(title=title, show_lines=False)
+        for column, header in zip(shown.columns, headers, strict=True):
+            numeric = pd.api.types.is_numeric_dtype(shown[column])
+            table.add_column(header, justify="right" if numeric else "left", overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+    else:  # too wide for the terminal: one block per record, like psql's expanded display
+        if title:
+            out.print(title, style="bold", markup=False)
+        label = max(len(h) for h in headers)
+        for number, row in enumerate(rows, start=1):
+            out.print(f"-[ row {number} ]" + "-" * max(0, min(out.width, 40) - 12 - len(str(number))), markup=False)
+            for header, value in zip(headers, row, strict=True):
+                out.print(f"{header.ljust(label)} | {value}", markup=False, highlight=False, soft_wrap=False)
+    if more:
+        out.print(more, markup=False)
 
 
 def _cell(value: Any) -> str:

@@ -17,10 +17,13 @@ def register(app: typer.Typer) -> None:
 
 
 def cytolytic(
-    manifests: list[Path] = typer.Argument(..., help="Cohort manifest YAML file(s); ingest them first."),
+    manifests: list[Path] = typer.Argument(..., metavar="YAML",
+        help="Cohort manifest YAML file(s); ingest them first."),
     harmonize: bool = typer.Option(False, "--harmonize", help="ComBat across cohorts (batch = cohort)."),
-    reference: str | None = typer.Option(None, "--reference", help="Cohort ComBat leaves unchanged."),
-    covariate: list[str] = typer.Option([], "--covariate", help="Clinical attribute ComBat keeps (repeatable)."),
+    reference: str | None = typer.Option(None, "--reference",
+        help="Cohort ComBat leaves unchanged [default: none, all cohorts adjusted]."),
+    covariate: list[str] = typer.Option([], "--covariate",
+        help="Clinical attribute ComBat keeps (repeatable) [default: none]."),
     db: Path = DbOption,
 ) -> None:
     """Cytolytic activity (GZMA, PRF1, CYT) and nonsynonymous mutation burden (TMB) per patient."""
@@ -34,7 +37,7 @@ def cytolytic(
 
 
 @genomics_app.command("inspect")
-def inspect(manifest: Path = typer.Argument(..., help="Cohort manifest YAML file.")) -> None:
+def inspect(manifest: Path = typer.Argument(..., metavar="YAML", help="Cohort manifest YAML file.")) -> None:
     """Samples, genes, platform and value scale of a cohort's expression source; MAF summary."""
     from radpath.genomics.pipeline import inspect as inspect_sources
 

@@ -17,7 +17,8 @@ from radpath.cli.common import (
     print_frame,
 )
 
-ParamsOption = typer.Option(None, "--params", help="MRI parameters file (YAML or JSON); default parameters otherwise.")
+ParamsOption = typer.Option(None, "--params", metavar="YAML",
+    help="MRI parameters file (YAML or JSON) [default: built-in parameters].")
 
 
 def register(app: typer.Typer) -> None:
@@ -29,8 +30,8 @@ def register(app: typer.Typer) -> None:
 
 
 def extract_mri(
-    manifest: Path = typer.Argument(..., help="Cohort manifest (YAML) with an mri section."),
-    case: list[str] = typer.Option(None, "--case", help="Only these patient ids (repeatable)."),
+    manifest: Path = typer.Argument(..., metavar="YAML", help="Cohort manifest (YAML) with an mri section."),
+    case: list[str] = typer.Option(None, "--case", help="Only these patient ids (repeatable) [default: every case]."),
     params: Path = ParamsOption,
     db: Path = DbOption,
     jobs: int = JobsOption,
@@ -56,11 +57,14 @@ def extract_mri(
 
 def inspect(
     case: str = typer.Argument(..., help="Patient id, or a case folder path."),
-    manifest: Path = typer.Option(None, "--manifest", help="Cohort manifest that lists the case."),
+    manifest: Path = typer.Option(None, "--manifest", metavar="YAML",
+        help="Cohort manifest that lists the case [default: none, CASE is a folder]."),
     params: Path = ParamsOption,
-    png: Path = typer.Option(None, "--png", help="Montage file [default: ./<case>_mri.png]."),
+    png: Path = typer.Option(None, "--png", metavar="OUT_FILE", help="Montage file [default: ./<case>_mri.png]."),
 ) -> None:
-    """Print what was found for a case (series, phases, times, spacing, vendor) and write a PNG montage."""
+    """Print what was found for a case (phases and the rule that split them, times, spacing, vendor, field
+    strength, breast region and skin band, parenchyma cluster) and write a PNG montage that draws the parenchyma
+    contour on several slices."""
     from radpath.mri.inspect import inspect_case
     from radpath.mri.params import load_params
 
@@ -70,7 +74,8 @@ def inspect(
 
 
 def reduce(
-    manifest: Path = typer.Argument(..., help="Cohort manifest of the cohort to reduce the features on."),
+    manifest: Path = typer.Argument(..., metavar="YAML",
+        help="Cohort manifest of the cohort to reduce the features on."),
     threshold: float = typer.Option(0.85, "--threshold", help="Drop one of two features correlated above this."),
     max_cases: int = typer.Option(40, "--max-cases", help="Cases re-run with eroded/dilated masks for the ICC."),
     params: Path = ParamsOption,

@@ -41,14 +41,16 @@ def register(app: typer.Typer) -> None:
 
     @app.command("fit-signature")
     def fit_signature_cmd(
-        cohort: str = typer.Option(..., "--cohort"),
+        cohort: str = typer.Option(..., "--cohort", help="Cohort to analyse."),
         target: str = typer.Option("til", "--target", help="Only til is supported."),
         name: str = typer.Option("signature", "--name", help="Model name to save."),
-        modality: list[str] = typer.Option(["mri"], "--modality"),
-        folds: int = typer.Option(10, "--folds", min=2),
-        repeats: int = typer.Option(100, "--repeats", min=1),
-        min_frequency: float = typer.Option(0.9, "--min-frequency", min=0.0, max=1.0),
-        seed: int = typer.Option(0, "--seed"),
+        modality: list[str] = typer.Option(["mri"], "--modality", help="Feature modalities (repeatable)."),
+        folds: int = typer.Option(10, "--folds", min=2, help="Cross-validation folds."),
+        repeats: int = typer.Option(100, "--repeats", min=1, help="Repeats of the k-fold split."),
+        min_frequency: float = typer.Option(
+            0.9, "--min-frequency", min=0.0, max=1.0, help="Keep features selected in more than this share of fits."
+        ),
+        seed: int = typer.Option(0, "--seed", help="Seed of the fold splits."),
         full_path: bool = typer.Option(False, "--full-path", help="Compute every alpha of each inner path."),
         jobs: int = JobsOption,
         db: Path | None = DbOption,
@@ -67,11 +69,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("fit-composite")
     def fit_composite_cmd(
-        cohort: str = typer.Option(..., "--cohort"),
+        cohort: str = typer.Option(..., "--cohort", help="Cohort to analyse."),
         signature: str = typer.Option(..., "--signature", help="Name of a fitted signature."),
         with_: list[str] = typer.Option(["cyt"], "--with", help="Molecular terms: cyt, tmb (repeatable)."),
-        adjust: list[str] = typer.Option([], "--adjust", help="Adjustments: stage,er,pr,her2,tnbc,tmb."),
-        name: str = typer.Option("composite", "--name"),
+        adjust: list[str] = typer.Option([], "--adjust",
+            help="Adjustments: stage,er,pr,her2,tnbc,tmb [default: none]."),
+        name: str = typer.Option("composite", "--name", help="Model name to save."),
         db: Path | None = DbOption,
     ) -> None:
         """Multivariable OLS of TIL on signature + molecular scores (Table 4), refit and save the composite."""
@@ -84,13 +87,17 @@ def register(app: typer.Typer) -> None:
 
     @app.command("evaluate")
     def evaluate_cmd(
-        cohort: str = typer.Option(..., "--cohort"),
-        model: str = typer.Option(..., "--model"),
-        compare: list[str] = typer.Option([], "--compare", help="Other models to compare by DeLong."),
-        min_per_class: int = typer.Option(2, "--min-per-class", min=2),
+        cohort: str = typer.Option(..., "--cohort", help="Cohort with TIL readings to evaluate on."),
+        model: str = typer.Option(..., "--model", help="The model evaluated (newest version); names the evaluation."),
+        compare: list[str] = typer.Option([], "--compare", help="Other models evaluated on the same patients and "
+                                          "compared with --model by DeLong's test (repeatable or comma-separated) [default: none]."),
+        min_per_class: int = typer.Option(2, "--min-per-class", min=2,
+                                          help="Fewest patients per TIL category for a comparison to be made."),
         db: Path | None = DbOption,
     ) -> None:
-        """Correlation with TIL, AUC/DeLong CI/Youden per TIL category pair (Table 3), DeLong comparisons."""
+        """Correlation with TIL, AUC/DeLong CI/Youden per TIL category pair (Table 3), DeLong comparisons.
+
+        All models are evaluated on the same patients; their predictions and the patients dropped are stored."""
         from radpath.stats.pipeline import run_evaluate
         from radpath.warehouse import open_warehouse
 
@@ -99,9 +106,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("apply")
     def apply_cmd(
-        model: str = typer.Option(..., "--model"),
-        cohort: str = typer.Option(..., "--cohort"),
-        version: int | None = typer.Option(None, "--version"),
+        model: str = typer.Option(..., "--model", help="Name of a fitted model (models.name)."),
+        cohort: str = typer.Option(..., "--cohort", help="Cohort to analyse."),
+        version: int | None = typer.Option(None, "--version", help="Model version [default: newest]."),
         db: Path | None = DbOption,
     ) -> None:
         """Score a cohort with a frozen model and store predictions and TIL groups."""

@@ -26,7 +26,8 @@ def validate_survival(
     n_boot: int = typer.Option(200, "--n-boot", min=0, help="Bootstrap resamples for the C-index CI."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     min_events: int = typer.Option(5, "--min-events", min=1, help="Fewer events: 'not estimable'."),
-    figures: Path = typer.Option(Path("figures/survival"), "--figures", help="Folder for the KM plots (PNG, SVG)."),
+    figures: Path = typer.Option(Path("figures/survival"), "--figures", metavar="OUT_FOLDER",
+        help="Folder for the KM plots (PNG, SVG)."),
     no_figures: bool = typer.Option(False, "--no-figures", help="Do not draw the KM plots."),
     db: Path | None = DbOption,
 ) -> None:

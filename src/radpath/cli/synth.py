@@ -14,12 +14,12 @@ def register(app: typer.Typer) -> None:
 
 
 def synth(
-    out: Path = typer.Option(..., "--out", help="Folder to write the study into."),
+    out: Path = typer.Option(..., "--out", metavar="OUT_FOLDER", help="Folder to write the study into."),
     seed: int = typer.Option(1, "--seed", help="Random seed; a seed fixes the whole study."),
     n_train: int = typer.Option(126, "--n-train", min=10, help="Included patients of the training cohort."),
     n_valid: int = typer.Option(105, "--n-valid", min=10, help="Included patients of the validation cohort."),
     modality: list[str] = typer.Option(
-        None, "--modality", help="Render only these modalities (repeatable); default: all registered."
+        None, "--modality", help="Render only these modalities (repeatable) [default: all registered]."
     ),
 ) -> None:
     """Write a synthetic two-cohort study (truth table, files, one manifest per cohort)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from radpath.cli.common import DbOption, console, db_path, print_frame
-from radpath.errors import RadpathError, WarehouseError
+from radpath.errors import RadpathError
 
 
 def register(app: typer.Typer) -> None:
@@ -29,20 +29,17 @@ def init(db: Path = DbOption) -> None:
 
 
 def _run_query(db: Path | None, text: str, csv: Path | None, parquet: Path | None) -> None:
-    import duckdb
+    """Run checked read-only statements; export with pandas/pyarrow, never with SQL (see warehouse.readonly)."""
+    from radpath.paths import output_file
+    from radpath.warehouse.readonly import run_read_only
 
-    from radpath.warehouse import open_warehouse
-
-    with open_warehouse(db_path(db), read_only=True) as con:
-        try:
-            frame = con.execute(text).df()
-        except duckdb.Error as exc:
-            raise WarehouseError(f"query failed: {exc}") from exc
-        if parquet:  # DuckDB writes Parquet itself (no pyarrow needed)
-            con.register("_radpath_result", frame)
-            con.execute("COPY _radpath_result TO ? (FORMAT parquet)", [str(parquet)])
-            console.print(f"wrote {len(frame)} rows to {parquet}")
+    frame = run_read_only(db_path(db), text)
+    if parquet:
+        parquet = output_file(parquet, "--parquet")
+        frame.to_parquet(parquet, index=False)
+        console.print(f"wrote {len(frame)} rows to {parquet}")
     if csv:
+        csv = output_file(csv, "--csv")
         frame.to_csv(csv, index=False)
         console.print(f"wrote {len(frame)} rows to {csv}")
     if not csv and not parquet:
@@ -52,10 +49,14 @@ def _run_query(db: Path | None, text: str, csv: Path | None, parquet: Path | Non
 def sql(
     statement: str = typer.Argument(..., help="A SQL query over the warehouse views (patients, features, ...)."),
     db: Path = DbOption,
-    csv: Path = typer.Option(None, "--csv", help="Write the result to this CSV file."),
-    parquet: Path = typer.Option(None, "--parquet", help="Write the result to this Parquet file."),
+    csv: Path = typer.Option(None, "--csv", metavar="OUT_FILE",
+        help="Write the result to this CSV file [default: print it]."),
+    parquet: Path = typer.Option(None, "--parquet", metavar="OUT_FILE",
+        help="Write the result to this Parquet file [default: print it]."),
 ) -> None:
-    """Run a read-only SQL query and print the result (or save it)."""
+    """Run read-only SQL (SELECT, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN, reading PRAGMAs) and print
+    the result or save it with --csv/--parquet; statements that write files or change the warehouse or its
+    settings (COPY, EXPORT, ATTACH, SET, CREATE, INSERT, ...) are refused."""
     _run_query(db, statement, csv, parquet)
 
 
@@ -72,8 +73,10 @@ def named_queries() -> dict[str, str]:
 def query(
     name: str = typer.Argument(..., help="Name of a query in sql/queries (e.g. inclusion_flow)."),
     db: Path = DbOption,
-    csv: Path = typer.Option(None, "--csv", help="Write the result to this CSV file."),
-    parquet: Path = typer.Option(None, "--parquet", help="Write the result to this Parquet file."),
+    csv: Path = typer.Option(None, "--csv", metavar="OUT_FILE",
+        help="Write the result to this CSV file [default: print it]."),
+    parquet: Path = typer.Option(None, "--parquet", metavar="OUT_FILE",
+        help="Write the result to this Parquet file [default: print it]."),
 ) -> None:
     """Run a named query from sql/queries/NAME.sql."""
     queries = named_queries()
@@ -83,7 +86,7 @@ def query(
 
 
 def status(db: Path = DbOption) -> None:
-    """Summarise cohorts, modalities present, recent runs and failures."""
+    """Summarise cohorts, modalities present, recent runs, the last failed runs with their errors, and failures."""
     from radpath.warehouse import open_warehouse
 
     path = db_path(db)
@@ -96,6 +99,12 @@ def status(db: Path = DbOption) -> None:
         runs = con.execute(
             "SELECT run_id, command, status, started_at, finished_at FROM runs ORDER BY started_at DESC LIMIT 10"
         ).df()
+        has_error = "error" in {row[0] for row in con.execute("DESCRIBE runs").fetchall()}
+        failed_runs = con.execute(
+            "SELECT run_id, command, status, finished_at, "
+            + ("error" if has_error else "NULL AS error")
+            + " FROM runs WHERE status IN ('failed', 'partial') ORDER BY started_at DESC LIMIT 5"
+        ).df()
         failures = con.execute(
             "SELECT f.stage, f.cohort, count(*) AS failures FROM case_failures f "
             "JOIN case_status s ON s.case_id = f.case_id AND s.stage = f.stage AND s.run_id = f.run_id "
@@ -106,6 +115,13 @@ def status(db: Path = DbOption) -> None:
     if not modalities.empty:
         print_frame(modalities, "features by modality")
     print_frame(runs, "latest runs")
+    if failed_runs.empty:
+        console.print("no failed runs")
+    else:
+        console.print("last failed runs (SELECT * FROM runs WHERE status <> 'ok' for all):")
+        for row in failed_runs.itertuples(index=False):
+            console.print(f"  {row.run_id} {row.command} ({row.status}): {row.error or 'no reason recorded'}",
+                          markup=False, highlight=False)
     if failures.empty:
         console.print("no outstanding per-case failures")
     else:

@@ -25,6 +25,7 @@ QC_COLUMNS = (
     "format", "vendor", "field_strength_t", "n_phases", "times_s", "time_source", "pre_phase", "early_phase",
     "late_phase", "early_s", "late_s", "spacing", "size", "parenchyma_source", "normalisation_scale",
     "tumour_voxels_iso", "pe_masked_tumour", "ser_masked_tumour", "ser_masked_parenchyma", "seconds",
+    "phase_split", "field_strength_unit", "breast_source", "skin_band_mm", "parenchyma_cluster",
 )
 
 

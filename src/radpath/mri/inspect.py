@@ -31,11 +31,24 @@ def resolve_case(case: str, manifest: str | Path | None) -> CaseInput:
                      str(breast) if breast.exists() else None)
 
 
+def contour_slices(parenchyma: np.ndarray, n: int = 4) -> list[int]:
+    """Up to `n` slices (z) spread evenly over those holding parenchyma, for the contour panels."""
+    holding = np.flatnonzero(parenchyma.any(axis=(1, 2)))
+    if holding.size == 0:
+        return []
+    picks = np.linspace(0, holding.size - 1, min(n, holding.size) + 2)[1:-1] if holding.size > n else np.arange(
+        holding.size)
+    return sorted({int(holding[int(round(k))]) for k in picks})
+
+
 def montage(prepared: Any, path: Path, title: str) -> Path:
+    """Top row: the middle tumour slice on the 1 mm grid (phases, PE, SER, masks). Bottom row: the parenchyma
+    contour (FCM or user, green), skin band (red) and tumour (yellow) on several acquisition slices."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import SimpleITK as sitk
 
     maps = prepared.maps
     z = int(np.argmax(maps.tumour.sum(axis=(1, 2))))
@@ -46,14 +59,30 @@ def montage(prepared: Any, path: Path, title: str) -> Path:
         ("SER", np.where(maps.ser.valid[z], maps.ser.values[z], np.nan), "coolwarm", (0.5, 2.0)),
         ("masks", maps.tumour[z] * 2.0 + maps.parenchyma[z], "viridis", (0, 2)),
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3.3))
-    for ax, (name, image, cmap, limits) in zip(axes, panels, strict=True):
+    native = prepared.native
+    parenchyma = np.asarray(native["parenchyma"], bool)
+    slices = contour_slices(parenchyma, len(panels))
+    fig, axes = plt.subplots(2, len(panels), figsize=(3 * len(panels), 6.6), squeeze=False)
+    for ax, (name, image, cmap, limits) in zip(axes[0], panels, strict=True):
         shown = ax.imshow(image, cmap=cmap, vmin=limits[0] if limits else None, vmax=limits[1] if limits else None)
         ax.set_title(name)
         ax.axis("off")
         if name in {"PE", "SER"}:
             fig.colorbar(shown, ax=ax, fraction=0.046)
-    fig.suptitle(f"{title} (middle tumour slice, 1 mm grid)")
+    pre = sitk.GetArrayFromImage(native["pre"])
+    tumour = sitk.GetArrayFromImage(native["tumour"]) > 0
+    skin = np.asarray(native.get("skin", np.zeros_like(parenchyma)), bool)
+    for k, ax in enumerate(axes[1]):
+        ax.axis("off")
+        if k >= len(slices):
+            continue
+        s = slices[k]
+        ax.imshow(pre[s], cmap="gray")
+        for mask, colour in ((parenchyma[s], "lime"), (skin[s], "red"), (tumour[s], "yellow")):
+            if mask.any() and not mask.all():
+                ax.contour(mask.astype(float), levels=[0.5], colors=colour, linewidths=0.8)
+        ax.set_title(f"slice {s}: parenchyma")
+    fig.suptitle(f"{title}: middle tumour slice (1 mm grid); parenchyma (green), skin band (red), tumour (yellow)")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -77,7 +106,13 @@ def inspect_case(case: str, manifest: str | Path | None, params: MRIParams, png:
         "effective early / late (s)": (qc["early_s"], qc["late_s"]),
         "spacing (mm)": tuple(round(s, 3) for s in qc["spacing"]),
         "size (voxels)": tuple(qc["size"]),
+        "phase split": qc.get("phase_split"),
+        "field strength (T)": (qc["field_strength_t"], qc.get("field_strength_unit")),
+        "breast region": qc.get("breast_source"),
+        "skin band (mm, voxels removed)": (qc.get("skin_band_mm"), qc.get("skin_voxels")),
         "parenchyma": qc["parenchyma_source"],
+        "parenchyma cluster": qc.get("parenchyma_cluster"),
+        "parenchyma contour slices": contour_slices(prepared.native["parenchyma"]),
         "tumour voxels (1 mm)": qc["tumour_voxels_iso"],
         "masked SER voxels in tumour": qc["ser_masked_tumour"],
         "montage": str(out),

@@ -5,9 +5,8 @@ Layouts of a case folder (`read_dce(path)`):
 * NIfTI, one file per phase: `dce.json` = {"phases": [{"file": "phase0.nii.gz", "time_s": 0}, ...],
   "vendor": ..., ...}; or a 4D file: {"file": "dce.nii.gz", "times_s": [...]}. A 4D `.nii(.gz)` path
   given directly reads its times from the JSON sidecar of the same stem.
-* DICOM, anywhere below the folder: one series per phase (time from Trigger/Acquisition/Content/Series
-  Time), or one series holding all phases, split by Temporal Position Identifier, by those times, or by
-  slice positions that repeat in instance order.
+* DICOM, anywhere below the folder (links followed): one series per phase, or one series holding all
+  phases; see `radpath.mri.dicom` for how a series is split and which rule was used.
 
 Only technical metadata is kept (vendor, model, field strength, spacing, times): no names, dates of
 birth or identifiers from the headers ever leave this module.
@@ -16,8 +15,6 @@ birth or identifiers from the headers ever leave this module.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,10 +132,15 @@ def _read_nifti(path: Path, case_id: str) -> DCE:
     if len(times) != len(phases):
         raise MRIError(case_id, "sidecar times and phases differ in number", file=str(sidecar))
     phases = _check_phases(phases, files, case_id)
+    from radpath.mri.dicom import field_strength_tesla
+
+    tesla, unit = field_strength_tesla(info.get("field_strength_t"))
     meta = {
         "format": "nifti",
         "vendor": info.get("vendor"),
-        "field_strength_t": info.get("field_strength_t"),
+        "field_strength_t": tesla,
+        "field_strength_unit": unit,
+        "split_by": "sidecar",
         "time_source": "sidecar",
         "files": [Path(f).name for f in files],
         **geometry(phases[0]),
@@ -146,125 +148,7 @@ def _read_nifti(path: Path, case_id: str) -> DCE:
     return DCE(phases, [t - times[0] for t in times], meta)
 
 
-# ---------------------------------------------------------------- DICOM
-
-
-def _tm_seconds(value: Any) -> float | None:
-    text = str(value or "").strip()
-    if not text:
-        return None
-    try:
-        hh, mm, ss = int(text[0:2]), int(text[2:4] or 0), float(text[4:] or 0)
-    except ValueError:
-        return None
-    return hh * 3600 + mm * 60 + ss
-
-
-def _time_of(ds: Any) -> tuple[float | None, str]:
-    trigger = ds.get("TriggerTime")
-    if trigger not in (None, ""):
-        return float(trigger) / 1000.0, "TriggerTime"
-    for keyword in ("AcquisitionTime", "ContentTime", "SeriesTime"):
-        seconds = _tm_seconds(ds.get(keyword))
-        if seconds is not None:
-            return seconds, keyword
-    return None, "none"
-
-
-def _slice_position(ds: Any) -> float:
-    orientation = np.array([float(v) for v in ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
-    normal = np.cross(orientation[:3], orientation[3:])
-    position = np.array([float(v) for v in ds.get("ImagePositionPatient", [0, 0, 0])])
-    return float(position @ normal)
-
-
-def _dicom_files(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.rglob("*")
-        if p.is_file() and not _is_image_file(p) and p.suffix.lower() not in {".json", ".txt", ".png", ".csv"}
-        and "mask" not in p.name.lower()
-    )
-
-
-def _read_dicom(folder: Path, case_id: str) -> DCE:
-    import pydicom
-    import SimpleITK as sitk
-
-    headers = []
-    for path in _dicom_files(folder):
-        try:
-            ds = pydicom.dcmread(str(path), stop_before_pixels=True)
-        except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError) as exc:
-            raise MRIError(case_id, f"not a readable DICOM file ({type(exc).__name__}: {exc})", file=str(path)) from exc
-        if ds.get("Modality") in {"SEG", "RTSTRUCT", "SR"}:
-            continue  # masks and reports that live next to the images
-        if ds.get("Modality") != "MR" and "ImagePositionPatient" not in ds:
-            raise MRIError(case_id, "DICOM file holds no image", file=str(path))
-        headers.append((path, ds))
-    if not headers:
-        raise MRIError(case_id, "no DICOM or NIfTI images found in the case folder", file=str(folder))
-    series: dict[str, list[tuple[Path, Any]]] = defaultdict(list)
-    for path, ds in headers:
-        series[str(ds.get("SeriesInstanceUID", "?"))].append((path, ds))
-    groups: list[list[tuple[Path, Any]]]
-    how = "series"
-    if len(series) > 1:
-        groups = list(series.values())
-    else:
-        items = sorted(next(iter(series.values())), key=lambda it: int(it[1].get("InstanceNumber", 0) or 0))
-        tpi = {it[1].get("TemporalPositionIdentifier") for it in items}
-        times = {_time_of(it[1])[0] for it in items}
-        if len(tpi) > 1 and None not in tpi:
-            key: Callable[[Any], float] = lambda it: float(it[1].TemporalPositionIdentifier)  # noqa: E731
-            how = "TemporalPositionIdentifier"
-        elif len(times) > 1 and None not in times:
-            key, how = (lambda it: _time_of(it[1])[0] or 0.0), _time_of(items[0][1])[1]
-        else:
-            positions = [round(_slice_position(ds), 3) for _, ds in items]
-            n_slices = len(set(positions))
-            if len(items) % n_slices:
-                raise MRIError(case_id, f"{len(items)} instances do not split into phases of {n_slices} slices",
-                               file=str(items[0][0]))
-            index = {id(it): k // n_slices for k, it in enumerate(items)}
-            key, how = (lambda it: float(index[id(it)])), "repeated slice positions"
-        split: dict[Any, list[tuple[Path, Any]]] = defaultdict(list)
-        for it in items:
-            split[key(it)].append(it)
-        groups = [split[k] for k in sorted(split)]
-    phases, times_s, files, sources = [], [], [], set()
-    for group in groups:
-        group = sorted(group, key=lambda it: _slice_position(it[1]))
-        reader = sitk.ImageSeriesReader()
-        reader.SetFileNames([str(p) for p, _ in group])
-        try:
-            phases.append(reader.Execute())
-        except RuntimeError as exc:
-            message = f"DICOM series cannot be read: {str(exc).strip()[:160]}"
-            raise MRIError(case_id, message, file=str(group[0][0])) from exc
-        t, source = _time_of(group[0][1])
-        times_s.append(min((_time_of(ds)[0] or 0.0) for _, ds in group) if t is not None else float("nan"))
-        sources.add(source)
-        files.append(str(group[0][0]))
-    by_time = how != "TemporalPositionIdentifier" and not np.isnan(times_s).any()
-    order = np.argsort(times_s) if by_time else range(len(groups))
-    phases = [phases[k] for k in order]
-    files = [files[k] for k in order]
-    times_s = [times_s[k] for k in order]
-    if np.isnan(times_s).any():
-        raise MRIError(case_id, "DICOM phases carry no trigger, acquisition or content time", file=files[0])
-    phases = _check_phases(phases, files, case_id)
-    first = headers[0][1]
-    meta = {
-        "format": "dicom",
-        "vendor": str(first.get("Manufacturer", "")) or None,
-        "model": str(first.get("ManufacturerModelName", "")) or None,
-        "field_strength_t": float(first.get("MagneticFieldStrength")) if first.get("MagneticFieldStrength") else None,
-        "time_source": "/".join(sorted(sources)),
-        "split_by": how,
-        "files": [Path(f).name for f in files],
-        **geometry(phases[0]),
-    }
-    return DCE(phases, [t - times_s[0] for t in times_s], meta)
+# ---------------------------------------------------------------- DICOM: radpath.mri.dicom
 
 
 def read_dce(path: str | Path, case_id: str | None = None) -> DCE:
@@ -279,7 +163,9 @@ def read_dce(path: str | Path, case_id: str | None = None) -> DCE:
         raise MRIError(case, "not a NIfTI file or case folder", file=str(path))
     if (path / SIDECAR).exists():
         return _read_nifti(path, case)
-    return _read_dicom(path, case)
+    from radpath.mri.dicom import read_dicom
+
+    return read_dicom(path, case)
 
 
 # ---------------------------------------------------------------- masks
@@ -304,6 +190,8 @@ def _read_seg(path: Path, case_id: str) -> Any:
 def read_mask(path: str | Path, reference: Any, case_id: str, what: str = "tumour mask") -> Any:
     """A binary mask (NIfTI, NRRD or DICOM SEG) on the grid of `reference`.
 
+    DICOM SEGs are read by highdicom, or where it cannot, frame by frame (`radpath.mri.seg`).
+
     A mask on another grid that overlaps the image is resampled (nearest neighbour); an empty mask,
     or one that falls outside the image, is an error naming the case and file.
     """
@@ -317,8 +205,15 @@ def read_mask(path: str | Path, reference: Any, case_id: str, what: str = "tumou
     else:
         try:
             mask = _read_seg(path, case_id)
-        except Exception as exc:
-            raise MRIError(case_id, f"{what} is neither an image file nor a DICOM SEG ({exc})", file=str(path)) from exc
+        except Exception as library_error:
+            # SEGs that real tools write and highdicom refuses: place each frame by its position
+            from radpath.mri.seg import read_seg_on
+
+            try:
+                mask = read_seg_on(path, reference)
+            except Exception as exc:
+                raise MRIError(case_id, f"{what} is neither an image file nor a DICOM SEG ({exc}; highdicom: "
+                               f"{library_error})", file=str(path)) from exc
     if mask.GetDimension() != 3:
         raise MRIError(case_id, f"{what} is {mask.GetDimension()}D, expected 3D", file=str(path))
     mask = sitk.Cast(mask > 0, sitk.sitkUInt8)

@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from radpath.errors import ConfigError
+from radpath.paths import read_text
 
 PARAMS_VERSION = 1
 
@@ -32,6 +33,14 @@ class MRIParams(BaseModel):
     # resampling (mm) of the tumour region; the crop keeps this margin around the tumour
     spacing_mm: float = Field(default=1.0, gt=0)
     crop_margin_mm: float = Field(default=24.0, ge=0)
+    # breast region before clustering (radpath.mri.breast): a skin band of this width (mm) is removed along the
+    # body-air boundary (0 keeps the skin); without a breast mask the chest wall is cut where the body fills
+    # at least this fraction of the field of view
+    skin_band_mm: float = Field(default=4.0, ge=0)
+    chest_wall_fill: float = Field(default=0.9, gt=0, le=1)
+    # parenchyma cluster: None decides from the DICOM headers (Scan Options, series description); True takes the
+    # brightest cluster (fat-suppressed series), False the darkest (non-fat-suppressed T1)
+    fat_suppressed: bool | None = None
     # parenchyma: fuzzy C-means on the pre-contrast image within the breast
     fcm_clusters: int = Field(default=2, ge=2, le=4)
     fcm_fuzziness: float = Field(default=2.0, gt=1)
@@ -63,10 +72,10 @@ def load_params(path: str | Path | None) -> MRIParams:
     if not path.exists():
         raise ConfigError(f"MRI parameters file {path} does not exist")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, "MRI parameters file")
         data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"MRI parameters file {path} cannot be parsed: {exc}") from exc
+        raise ConfigError(f"MRI parameters file {path} cannot be parsed: {' '.join(str(exc).split())}") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):

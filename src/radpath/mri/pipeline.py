@@ -51,7 +51,7 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0) -
     """Preprocess one case; `erode_dilate` (voxels, +/-) perturbs the tumour mask for robustness analyses."""
     import SimpleITK as sitk
 
-    from radpath.mri import io, kinetics, preprocess, segment
+    from radpath.mri import breast, io, kinetics, preprocess, segment
     from radpath.mri.phases import choose_phases
 
     clock = _Clock()
@@ -70,8 +70,9 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0) -
                       else sitk.BinaryErode(tumour_img, radius))
     breast_img = io.read_mask(case.breast_mask, pre, cid, "breast mask") if case.breast_mask else None
     clock.lap("read")
-    if breast_img is None:
-        breast_img = segment.breast_mask(pre)
+    region = breast.breast_region(pre, breast_img, skin_band_mm=params.skin_band_mm,
+                                  chest_fill=params.chest_wall_fill)
+    breast_img = region.breast
     clock.lap("segment")
     if params.n4:
         bias = preprocess.n4_field(pre, breast_img, params.n4_shrink, params.n4_iterations)
@@ -79,14 +80,16 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0) -
     clock.lap("n4")
     pre_a, early_a, late_a = (sitk.GetArrayFromImage(image).astype(np.float64) for image in (pre, early, late))
     tumour = sitk.GetArrayFromImage(tumour_img) > 0
-    breast = sitk.GetArrayFromImage(breast_img) > 0
+    fat_sat = params.fat_suppressed if params.fat_suppressed is not None else breast.fat_suppressed(dce.meta)
+    darkest, cluster_note = breast.parenchyma_column(fat_sat)
     if case.parenchyma_mask:
         parenchyma = (sitk.GetArrayFromImage(io.read_mask(case.parenchyma_mask, pre, cid, "parenchyma mask")) > 0)
         parenchyma &= ~tumour
-        source = "user"
+        source, cluster_note = "user", "user mask"
     else:
-        parenchyma = segment.parenchyma_mask(pre_a, breast, tumour, clusters=params.fcm_clusters,
-                                             fuzziness=params.fcm_fuzziness, threshold=params.fcm_membership)
+        parenchyma = segment.parenchyma_mask(pre_a, region.clustered, tumour, clusters=params.fcm_clusters,
+                                             fuzziness=params.fcm_fuzziness, threshold=params.fcm_membership,
+                                             darkest=darkest)
         source = "fcm"
     if parenchyma.sum() < 10:
         raise MRIError(cid, f"parenchyma has {int(parenchyma.sum())} voxels; cannot normalise",
@@ -129,6 +132,9 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0) -
         "early_s": round(choice.early_s, 1), "late_s": round(choice.late_s, 1),
         "format": dce.meta.get("format"), "vendor": dce.meta.get("vendor"),
         "field_strength_t": dce.meta.get("field_strength_t"), "time_source": dce.meta.get("time_source"),
+        "field_strength_unit": dce.meta.get("field_strength_unit"), "phase_split": dce.meta.get("split_by"),
+        "breast_source": region.source, "skin_band_mm": params.skin_band_mm, "parenchyma_cluster": cluster_note,
+        "skin_voxels": int(region.skin.sum()),
         "spacing": list(spacing), "size": list(pre.GetSize()),
         "parenchyma_source": source, "normalisation_scale": scale,
         "tumour_voxels_iso": int(iso["tumour"].sum()),
@@ -136,7 +142,7 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0) -
         "ser_masked_tumour": int(np.count_nonzero(iso["tumour"] & ~ser.valid)),
         "ser_masked_parenchyma": int(np.count_nonzero(maps.parenchyma & ~ser.valid)),
     }
-    native = {"pre": pre, "early": early, "late": late, "tumour": tumour_img, "breast": breast_img,
+    native = {"pre": pre, "early": early, "late": late, "tumour": tumour_img, "breast": breast_img, "skin": region.skin,
               "parenchyma": parenchyma, "scale": scale}
     return Prepared(maps, qc, clock.times, native)
 

@@ -1,7 +1,7 @@
 """Breast and fibroglandular parenchyma segmentation on the pre-contrast image.
 
-The breast (tissue without air or background) is the largest Otsu foreground component with its
-holes filled. The parenchyma is found by fuzzy C-means on the pre-contrast intensities within the
+The breast region (body-air boundary, chest wall and skin band excluded) is built in `radpath.mri.breast`.
+The parenchyma is found by fuzzy C-means on the pre-contrast intensities within the
 breast, excluding the tumour: voxels whose membership of the parenchymal cluster (the darkest on
 non-fat-suppressed T1, the brightest on fat-suppressed images) exceeds a threshold.
 """
@@ -15,14 +15,10 @@ import numpy as np
 
 
 def breast_mask(pre: Any) -> Any:
-    """Foreground (breast) mask of a pre-contrast SimpleITK image."""
-    import SimpleITK as sitk
+    """Foreground (body) mask of a pre-contrast SimpleITK image (see `radpath.mri.breast.body_mask`)."""
+    from radpath.mri.breast import body_mask
 
-    smooth = sitk.SmoothingRecursiveGaussian(sitk.Cast(pre, sitk.sitkFloat32), float(min(pre.GetSpacing())))
-    foreground = sitk.OtsuThreshold(smooth, 0, 1)
-    components = sitk.RelabelComponent(sitk.ConnectedComponent(foreground), sortByObjectSize=True)
-    largest = sitk.Cast(components == 1, sitk.sitkUInt8)
-    return sitk.Cast(sitk.BinaryFillhole(largest), sitk.sitkUInt8)
+    return body_mask(pre)
 
 
 @dataclass(frozen=True)
@@ -42,6 +38,10 @@ def fuzzy_cmeans_1d(values: np.ndarray, clusters: int = 2, m: float = 2.0, itera
     keep = counts > 0
     x, w = centres[keep], counts[keep].astype(float)
     c = np.quantile(values, (np.arange(clusters) + 0.5) / clusters)
+    if np.unique(c).size < clusters:
+        # one tissue holds most voxels (fat around a small gland): equal quantiles would start every centroid at
+        # the same value, where fuzzy C-means stays; start them spread over the intensity range instead
+        c = values.min() + (np.arange(clusters) + 0.5) / clusters * (values.max() - values.min())
     exponent = 2.0 / (m - 1.0)
     for _ in range(iterations):
         u = _membership(x, c, exponent)

@@ -2,7 +2,10 @@
 
 `predict_map` reads each selected patch of a `PatchGrid` at the model's input size through
 `radpath.pathology.tiling.read_batches` (tiles read ahead on background threads while the model runs)
-and keeps the positive-class probability per patch. Memory is bounded by a few batches of tiles
+and keeps the positive-class probability per patch: softmax column `meta["positive_index"]` (default 1),
+or the sigmoid of a one-output model. When `meta["read_px"]` is set (WSInfer model-zoo models) a patch
+is first resampled to that many pixels at the model's declared spacing, then to the input size, as the
+model's declared transforms do. Memory is bounded by a few batches of tiles
 whatever the slide size; mixed precision is used on CUDA only.
 """
 
@@ -41,12 +44,17 @@ def predict_map(
     if len(coords) == 0:
         return out
     side = max(1, int(round(grid.patch0)))
+    read_px = meta.get("read_px")
     batches = read_batches(info, grid_origins(grid, coords), side, int(meta["input_px"]), case_id,
-                           batch=batch, readers=workers)
+                           batch=batch, readers=workers, via_px=int(read_px) if read_px else None)
+    positive = int(meta.get("positive_index", 1))
     probs = np.empty(len(coords), np.float32)
     fixed = batch if len(coords) > batch else None   # keep one input shape: a new one costs kernel set-up time
     for index, logits in run_batches(model, batches, mean=meta["mean"], std=meta["std"], device=device,
                                      batch=fixed):
-        probs[index] = torch.softmax(logits, 1)[:, 1].numpy()
+        if logits.shape[1] == 1:
+            probs[index] = torch.sigmoid(logits[:, 0]).numpy()
+        else:
+            probs[index] = torch.softmax(logits, 1)[:, positive].numpy()
     out[coords[:, 0], coords[:, 1]] = probs
     return out

@@ -12,6 +12,9 @@ A model file is safetensors: tensors plus the metadata JSON under the key "radpa
 version, task, arch, arch_kwargs, input_px, patch_px, mpp, classes, mean, std, metrics, data_hash).
 safetensors cannot run code when loaded; a pickle `.pt` with the same content is accepted only
 through `torch.load(weights_only=True)`. A JSON sidecar (`<file>.json`) repeats the metadata for people.
+
+A folder is a published model in the WSInfer model-zoo format (`radpath.pathology.zoo`): `read_meta`,
+`load_model` and `model_hash` take either. `positive_index` says which output is the positive class.
 """
 
 from __future__ import annotations
@@ -153,6 +156,13 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
+    """A model file's metadata, or a zoo folder's (from its config.json; nothing is loaded)."""
+    if Path(path).is_dir():
+        from radpath.pathology import zoo
+
+        return zoo.read_meta(path)
+    if not Path(path).is_file():
+        raise ModelFileError(f"model file {path} does not exist")
     return _read(Path(path))[1]
 
 
@@ -165,11 +175,57 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     return _read(path)
 
 
+def model_hash(path: str | Path) -> str:
+    """sha256 of a model file, or of a zoo folder's config and weights (`zoo.folder_hash`)."""
+    from radpath.warehouse.runs import hash_file
+
+    if Path(path).is_dir():
+        from radpath.pathology import zoo
+
+        return zoo.folder_hash(path)
+    return hash_file(Path(path))
+
+
+# Class names taken as the positive class of a published (zoo) model when none is named.
+POSITIVE_NAMES = {"tumor": ("tumor", "tumour"), "lymphocyte": ("tils", "til", "lymphocytes", "lymphocyte")}
+
+
+def positive_index(meta: dict[str, Any], task: str, wanted: str | None = None, *, source: str = "") -> int:
+    """Index of the positive class among the model's outputs.
+
+    `wanted` names it; otherwise a radpath model's is its last class (training puts it there) and a
+    zoo model's is the class called like the task (tumor / tils ...), else the user must name it.
+    """
+    classes = [str(c) for c in meta.get("classes", [])]
+    where = f"model {source}: " if source else ""
+    if wanted is not None:
+        if wanted not in classes:
+            raise ModelFileError(f"{where}no class {wanted!r} for the {task} map; its classes are {classes}")
+        return classes.index(wanted)
+    if meta.get("format") == FORMAT:
+        return 1
+    found = [c for c in classes if c.lower() in POSITIVE_NAMES.get(task, ())]
+    if len(found) != 1:
+        option = "--tumor-class" if task == "tumor" else "--til-class"
+        raise ModelFileError(f"{where}which class is positive for the {task} map? Its classes are {classes}; "
+                             f"name one with {option}")
+    return classes.index(found[0])
+
+
 def load_model(
-    path: str | Path, task: str | None = None, *, input_px: int | None = None, device: str = "cpu"
+    path: str | Path, task: str | None = None, *, input_px: int | None = None, device: str = "cpu",
+    trust_model_code: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a saved patch classifier (eval mode) and its metadata; checks task and input size."""
+    """Rebuild a saved patch classifier (eval mode) and its metadata; checks task and input size.
+
+    A folder is loaded as a WSInfer model-zoo model (it declares no task; TorchScript weights only
+    with `trust_model_code`).
+    """
     path = Path(path)
+    if path.is_dir():
+        from radpath.pathology import zoo
+
+        return zoo.load_zoo_model(path, device=device, trust_model_code=trust_model_code)  # type: ignore[no-any-return]
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
     tensors, meta = _read(path)

@@ -20,7 +20,7 @@ import pandas as pd
 from radpath.errors import ConfigError, PathologyError
 from radpath.progress import Progress
 from radpath.stage import StageSummary, run_case_stage
-from radpath.warehouse.runs import Run, hash_file, hash_inputs
+from radpath.warehouse.runs import Run, hash_inputs
 from radpath.warehouse.write import register_feature_defs, replace_rows, write_features
 
 MODALITY = "pathology"
@@ -43,13 +43,39 @@ class ScoreParams:
     mpp: float | None = None
     thumb_px: int = 1024
     threads: int = 0            # torch threads per slide worker (0 = torch's default)
+    tumor_class: str | None = None   # positive class of the tumour model (default: see models.positive_index)
+    til_class: str | None = None     # positive class of the lymphocyte model
+    trust_model_code: bool = False   # allow TorchScript model files (loading them runs code)
 
 
 @functools.lru_cache(maxsize=4)
-def _model(path: str, task: str, device: str) -> tuple[Any, dict[str, Any]]:
-    from radpath.pathology.models import load_model
+def _model(path: str, task: str, device: str, positive: str | None, trust: bool) -> tuple[Any, dict[str, Any]]:
+    from radpath.pathology.models import load_model, positive_index
 
-    return load_model(path, task, device=device)
+    model, meta = load_model(path, None if Path(path).is_dir() else task, device=device, trust_model_code=trust)
+    return model, {**meta, "positive_index": positive_index(meta, task, positive, source=path)}
+
+
+def check_models(params: ScoreParams) -> dict[str, dict[str, Any]]:
+    """Validate both models before a run is recorded; what the run records about each (path, hash, ...)."""
+    from radpath.errors import ModelFileError
+    from radpath.pathology.models import model_hash, positive_index, read_meta
+    from radpath.pathology.zoo import TORCHSCRIPT_NAME
+
+    used = {}
+    for path, task, wanted in ((params.tumor_model, "tumor", params.tumor_class),
+                               (params.til_model, "lymphocyte", params.til_class)):
+        meta = read_meta(path)
+        if meta.get("task") is not None and meta.get("task") != task:
+            raise ModelFileError(f"model file {path}: a {meta.get('task')!r} model, expected a {task!r} model")
+        if meta.get("weights") == TORCHSCRIPT_NAME and not params.trust_model_code:
+            raise ModelFileError(f"model folder {path}: only {TORCHSCRIPT_NAME}, a TorchScript program; loading it "
+                                 "runs code from the file. Pass --trust-model-code to allow that")
+        index = positive_index(meta, task, wanted, source=path)
+        used[task] = {"path": str(Path(path).resolve()), "hash": model_hash(path), "format": meta.get("format"),
+                      "arch": meta.get("arch"), "positive_class": meta["classes"][index] if meta.get("classes")
+                      else None, "patch_px": meta.get("patch_px"), "mpp": meta.get("mpp")}
+    return used
 
 
 def score_slide(payload: dict[str, Any]) -> dict[str, Any]:
@@ -66,8 +92,10 @@ def score_slide(payload: dict[str, Any]) -> dict[str, Any]:
     case_id, path = str(payload["case_id"]), str(payload["slide"])
     if params.threads:
         torch.set_num_threads(params.threads)
-    tumour_model, tumour_meta = _model(params.tumor_model, "tumor", params.device)
-    lymph_model, lymph_meta = _model(params.til_model, "lymphocyte", params.device)
+    tumour_model, tumour_meta = _model(params.tumor_model, "tumor", params.device, params.tumor_class,
+                                       params.trust_model_code)
+    lymph_model, lymph_meta = _model(params.til_model, "lymphocyte", params.device, params.til_class,
+                                     params.trust_model_code)
     slide, info = open_slide(path, case_id, params.mpp)
     try:
         thumb = thumbnail(slide, info, params.thumb_px)
@@ -177,15 +205,9 @@ def score_slides(
     scheduler: str | None = None, retry_failed: bool = False, progress: Progress | None = None,
 ) -> list[StageSummary]:
     """Score the slides of each manifest (or the slide files given) through `run_case_stage`."""
-    from radpath.pathology.models import read_meta
     from radpath.pathology.scores import FEATURE_DEFS
 
-    for model_path, task in ((params.tumor_model, "tumor"), (params.til_model, "lymphocyte")):
-        meta = read_meta(model_path)  # fail early, before any run is recorded
-        if meta.get("task") != task:
-            from radpath.errors import ModelFileError
-
-            raise ModelFileError(f"model file {model_path}: a {meta.get('task')!r} model, expected a {task!r} model")
+    models = check_models(params)  # fail early, before any run is recorded
     groups: dict[tuple[str, float | None], list[tuple[str, str]]] = {}
     for target in targets:
         cohort, cases, mpp = slide_cases(con, target, params.mpp)
@@ -194,8 +216,8 @@ def score_slides(
     summaries = []
     for (cohort, mpp), cases in groups.items():
         run_params = {**asdict(params), "mpp": mpp}
-        run_params["model_hashes"] = {"tumor": hash_file(Path(params.tumor_model)),
-                                      "lymphocyte": hash_file(Path(params.til_model))}
+        run_params["model_hashes"] = {task: used["hash"] for task, used in models.items()}
+        run_params["models"] = models   # read by `radpath models list` (warehouse.inventory)
         payloads = [(pid, {"case_id": pid, "cohort": cohort, "slide": slide,
                            "params": {**asdict(params), "mpp": mpp}}) for pid, slide in cases]
         summaries.append(run_case_stage(

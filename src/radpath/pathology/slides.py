@@ -20,7 +20,7 @@ class SlideInfo:
     dimensions: tuple[tuple[int, int], ...]
     downsamples: tuple[float, ...]
     mpp: float
-    mpp_source: str   # "slide" (from its tags) or "override"
+    mpp_source: str   # "slide" (from its tags), "override", or "missing" (mpp is NaN; only describing allowed)
 
     @property
     def width(self) -> int:
@@ -31,8 +31,14 @@ class SlideInfo:
         return self.dimensions[0][1]
 
 
-def open_slide(path: str | Path, case_id: str, mpp: float | None = None) -> tuple[Any, SlideInfo]:
-    """Open `path` with openslide; `mpp` overrides (or supplies) the level-0 microns per pixel."""
+MPP_HINT = "give --mpp or the manifest's slides.mpp"
+
+
+def open_slide(
+    path: str | Path, case_id: str, mpp: float | None = None, *, require_mpp: bool = True
+) -> tuple[Any, SlideInfo]:
+    """Open `path` with openslide; `mpp` overrides (or supplies) the level-0 microns per pixel. A slide without
+    mpp is an error unless `require_mpp` is False (inspecting): then `info.mpp` is NaN, source 'missing'."""
     import openslide
 
     path = Path(path)
@@ -51,12 +57,13 @@ def open_slide(path: str | Path, case_id: str, mpp: float | None = None) -> tupl
             mpp = float(props.get(openslide.PROPERTY_NAME_MPP_X, ""))
             source = "slide"
         except ValueError:
-            slide.close()
-            raise PathologyError(
-                case_id, "slide has no microns-per-pixel (openslide.mpp-x); give --mpp or the manifest's slides.mpp",
-                file=str(path),
-            ) from None
-    if not mpp > 0:
+            if require_mpp:
+                slide.close()
+                raise PathologyError(
+                    case_id, f"slide has no microns-per-pixel (openslide.mpp-x); {MPP_HINT}", file=str(path),
+                ) from None
+            mpp, source = float("nan"), "missing"
+    if source != "missing" and not mpp > 0:
         slide.close()
         raise PathologyError(case_id, f"microns per pixel must be positive, found {mpp}", file=str(path))
     info = SlideInfo(
@@ -76,11 +83,18 @@ def best_level(info: SlideInfo, downsample: float) -> int:
     return max(candidates, key=lambda i: info.downsamples[i]) if candidates else 0
 
 
-def read_patch(slide: Any, info: SlideInfo, x0: int, y0: int, size0: int, out_px: int, case_id: str) -> np.ndarray:
-    """The square region at level-0 (x0, y0) of side `size0` px, as an `out_px` x `out_px` RGB uint8 array."""
+def read_patch(slide: Any, info: SlideInfo, x0: int, y0: int, size0: int, out_px: int, case_id: str,
+               *, via_px: int | None = None) -> np.ndarray:
+    """The square region at level-0 (x0, y0) of side `size0` px, as an `out_px` x `out_px` RGB uint8 array.
+
+    With `via_px` the region is read from the level nearest to (not coarser than) `size0 / via_px`,
+    resampled to `via_px` pixels, then to `out_px` (a model's patch at its declared spacing, then its
+    Resize transform); both resamplings are Pillow's bilinear, as torchvision's Resize on an image.
+    """
     from PIL import Image
 
-    level = best_level(info, size0 / out_px)
+    px = via_px or out_px
+    level = best_level(info, size0 / px)
     side = max(1, int(round(size0 / info.downsamples[level])))
     try:
         region = slide.read_region((int(x0), int(y0)), level, (side, side))
@@ -89,8 +103,9 @@ def read_patch(slide: Any, info: SlideInfo, x0: int, y0: int, size0: int, out_px
     # transparent pixels (outside the scanned area) read as glass
     background = Image.new("RGBA", region.size, (255, 255, 255, 255))
     rgb = Image.alpha_composite(background, region).convert("RGB")
-    if rgb.size != (out_px, out_px):
-        rgb = rgb.resize((out_px, out_px), Image.Resampling.BILINEAR)
+    for side_px in (px, out_px):
+        if rgb.size != (side_px, side_px):
+            rgb = rgb.resize((side_px, side_px), Image.Resampling.BILINEAR)
     return np.asarray(rgb)
 
 
@@ -103,13 +118,19 @@ def thumbnail(slide: Any, info: SlideInfo, max_side: int = 1024) -> np.ndarray:
 
 
 def describe(path: str | Path, mpp: float | None = None) -> dict[str, Any]:
-    """Levels, dimensions, downsamples, mpp and vendor of a slide (for `radpath pathology inspect`)."""
-    slide, info = open_slide(path, Path(path).stem, mpp)
-    slide.close()
+    """Vendor, levels (dimensions, downsamples), mpp (None when the slide lacks it and none is given) and every
+    openslide property of a slide, for `radpath pathology inspect`; a slide without mpp can be described."""
+    slide, info = open_slide(path, Path(path).stem, mpp, require_mpp=False)
+    try:
+        properties = {str(k): str(v) for k, v in sorted(slide.properties.items())}
+    finally:
+        slide.close()
+    missing = info.mpp_source == "missing"
     return {
-        "path": info.path, "vendor": info.vendor, "mpp": info.mpp, "mpp_source": info.mpp_source,
+        "path": info.path, "vendor": info.vendor, "mpp": None if missing else info.mpp, "mpp_source": info.mpp_source,
         "levels": [
             {"level": i, "width": w, "height": h, "downsample": d}
             for i, ((w, h), d) in enumerate(zip(info.dimensions, info.downsamples, strict=True))
         ],
+        "properties": properties,
     }

@@ -56,13 +56,13 @@ class _SlideHandles:
 
 def read_batches(
     info: SlideInfo, origins: np.ndarray, size0: int, out_px: int, case_id: str, *,
-    batch: int = 64, readers: int = 1, ahead: int = 2,
+    batch: int = 64, readers: int = 1, ahead: int = 2, via_px: int | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (indices, tiles) for the square level-0 regions at `origins` ((N, 2) x, y) of side `size0`.
 
     Tiles are `out_px` x `out_px` RGB uint8 (glass where a region leaves the slide). With `readers` = 0
     every batch is read when asked for (no background thread), which is the baseline the benchmark
-    compares against.
+    compares against. `via_px`: resample each region to that size first (see `slides.read_patch`).
     """
     origins = np.asarray(origins, dtype=np.int64).reshape(-1, 2)
     starts = range(0, len(origins), max(1, batch))
@@ -74,7 +74,7 @@ def read_batches(
         tiles = np.empty((len(index), out_px, out_px, 3), np.uint8)
         for k, i in enumerate(index):
             x0, y0 = origins[i]
-            tiles[k] = read_patch(slide, info, int(x0), int(y0), size0, out_px, case_id)
+            tiles[k] = read_patch(slide, info, int(x0), int(y0), size0, out_px, case_id, via_px=via_px)
         return index, tiles
 
     try:

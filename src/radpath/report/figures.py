@@ -14,8 +14,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from radpath import numbers as fmt
 from radpath.plotting import new_figure, save_png_svg
-from radpath.report.tables import CATEGORIES, _training_cohort
+from radpath.report.tables import CATEGORIES, report_cohort
 
 PAIRS = (("low", "intermediate"), ("low", "high"), ("intermediate", "high"))
 CATEGORY_COLOURS = {"low": "#2471a3", "intermediate": "#d68910", "high": "#c0392b"}
@@ -36,9 +37,9 @@ def _wide_features(con: duckdb.DuckDBPyConnection, cohort: str, modality: str) -
     return wide.reset_index().sort_values("stromal_til_pct").reset_index(drop=True)
 
 
-def feature_heatmap(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
+def feature_heatmap(con: duckdb.DuckDBPyConnection, out: Path, cohort: str | None = None) -> list[Path]:
     """MRI features (z-scored) of the training cohort's patients ranked by stromal TILs."""
-    cohort = _training_cohort(con)
+    cohort = report_cohort(con, cohort)
     wide = _wide_features(con, cohort, "mri")
     codes = [c for c in wide.columns if c not in ("patient_id", "stromal_til_pct")]
     values = wide[codes].astype(float)
@@ -67,9 +68,9 @@ def feature_heatmap(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
     return save_png_svg(fig, out / "feature_heatmap")
 
 
-def correlation_heatmap(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
+def correlation_heatmap(con: duckdb.DuckDBPyConnection, out: Path, cohort: str | None = None) -> list[Path]:
     """Pearson r of features with TIL, TMB and CYT; * marks P < 0.05 and FDR < 0.2 (paper Fig. 3)."""
-    cohort = _training_cohort(con)
+    cohort = report_cohort(con, cohort)
     frame = con.execute("SELECT code, target, r, significant, p_value FROM table_associations WHERE cohort = ?",
                         [cohort]).df()
     if frame.empty:
@@ -94,20 +95,21 @@ def correlation_heatmap(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]
     return save_png_svg(fig, out / "correlation_heatmap")
 
 
-def _predictions(con: duckdb.DuckDBPyConnection, cohort: str) -> pd.DataFrame:
-    frame = con.execute(
-        "SELECT mp.model, mp.patient_id, mp.predicted, t.stromal_til_pct, t.til_category "
-        "FROM model_predictions mp JOIN latest_models lm ON lm.name = mp.model AND lm.version = mp.version "
-        "JOIN til t ON t.cohort = mp.cohort AND t.patient_id = mp.patient_id WHERE mp.cohort = ?", [cohort]).df()
-    if frame.empty:
-        raise FigureSkipped(f"no model predictions with TIL readings for cohort {cohort} (run fit-signature)")
-    return frame
+def _predictions(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> tuple[pd.DataFrame, str]:
+    """The newest evaluation's stored predictions (every model on the same patients; of `cohort` if given)
+    and its cohort."""
+    from radpath.report.layout import evaluation_predictions, latest_evaluation
+
+    ev = latest_evaluation(con, cohort)
+    if ev is None:
+        raise FigureSkipped("no stored evaluation (run `radpath evaluate --cohort C --model M --compare OTHER`)")
+    frame = evaluation_predictions(con, ev).rename(columns={"observed_til": "stromal_til_pct"})
+    return frame, ev.cohort
 
 
-def predicted_boxplots(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
-    """Predicted TIL by observed TIL category, one panel per model (training cohort)."""
-    cohort = _training_cohort(con)
-    frame = _predictions(con, cohort)
+def predicted_boxplots(con: duckdb.DuckDBPyConnection, out: Path, cohort: str | None = None) -> list[Path]:
+    """Predicted TIL by observed TIL category, one panel per model (the stored evaluation's patients)."""
+    frame, cohort = _predictions(con, cohort)
     models = sorted(frame["model"].unique())
     fig = new_figure(3.2 * len(models), 3.4)
     for k, model in enumerate(models):
@@ -118,37 +120,42 @@ def predicted_boxplots(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
         for i, d in enumerate(data):
             jitter = np.random.default_rng(i).uniform(-0.12, 0.12, len(d))
             ax.plot(np.full(len(d), i + 1) + jitter, d, ".", color=CATEGORY_COLOURS[CATEGORIES[i]], alpha=0.6)
-        ax.set_title(model, fontsize=9)
+        ax.axhline(0.0, color="grey", lw=0.6, ls=":")
+        ax.set_title(f"{model} ({cohort}, n = {len(part)})", fontsize=9)
         ax.set_ylabel("predicted stromal TIL (%)" if k == 0 else "")
     return save_png_svg(fig, out / "predicted_til_boxplots")
 
 
-def roc_curves(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
-    """ROC curves of each model for each TIL-category pair (training cohort)."""
+def roc_curves(con: duckdb.DuckDBPyConnection, out: Path, cohort: str | None = None) -> list[Path]:
+    """ROC curves of each model for each TIL-category pair (the stored evaluation's patients)."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    cohort = _training_cohort(con)
-    frame = _predictions(con, cohort)
+    frame, cohort = _predictions(con, cohort)
     fig = new_figure(10.0, 3.5)
     for k, (lower, higher) in enumerate(PAIRS):
         ax = fig.add_subplot(1, 3, k + 1)
+        n_pair = 0
         for model, part in frame.groupby("model"):
             part = part[part["til_category"].isin([lower, higher])]
             y = (part["til_category"] == higher).to_numpy(dtype=int)
             if y.min(initial=1) == y.max(initial=0):
                 continue
             fpr, tpr, _ = roc_curve(y, part["predicted"])
-            ax.plot(fpr, tpr, label=f"{model} (AUC {roc_auc_score(y, part['predicted']):.2f})")
+            auc = fmt.number(roc_auc_score(y, part["predicted"]))
+            ax.plot(fpr, tpr, label=f"{model} (AUC {auc})")
+            n_pair = len(part)
         ax.plot([0, 1], [0, 1], ":", color="grey")
-        ax.set_title(f"{lower} vs {higher}", fontsize=9)
+        ax.set_title(f"{lower} vs {higher} (n = {n_pair})", fontsize=9)
         ax.set_xlabel("1 - specificity")
         ax.set_ylabel("sensitivity" if k == 0 else "")
-        ax.legend(fontsize=7, loc="lower right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower right")
     return save_png_svg(fig, out / "roc_curves")
 
 
 def km_curves(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
-    """Kaplan-Meier curves with at-risk tables per subgroup, redrawn from the stored survival groups."""
+    """Kaplan-Meier curves with at-risk tables, one figure per subgroup (all patients, each subtype), redrawn
+    from the newest survival analysis's stored groups, with its stored log-rank P."""
     from radpath.stats.survival import km
     from radpath.stats.survival_plot import plot_km
 
@@ -157,39 +164,70 @@ def km_curves(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
         "USING (run_id) ORDER BY r.started_at DESC LIMIT 1)").df()
     if groups.empty:
         raise FigureSkipped("no survival analysis stored (run `radpath validate-survival` first)")
-    paths: list[Path] = []
     first = groups.iloc[0]
-    order = [g for g in ("low", "intermediate", "high", "high+intermediate", "intermediate+high")
+    logrank = con.execute(
+        "SELECT subgroup, term, p_value, estimable, note FROM survival_results WHERE run_id = ? "
+        "AND statistic = 'logrank' ORDER BY term = 'k groups' DESC", [first["run_id"]]).df()
+    paths: list[Path] = []
+    order = [g for g in ("low", "intermediate", "high", "high+intermediate", "low+intermediate")
              if g in set(groups["til_group"])]
     order += sorted(set(groups["til_group"]) - set(order))
-    subsets = [("all", groups)] + [(s, part) for s, part in groups.groupby("subtype") if s]
+    subsets = [("all", groups)] + [(str(s), part) for s, part in groups.groupby("subtype") if s]
     for name, part in subsets:
         result = km(part["time_days"], part["event"], part["til_group"])
-        slug = "".join(ch if ch.isalnum() else "_" for ch in str(name)).strip("_").lower()
-        paths += plot_km(result, out / f"km_{slug}", order=[g for g in order if g in set(part["til_group"])],
+        tests = logrank[logrank["subgroup"] == name]
+        annotation = ""
+        if len(tests):
+            t = tests.iloc[0]
+            annotation = f"log-rank {fmt.p_text(t['p_value'])}" if bool(t["estimable"]) else str(t["note"])
+        paths += plot_km(result, out / f"km_{_slug(name)}", order=[g for g in order if g in set(part["til_group"])],
                          title=f"{first['cohort']} {first['endpoint'].upper()} by predicted TIL ({first['model']}), "
-                               f"{name}")
+                               f"{name}", annotation=annotation)
     return paths
+
+
+def _slug(name: str) -> str:
+    """File-name part for a subgroup: 'HR+/HER2-' -> 'hrpos_her2neg', 'all' -> 'all'."""
+    text = str(name).replace("+", "pos").replace("-", "neg")
+    return "".join(ch if ch.isalnum() else "_" for ch in text).strip("_").lower()
+
+
+def montage_picks(frame: pd.DataFrame) -> list[pd.Series]:
+    """The lowest- and highest-scoring slide of each TIL category present, in category order; ties of the TIL
+    score broken by patient id, so the same warehouse always gives the same montage."""
+    frame = frame.sort_values(["til_score", "patient_id"], kind="mergesort").reset_index(drop=True)
+    picks: list[pd.Series] = []
+    for category in CATEGORIES:
+        part = frame[frame["til_category"] == category]
+        picks += [part.iloc[0], part.iloc[-1]] if len(part) > 1 else [row for _, row in part.iterrows()]
+    return picks or [row for _, row in frame.head(6).iterrows()]
 
 
 def til_map_montage(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
     """Combined Tumour-TIL maps (R lymphocyte, G tumour, B tissue) over slide thumbnails, two slides per
-    pathologist TIL category (the lowest- and highest-scoring of each), from `score-wsi`'s map files."""
+    pathologist TIL category (the lowest- and highest-scoring of each; ties by patient id), from `score-wsi`'s
+    map files. A category without slides is left out; both rows carry a colour legend."""
+    from matplotlib.patches import Patch
     from PIL import Image
 
     frame = con.execute(
         "SELECT s.patient_id, s.rgb_map, s.overlay_png, c.til_score, c.stromal_til_pct, c.til_category "
         "FROM pathology_slides s JOIN pathology_til_comparison c USING (cohort, patient_id) "
-        "WHERE s.rgb_map IS NOT NULL ORDER BY c.til_score").df()
-    frame = frame[[Path(p).exists() for p in frame["rgb_map"]]]
+        "WHERE s.rgb_map IS NOT NULL ORDER BY c.til_score, s.patient_id").df()
+    frame = frame[[Path(p).exists() for p in frame["rgb_map"]]].reset_index(drop=True)
     if frame.empty:
         raise FigureSkipped("no Tumour-TIL map files found (run `radpath score-wsi` first)")
-    picks = []
-    for category in CATEGORIES:
-        part = frame[frame["til_category"] == category]
-        picks += [part.iloc[0], part.iloc[-1]] if len(part) > 1 else [row for _, row in part.iterrows()]
-    picks = picks or [row for _, row in frame.head(6).iterrows()]
-    fig = new_figure(2.6 * len(picks), 4.2)
+    picks = montage_picks(frame)
+    fig = new_figure(2.6 * len(picks) + 1.8, 5.0)
+    fig.subplots_adjust(top=0.78, right=1.0 - 1.8 / (2.6 * len(picks) + 1.8), wspace=0.08, hspace=0.08)
+    legends = (
+        ("Map over the thumbnail (45%)", [Patch(color="#ff0000", alpha=0.45, label="lymphocytes (red tint)"),
+                                          Patch(color="#00ff00", alpha=0.45, label="tumour (green tint)"),
+                                          Patch(color="#ffff00", alpha=0.45, label="both (yellow tint)"),
+                                          Patch(fc="white", ec="grey", label="glass (no tint)")]),
+        ("Tumour-TIL map", [Patch(color="#ff0000", label="lymphocytes (R)"), Patch(color="#00ff00", label="tumour (G)"),
+                            Patch(color="#0000ff", label="tissue (B)")]),
+    )
     for k, row in enumerate(picks):
         for r, column in enumerate(("overlay_png", "rgb_map")):
             ax = fig.add_subplot(2, len(picks), r * len(picks) + k + 1)
@@ -199,10 +237,61 @@ def til_map_montage(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(f"{row['patient_id']}\nsTIL {row['stromal_til_pct']:.0f}% ({row['til_category']})\n"
-                             f"TIL score {row['til_score']:.1f}%", fontsize=7)
-    fig.suptitle("Tumour-TIL maps (red: lymphocytes, green: tumour, blue: tissue)", fontsize=9)
+                ax.set_title(f"{row['patient_id']}\nsTIL {fmt.number(row['stromal_til_pct'], 0)}% "
+                             f"({row['til_category']})\nTIL score {fmt.number(row['til_score'], 1)}%", fontsize=7)
+            if k == len(picks) - 1:
+                title, handles = legends[r]
+                ax.legend(handles=handles, title=title, fontsize=6, title_fontsize=7, frameon=False,
+                          loc="center left", bbox_to_anchor=(1.04, 0.5))
+    fig.suptitle("Tumour-TIL maps, two slides per pathologist TIL category (lowest and highest TIL score)",
+                 fontsize=9, y=0.99)
     return save_png_svg(fig, out / "til_map_montage")
+
+
+def inclusion_flow(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
+    """Patient flow (paper Figure S1): each cohort's inclusion criteria, then the steps of the stored evaluation
+    and composite fit, as boxes with the patients left and excluded-patient boxes beside them."""
+    from radpath.stats.flow import read_flow
+
+    inclusion = con.execute("SELECT * FROM inclusion_flow ORDER BY cohort, step").df()
+    if inclusion.empty:
+        raise FigureSkipped("no inclusion flow stored (run `radpath ingest` first)")
+    cohorts = list(dict.fromkeys(inclusion["cohort"]))
+    # (label, n left, n excluded, starts a new chain: no arrow into it)
+    columns: list[tuple[str, list[tuple[str, int, int, bool]]]] = []
+    for cohort in cohorts:
+        part = inclusion[inclusion["cohort"] == cohort]
+        steps = [(str(r.criterion), int(r.n_after), int(r.n_excluded), k == 0)
+                 for k, r in enumerate(part.itertuples(index=False))]
+        flows = con.execute("SELECT DISTINCT analysis, subject FROM latest_analysis_flow WHERE cohort = ? "
+                            "ORDER BY analysis DESC, subject", [cohort]).fetchall()
+        for analysis, subject in flows:
+            flow = read_flow(con, cohort, str(analysis), str(subject))
+            steps += [(f"`{analysis}` {subject}: {r.description}" if k == 0 else str(r.description), int(r.n_after),
+                       int(r.n_dropped), k == 0) for k, r in enumerate(flow.itertuples(index=False))]
+        columns.append((cohort, steps))
+    rows = max(len(steps) for _, steps in columns)
+    fig = new_figure(5.2 * len(columns), 0.9 * rows + 0.8)
+    for c, (cohort, steps) in enumerate(columns):
+        ax = fig.add_subplot(1, len(columns), c + 1)
+        ax.set_xlim(0, 10)
+        ax.set_ylim(-rows + 0.4, 1.0)
+        ax.axis("off")
+        ax.set_title(cohort, fontsize=10)
+        for k, (label, n_after, n_excluded, start) in enumerate(steps):
+            y = -k
+            ax.text(3.2, y, f"{label}\nn = {n_after}", ha="center", va="center", fontsize=7,
+                    fontweight="bold" if start else "normal",
+                    bbox={"boxstyle": "round,pad=0.3", "fc": "#eaf2f8", "ec": "#2471a3"})
+            if not start:
+                ax.annotate("", xy=(3.2, y + 0.28), xytext=(3.2, y + 0.72),
+                            arrowprops={"arrowstyle": "->", "color": "#555"})
+                if n_excluded:
+                    ax.text(8.0, y + 0.5, f"excluded: {n_excluded}", ha="center", va="center", fontsize=7,
+                            bbox={"boxstyle": "round,pad=0.3", "fc": "#fdedec", "ec": "#c0392b"})
+                    ax.annotate("", xy=(6.9, y + 0.5), xytext=(3.25, y + 0.5),
+                                arrowprops={"arrowstyle": "->", "color": "#c0392b"})
+    return save_png_svg(fig, out / "inclusion_flow")
 
 
 def til_score_scatter(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
@@ -236,16 +325,54 @@ FIGURES: dict[str, Callable[[duckdb.DuckDBPyConnection, Path], list[Path]]] = {
     "km_curves": km_curves,
     "til_map_montage": til_map_montage,
     "til_score_vs_reading": til_score_scatter,
+    "inclusion_flow": inclusion_flow,
+}
+
+CAPTIONS: dict[str, str] = {
+    "feature_heatmap": "MRI features (z-scores) of the training cohort's patients ranked by stromal TILs.",
+    "correlation_heatmap": "Pearson correlation of the features most associated with TIL, TMB and CYT; * P < 0.05 "
+                           "and FDR < 0.2 (Benjamini–Hochberg).",
+    "predicted_til_boxplots": "Predicted stromal TIL by the pathologists' TIL category, one panel per model, on the "
+                              "stored evaluation's patients (the patients of Table 3). Dotted line: 0%.",
+    "roc_curves": "ROC curves of each model for each pair of TIL categories, on the stored evaluation's patients "
+                  "(the AUCs of Table 3).",
+    "km_curves": "Kaplan–Meier estimates of {endpoint} by predicted TIL group, {subgroup}; numbers at risk below; "
+                 "log-rank P as in the survival table.",
+    "til_map_montage": "Tumour–TIL maps (top: slide thumbnail with the map overlaid; bottom: the map, red "
+                       "lymphocytes, green tumour, blue tissue), two slides per pathologist TIL category.",
+    "til_score_vs_reading": "Computational TIL score against the pathologists' stromal TIL reading.",
+    "inclusion_flow": "Patient flow (Figure S1): inclusion criteria per cohort, then the patients each analysis "
+                      "kept, with the numbers excluded at each step.",
 }
 
 
-def draw_figures(con: duckdb.DuckDBPyConnection, out: Path) -> tuple[dict[str, list[Path]], dict[str, str]]:
-    """Draw every registered figure: (files per figure, reason per figure skipped)."""
+def caption(name: str, png: Path) -> str:
+    """The caption printed under a figure in the report (KM figures name their subgroup)."""
+    text = CAPTIONS.get(name, png.stem)
+    if name == "km_curves":
+        sub = png.stem.removeprefix("km_")
+        label = {"all": "all patients", "hrpos_her2neg": "HR+/HER2− patients", "her2pos": "HER2+ patients",
+                 "tnbc": "TNBC patients"}.get(sub, sub)
+        text = text.format(endpoint="survival", subgroup=label)
+    return text
+
+
+def draw_figures(
+    con: duckdb.DuckDBPyConnection, out: Path, cohort: str | None = None
+) -> tuple[dict[str, list[Path]], dict[str, str]]:
+    """Draw every registered figure: (files per figure, reason per figure not drawn). Figures of one cohort
+    (those whose function takes `cohort`) describe `cohort`, by default `report.tables.default_cohort`."""
+    import inspect
+
+    cohort = report_cohort(con, cohort)
     drawn: dict[str, list[Path]] = {}
     skipped: dict[str, str] = {}
     for name, draw in FIGURES.items():
         try:
-            drawn[name] = draw(con, out)
+            if "cohort" in inspect.signature(draw).parameters:
+                drawn[name] = draw(con, out, cohort=cohort)  # type: ignore[call-arg]
+            else:
+                drawn[name] = draw(con, out)
         except FigureSkipped as exc:
             skipped[name] = str(exc)
     return drawn, skipped

@@ -12,8 +12,9 @@ import duckdb
 import pandas as pd
 
 from radpath import __version__
-from radpath.report.formats import to_html
-from radpath.report.tables import TABLES
+from radpath.report.cards import BELOW_ZERO_POLICY
+from radpath.report.figures import caption
+from radpath.report.formats import Table, to_html
 
 LONG_TABLE = 60   # rows; longer tables are folded on the page (the files hold every row)
 STYLE = """
@@ -47,14 +48,15 @@ def _provenance(con: duckdb.DuckDBPyConnection) -> str:
 def write_report(
     con: duckdb.DuckDBPyConnection,
     out: Path,
-    tables: dict[str, pd.DataFrame],
+    tables: dict[str, Table],
     figures: dict[str, list[Path]],
     skipped: dict[str, str],
+    cards: list[Path] | None = None,
 ) -> Path:
     """Write `out/report.html`; figure files are embedded (PNG) and linked (SVG) relative to `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    titles = {t.name: t.title for t in TABLES}
-    nav = " ".join(f'<a href="#{name}">{escape(titles[name].split(".")[0])}</a>' for name in tables)
+    nav = " ".join(f'<a href="#{name}">{escape(t.caption.split(".")[0].split(" in ")[0])}</a>'
+                   for name, t in tables.items())
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>radpath report</title>"
              f"<style>{STYLE}</style></head><body>",
              f"<h1>radpath study report</h1><p>radpath {escape(__version__)}, generated "
@@ -63,22 +65,28 @@ def write_report(
     cohorts = con.execute("SELECT * FROM cohorts ORDER BY cohort").df()
     parts.append("<h2>Cohorts</h2>" + to_html(cohorts, "Cohorts in the warehouse"))
     parts.append("<h2>Tables</h2>")
-    for name, frame in tables.items():
+    for name, table in tables.items():
         # long tables (Table 1 lists every extracted feature) start folded so the page stays readable
-        state = " open" if len(frame) <= LONG_TABLE else ""
-        parts.append(f'<section id="{name}"><details{state}><summary>{escape(titles[name])} ({len(frame)} rows)'
-                     f'</summary><div class="scroll">{to_html(frame, titles[name])}</div></details>'
+        state = " open" if len(table) <= LONG_TABLE else ""
+        parts.append(f'<section id="{name}"><details{state}><summary>{escape(table.caption)} ({len(table)} rows)'
+                     f'</summary><div class="scroll">{to_html(table)}</div></details>'
                      f'<p><a href="tables/{name}.csv">{name}.csv</a></p></section>')
     parts.append('<h2 id="figures">Figures</h2>')
-    for paths in figures.values():
+    for name, paths in figures.items():
         for png in [p for p in paths if p.suffix == ".png"]:
             data = base64.b64encode(png.read_bytes()).decode("ascii")
             svg = png.with_suffix(".svg")
             link = f' (<a href="{svg.relative_to(out)}">SVG</a>)' if svg.exists() and svg.is_relative_to(out) else ""
             parts.append(f'<figure><img alt="{escape(png.stem)}" src="data:image/png;base64,{data}">'
-                         f"<figcaption>{escape(png.stem)}{link}</figcaption></figure>")
+                         f"<figcaption><b>{escape(png.stem)}.</b> {escape(caption(name, png))}{link}"
+                         "</figcaption></figure>")
     for name, reason in skipped.items():
         parts.append(f"<p><em>{escape(name)}</em> not drawn: {escape(reason)}</p>")
+    if cards:
+        items = "".join(f'<li><a href="{escape(str(p.relative_to(out)) if p.is_relative_to(out) else str(p))}">'
+                        f"{escape(p.stem)}</a></li>" for p in cards)
+        parts.append(f'<h2 id="models">Model cards</h2><p>{escape(BELOW_ZERO_POLICY.replace("**", ""))}</p>'
+                     f"<ul>{items}</ul>")
     parts.append(f'<h2 id="provenance">Provenance</h2>{_provenance(con)}</body></html>')
     path = out / "report.html"
     path.write_text("\n".join(parts), encoding="utf-8")

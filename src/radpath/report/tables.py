@@ -17,7 +17,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from radpath import numbers
 from radpath.errors import ReportError
+from radpath.report import layout
+from radpath.report.formats import Table
 
 CATEGORIES = ("low", "intermediate", "high")
 ORDINAL = {
@@ -51,7 +54,8 @@ def fisher_p(table: np.ndarray, seed: int = 20260101) -> float:
     if table.shape == (2, 2):
         return float(stats.fisher_exact(table).pvalue)
     method = stats.MonteCarloMethod(n_resamples=MONTE_CARLO_TABLES, rng=np.random.default_rng(seed))
-    return float(stats.fisher_exact(table, method=method).pvalue)
+    # scipy returns a one-element array (not a scalar) for some small r x c tables
+    return float(np.ravel(stats.fisher_exact(table, method=method).pvalue)[0])
 
 
 def kruskal_p(groups: list[np.ndarray]) -> float:
@@ -62,16 +66,35 @@ def kruskal_p(groups: list[np.ndarray]) -> float:
     return float(stats.kruskal(*groups).pvalue)
 
 
-def _training_cohort(con: duckdb.DuckDBPyConnection) -> str:
-    row = con.execute("SELECT cohort FROM cohorts ORDER BY role <> 'training', cohort LIMIT 1").fetchone()
-    if row is None:
+def default_cohort(con: duckdb.DuckDBPyConnection) -> str:
+    """The one documented default of `--cohort` for tables, figures and the report: the cohort whose manifest
+    role is `training`. None or several such cohorts is an error that asks for `--cohort`."""
+    rows = con.execute("SELECT cohort, role FROM cohorts ORDER BY cohort").fetchall()
+    if not rows:
         raise ReportError("the warehouse holds no cohort: run `radpath ingest` first")
-    return str(row[0])
+    training = [cohort for cohort, role in rows if role == "training"]
+    if len(training) == 1:
+        return str(training[0])
+    known = ", ".join(f"{cohort} ({role})" for cohort, role in rows)
+    if not training:
+        raise ReportError(f"no cohort has role training; choose one with --cohort (cohorts: {known})")
+    raise ReportError(f"several training cohorts ({', '.join(training)}); choose one with --cohort")
+
+
+def report_cohort(con: duckdb.DuckDBPyConnection, cohort: str | None) -> str:
+    """The cohort a report describes: the one given (checked to exist), else `default_cohort`."""
+    from radpath.warehouse.cohorts import require_cohort
+
+    return require_cohort(con, cohort) if cohort else default_cohort(con)
+
+
+# Kept for callers written before `report_cohort`: the default cohort.
+_training_cohort = default_cohort
 
 
 def table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> pd.DataFrame:
     """Cohort characteristics by TIL category (paper Table 2), from view `table2_patients`."""
-    cohort = cohort or _training_cohort(con)
+    cohort = report_cohort(con, cohort)
     frame = con.execute("SELECT * FROM table2_patients WHERE cohort = ?", [cohort]).df()
     if frame.empty:
         raise ReportError(f"cohort {cohort}: no included patient has a TIL reading (view table2_patients is empty)")
@@ -84,10 +107,10 @@ def table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> pd.Data
     every = frame["age"].dropna().to_numpy()
 
     def median_range(x: np.ndarray) -> str:
-        return f"{np.median(x):.0f} ({x.min():.0f}-{x.max():.0f})" if len(x) else ""
+        return f"{np.median(x):.0f} ({numbers.interval(x.min(), x.max(), 0)})" if len(x) else ""
 
     def mean_sd(x: np.ndarray) -> str:
-        return f"{x.mean():.1f} ± {x.std(ddof=1):.1f}" if len(x) > 1 else ""
+        return f"{numbers.number(x.mean(), 1)} ± {numbers.number(x.std(ddof=1), 1)}" if len(x) > 1 else ""
 
     p_age = kruskal_p(list(age.values()))
     rows.append({"characteristic": "Age, years", "level": "median (range)",
@@ -124,39 +147,67 @@ def table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def _view(name: str, order: str | None = None) -> Callable[[duckdb.DuckDBPyConnection, str | None], pd.DataFrame]:
-    def build(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> pd.DataFrame:
-        frame = con.execute(f"SELECT * FROM {name}").df()
-        if cohort is not None and "cohort" in frame.columns:
-            frame = frame[frame["cohort"] == cohort]
-        return frame.reset_index(drop=True)
+def _table1(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
+    frame = con.execute("SELECT modality, family, code, name, formula, unit FROM table1_features").df()
+    frame.columns = ["Modality", "Family", "Code", "Feature", "Formula", "Unit"]
+    return Table("table1_features", "Table 1. Feature definitions", frame,
+                 ["Formulas as computed by radpath (the feature registry's docstrings)."] if len(frame) else [])
 
-    return build
+
+def _table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
+    cohort = cohort or _training_cohort(con)
+    frame = table2(con, cohort).rename(columns={"characteristic": "Characteristic", "level": "Level",
+                                                "p_fisher": "P (Fisher)", "p_kruskal": "P (Kruskal–Wallis)"})
+    for column in ("P (Fisher)", "P (Kruskal–Wallis)"):
+        frame[column] = [numbers.p_value(v) if pd.notna(v) else "" for v in frame[column]]
+    notes = ["Counts with row percentages. P (Fisher): Fisher's exact test of the attribute against the TIL "
+             f"category (exact for 2 × 2, Monte Carlo with {MONTE_CARLO_TABLES:,} tables otherwise); P "
+             "(Kruskal–Wallis) for ordinal attributes and age. Unknown levels are not tested.",
+             "TIL categories: low ≤ 10%, intermediate > 10% to 40%, high > 40% stromal TILs."]
+    return Table("table2_characteristics", f"Table 2. Patient characteristics by stromal TIL category ({cohort})",
+                 frame, notes)
+
+
+def _associations(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
+    view = con.execute("SELECT * FROM table_associations").df()
+    frame = pd.DataFrame({
+        "Cohort": view["cohort"], "Target": view["target"], "Code": view["code"],
+        "Feature": view["name"].fillna(""), "n": view["n"].astype("Int64").astype(str),
+        "r (95% CI)": [numbers.estimate_ci(r, lo, hi) for r, lo, hi in zip(view["r"], view["ci_low"],
+                                                                           view["ci_high"], strict=True)],
+        "P": [numbers.p_value(p) for p in view["p_value"]], "FDR q": [numbers.p_value(q) for q in view["fdr"]],
+        "Significant": ["yes" if bool(x) else "" for x in view["significant"]]})
+    notes = ["r: Pearson correlation, Fisher z 95% CI, two-sided t test P; FDR: Benjamini–Hochberg q over the "
+             "features of each modality and target; significant: P and q below the run's thresholds."]
+    return Table("table_associations", "Univariate associations of features with TIL, TMB and CYT", frame, notes)
 
 
 @dataclass(frozen=True)
 class ManuscriptTable:
     name: str
     title: str
-    view: str
-    build: Callable[[duckdb.DuckDBPyConnection, str | None], pd.DataFrame]
+    view: str      # the long-form view behind the table (what `radpath sql` reaches)
+    build: Callable[[duckdb.DuckDBPyConnection, str | None], Table]
     per_cohort: bool = False   # `--cohort` filters it (Table 2 describes one cohort, the training one by default)
 
 
 TABLES: tuple[ManuscriptTable, ...] = (
-    ManuscriptTable("table1_features", "Table 1. Feature definitions", "table1_features", _view("table1_features")),
+    ManuscriptTable("table1_features", "Table 1. Feature definitions", "table1_features", _table1),
     ManuscriptTable("table2_characteristics", "Table 2. Patient characteristics by stromal TIL category",
-                    "table2_patients", table2, per_cohort=True),
-    ManuscriptTable("table_associations", "Univariate associations of features with TIL, TMB and CYT (BH-FDR)",
-                    "table_associations", _view("table_associations")),
+                    "table2_patients", _table2, per_cohort=True),
+    ManuscriptTable("table_associations", "Univariate associations of features with TIL, TMB and CYT",
+                    "table_associations", _associations),
     ManuscriptTable("table3_classification", "Table 3. Classification of TIL categories by predicted TIL",
-                    "table3_classification", _view("table3_classification")),
+                    "table3_classification", layout.table3, per_cohort=True),
     ManuscriptTable("table4_multivariable", "Table 4. Univariate and multivariable analysis of TIL",
-                    "table4_multivariable", _view("table4_multivariable")),
-    ManuscriptTable("table_survival", "Survival validation per subgroup", "table_survival", _view("table_survival")),
+                    "table4_multivariable", layout.table4),
+    ManuscriptTable("table_model_comparison", "Model comparison", "model_correlation", layout.model_comparison,
+                    per_cohort=True),
+    ManuscriptTable("table_survival", "Survival by predicted TIL group", "table_survival", layout.survival_table),
 )
 
 
-def build_tables(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> dict[str, pd.DataFrame]:
-    """Every registered table, in order (a table whose analysis has not been run comes out empty)."""
+def build_tables(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> dict[str, Table]:
+    """Every registered table, in order (a table whose analysis has not been run comes out empty, with a
+    footnote naming the command that writes it)."""
     return {t.name: t.build(con, cohort if t.per_cohort else None) for t in TABLES}

@@ -39,6 +39,8 @@ def ols_table(y: pd.Series, X: pd.DataFrame, fit: str) -> pd.DataFrame:
 @dataclass
 class CompositeModel:
     """OLS of TIL on standardised terms. ``fit(terms, til, adjustments=None)``; learned attributes:
+    (``terms`` and ``til`` must be complete; ``adjustments`` may hold missing values: the adjusted fit and each
+    covariate's univariate r use the patients that have them)
     ``means_``, ``sds_``, ``coef_`` (final refit on the terms), ``intercept_``, ``univariate_`` (Pearson r of
     each term and adjustment with TIL), ``adjusted_`` (multivariable fit with adjustments, or None),
     ``summary`` (all rows: univariate, adjusted, final)."""
@@ -53,13 +55,17 @@ class CompositeModel:
         rows = []
         extra = adjustments if adjustments is not None else pd.DataFrame(index=terms.index)
         for name, column in list(terms.items()) + list(extra.items()):
+            known = column.notna().to_numpy()
             if column.nunique() < 2:
                 continue
-            c = pearson(column.to_numpy(dtype=float), til.to_numpy(dtype=float))
+            c = pearson(column.to_numpy(dtype=float)[known], til.to_numpy(dtype=float)[known])
             rows.append({"fit": "univariate", "term": str(name), "coef": c.r, "se": np.nan, "t_value": np.nan,
                          "p_value": c.p_value, "ci_low": c.ci_low, "ci_high": c.ci_high, "n": c.n, "r2": np.nan})
         self.univariate_ = pd.DataFrame(rows)
-        self.adjusted_ = ols_table(til, pd.concat([z, extra], axis=1), "adjusted") if len(extra.columns) else None
+        # the adjusted fit uses the patients with every covariate; the final model keeps every patient with its terms
+        rows_ok = extra.notna().all(axis=1)
+        self.adjusted_ = (ols_table(til[rows_ok], pd.concat([z, extra], axis=1)[rows_ok], "adjusted")
+                          if len(extra.columns) else None)
         final = ols_table(til, z, "final")
         self.final_ = final
         self.intercept_ = float(final.loc[final["term"] == "intercept", "coef"].iloc[0])

@@ -48,6 +48,12 @@ def feature_matrix(
     return wide.sort_index(), {str(c): str(m[0]) for c, m in owners.items()}
 
 
+def included_ids(con: duckdb.DuckDBPyConnection, cohort: str) -> list[str]:
+    """Patient ids of the cohort's included patients (the start of every analysis flow)."""
+    rows = con.execute("SELECT patient_id FROM patients WHERE cohort = ? AND included ORDER BY 1", [cohort]).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def til_target(con: duckdb.DuckDBPyConnection, cohort: str) -> pd.Series:
     """Stromal TIL % of the cohort's included patients."""
     frame = con.execute(

@@ -17,6 +17,7 @@ from radpath.errors import StatsError
 from radpath.stats import data
 from radpath.stats.association import associate, pearson
 from radpath.stats.composite import CompositeModel
+from radpath.stats.flow import Flow, write_flow
 from radpath.stats.models import (
     PAIRS,
     ModelRecord,
@@ -31,6 +32,7 @@ from radpath.stats.models import (
 from radpath.stats.roc import auc_ci, delong_test, mann_whitney_p, operating_point, youden_threshold
 from radpath.stats.signature import LassoSettings, LassoSignature
 from radpath.warehouse import Run, finish_run, replace_rows, start_run, transaction
+from radpath.warehouse.cohorts import require_cohort
 
 
 @dataclass
@@ -43,6 +45,8 @@ class Outcome:
 
 
 def _run(con: duckdb.DuckDBPyConnection, command: str, params: dict[str, Any]) -> Run:
+    if "cohort" in params:  # an unknown cohort is named as unknown, not as one lacking features or TILs
+        require_cohort(con, params["cohort"])
     with transaction(con):
         return start_run(con, command, params)
 
@@ -182,8 +186,20 @@ def run_fit_composite(
                 extra[c] = np.log2(1 + mol[c].clip(lower=0)) if log_molecular else mol[c]
         if clinical:
             extra = extra.join(data.covariates(con, cohort, clinical), how="left")
-        complete, note = _training(con, cohort, terms.join(extra, how="left"), f"fit-composite on {cohort}")
-        til = complete.pop("til")
+        # the final model uses every patient with its terms; only the adjusted fit needs the covariates too
+        til_all = data.til_target(con, cohort)
+        flow = Flow(cohort, "fit-composite", name, data.included_ids(con, cohort))
+        flow.keep("with a TIL reading", til_all.dropna().index)
+        ids = sorted(flow.keep(f"with every term of the model ({', '.join(map(str, terms.columns))})",
+                               terms.dropna().index))
+        if not ids:
+            raise StatsError(f"fit-composite on {cohort}: no patient has a TIL reading and all of "
+                             f"{list(terms.columns)}")
+        complete = terms.reindex(ids).join(extra.reindex(ids), how="left")
+        til = til_all.reindex(ids).rename("til")
+        if len(extra.columns):
+            flow.keep("with every adjustment covariate (adjusted fit only)", complete.dropna().index)
+        note = "; ".join(flow.notes())
         model = CompositeModel().fit(complete[terms.columns], til, complete[extra.columns] if len(extra.columns)
                                      else None)
         z = (complete[terms.columns] - model.means_) / model.sds_
@@ -205,6 +221,7 @@ def run_fit_composite(
             table["run_id"] = run.run_id
             replace_rows(con, "model_terms", table, {"model": name, "version": version})
             write_predictions(con, run, load_model(con, name, version), cohort, predicted)
+            write_flow(con, run, flow)
             finish_run(con, run, "ok")
     except BaseException:
         finish_run(con, run, "failed")
@@ -238,6 +255,17 @@ def run_apply(con: duckdb.DuckDBPyConnection, model_name: str, cohort: str, vers
     return Outcome(run.run_id, {"predictions": frame.drop(columns=["run_id"])}, notes)
 
 
+def _evaluation_rows(cohort: str, models: Sequence[ModelRecord], common: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """The stored predictions of an evaluation: every model on the same patients (`evaluation_predictions`)."""
+    cats = til_category(common["til"])
+    return pd.concat([pd.DataFrame({
+        "cohort": cohort, "evaluation": models[0].name, "model": m.name, "version": m.version,
+        "patient_id": common.index.astype(str), "observed_til": common["til"].to_numpy(dtype=float),
+        "til_category": cats.to_numpy(), "predicted": common[m.name].to_numpy(dtype=float),
+        "below_zero": common[m.name].to_numpy(dtype=float) < 0, "run_id": run_id}) for m in models],
+        ignore_index=True)
+
+
 def run_evaluate(
     con: duckdb.DuckDBPyConnection, cohort: str, model_name: str, compare: Sequence[str] = (), *,
     min_per_class: int = 2,
@@ -250,13 +278,22 @@ def run_evaluate(
     try:
         til = data.til_target(con, cohort)
         preds = {m.name: predict(con, m, cohort) for m in models}
+        # one set of patients for every number of the evaluation: those with a TIL reading and every prediction
+        flow = Flow(cohort, "evaluate", models[0].name, data.included_ids(con, cohort))
+        ids = flow.keep("with a TIL reading", til.dropna().index)
+        for m in models:
+            ids = flow.keep(f"with a prediction of {m.name}", preds[m.name].dropna().index)
+        notes += flow.notes()
+        order = sorted(ids)
+        common = pd.concat([preds[m.name].reindex(order) for m in models] + [til.reindex(order)], axis=1)
+        stored = _evaluation_rows(cohort, models, common, run.run_id)
+        below = stored.groupby("model")["below_zero"].sum()
+        notes += [f"{m}: {int(k)} predictions below 0 % (flagged, not clipped)" for m, k in below.items() if k]
         corr_rows, metric_rows, cmp_rows = [], [], []
         for m in models:
-            both = pd.concat([preds[m.name], til], axis=1, join="inner").dropna()
-            c = pearson(both.iloc[:, 0].to_numpy(), both["til"].to_numpy())
+            c = pearson(common[m.name].to_numpy(), common["til"].to_numpy())
             corr_rows.append({"model": m.name, "version": m.version, "cohort": cohort, "n": c.n, "r": c.r,
                               "ci_low": c.ci_low, "ci_high": c.ci_high, "p_value": c.p_value})
-        common = pd.concat([preds[m.name] for m in models] + [til], axis=1, join="inner").dropna()
         cats = til_category(common["til"])
         for pair, (lower, upper) in PAIRS.items():
             mask = cats.isin([lower, upper]).to_numpy()
@@ -290,6 +327,8 @@ def run_evaluate(
         for frame in (corr, metrics, cmp_):
             frame["run_id"] = run.run_id
         with transaction(con):
+            replace_rows(con, "evaluation_predictions", stored, {"cohort": cohort, "evaluation": models[0].name})
+            write_flow(con, run, flow)
             for m in models:
                 key = {"model": m.name, "version": m.version, "cohort": cohort}
                 replace_rows(con, "model_correlation", corr[corr["model"] == m.name], key)

@@ -55,9 +55,14 @@ def plot_km(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    legend = ax.legend(loc="best", fontsize=8, frameon=False)
     if annotation:
-        ax.text(0.98, 0.97, annotation, transform=ax.transAxes, ha="right", va="top", fontsize=9)
+        fig.canvas.draw()   # lay out the legend so its box is known
+        box = legend.get_window_extent().transformed(ax.transAxes.inverted())
+        curves = [_step_points(table[table["group"] == g], ax) for g in groups]
+        text_w = 0.012 * len(annotation) + 0.02
+        x, y, ha, va = free_spot(curves, (text_w, 0.08), avoid=[(box.x0, box.y0, box.x1, box.y1)])
+        ax.text(x, y, annotation, transform=ax.transAxes, ha=ha, va=va, fontsize=9)
 
     risk = fig.add_subplot(grid[1], sharex=ax)
     risk.set_title("Number at risk", fontsize=8, loc="left")
@@ -75,6 +80,51 @@ def plot_km(
         risk.spines[side].set_visible(False)
 
     return save_png_svg(fig, stem)
+
+
+# candidate spots for an annotation, in axes fractions: (x, y, ha, va), tried in order
+SPOTS = ((0.98, 0.97, "right", "top"), (0.98, 0.03, "right", "bottom"), (0.02, 0.03, "left", "bottom"),
+         (0.02, 0.97, "left", "top"), (0.98, 0.50, "right", "center"), (0.50, 0.03, "center", "bottom"),
+         (0.50, 0.50, "center", "center"))
+
+
+def _step_points(part: pd.DataFrame, ax: object) -> np.ndarray:
+    """Points along a KM step curve (both corners of every step, densely sampled) in axes fractions."""
+    times = np.concatenate([[0.0], part["time"].to_numpy(dtype=float)])
+    surv = np.concatenate([[1.0], part["survival"].to_numpy(dtype=float)])
+    xs = np.repeat(times, 2)[1:]
+    ys = np.repeat(surv, 2)[:-1]
+    x0, x1 = ax.get_xlim()  # type: ignore[attr-defined]
+    y0, y1 = ax.get_ylim()  # type: ignore[attr-defined]
+    dense_x = np.concatenate([np.linspace(a, b, 20) for a, b in zip(xs[:-1], xs[1:], strict=True)] or [xs])
+    dense_y = np.concatenate([np.linspace(a, b, 20) for a, b in zip(ys[:-1], ys[1:], strict=True)] or [ys])
+    return np.column_stack([(dense_x - x0) / (x1 - x0), (dense_y - y0) / (y1 - y0)])
+
+
+def _box(x: float, y: float, ha: str, va: str, size: tuple[float, float]) -> tuple[float, float, float, float]:
+    w, h = size
+    left = {"left": x, "right": x - w, "center": x - w / 2}[ha]
+    bottom = {"bottom": y, "top": y - h, "center": y - h / 2}[va]
+    return left, bottom, left + w, bottom + h
+
+
+def free_spot(
+    curves: Sequence[np.ndarray], size: tuple[float, float],
+    avoid: Sequence[tuple[float, float, float, float]] = (),
+) -> tuple[float, float, str, str]:
+    """The first of SPOTS where a box of `size` (axes fractions) covers no curve point and no `avoid` box;
+    where none is free, the spot covering the fewest points."""
+    points = np.concatenate([c for c in curves if len(c)]) if any(len(c) for c in curves) else np.zeros((0, 2))
+    best, best_hits = SPOTS[0], None
+    for spot in SPOTS:
+        x0, y0, x1, y1 = _box(*spot, size)
+        inside = ((points[:, 0] >= x0) & (points[:, 0] <= x1) & (points[:, 1] >= y0) & (points[:, 1] <= y1))
+        hits = int(inside.sum()) + sum(1000 for a in avoid if x0 < a[2] and a[0] < x1 and y0 < a[3] and a[1] < y1)
+        if hits == 0:
+            return spot
+        if best_hits is None or hits < best_hits:
+            best, best_hits = spot, hits
+    return best
 
 
 def default_ticks(t_max: float) -> list[float]:

@@ -26,6 +26,7 @@ import pandas as pd
 from radpath.errors import StatsError
 from radpath.stats import survival as sv
 from radpath.warehouse import finish_run, replace_rows, start_run, transaction
+from radpath.warehouse.cohorts import require_cohort
 
 LEVELS = ("low", "intermediate", "high")
 SUBTYPE_ORDER = ("TNBC", "HR+/HER2-", "HER2+")
@@ -301,6 +302,7 @@ TABLES = ("survival_results", "survival_km", "survival_at_risk", "survival_boxpl
 def validate_survival(con: duckdb.DuckDBPyConnection, options: ValidationOptions) -> ValidationReport:
     """Run the validation, write every result table in one transaction, draw the KM figures."""
     check_options(options)
+    require_cohort(con, options.cohort)
     version, thresholds = load_model(con, options.model, options.version)
     frame = load_cohort(con, options.cohort, options.model, version, options.endpoint)
     params = {**{k: (str(v) if isinstance(v, Path) else v) for k, v in options.__dict__.items()}, "version": version,

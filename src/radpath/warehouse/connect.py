@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from radpath.errors import WarehouseError, WarehouseLockedError
+from radpath.paths import PathKind, check_path
 from radpath.warehouse.migrate import check_version, migrate
 
 DEFAULT_DB = "radpath.duckdb"
@@ -26,15 +27,12 @@ def resolve_db(db: str | Path | None) -> Path:
     return Path(db) if db is not None else default_db_path()
 
 
-def connect(db: str | Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (and, unless read_only, create and migrate) the warehouse. The caller closes it."""
-    path = resolve_db(db)
-    if read_only and not path.exists():
-        raise WarehouseError(f"no warehouse at {path}: run `radpath init --db {path}` or ingest a cohort first")
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+def open_duckdb(
+    path: Path, *, read_only: bool, config: dict[str, str | bool | int | float | list[str]] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect with its errors turned into one-line WarehouseErrors (lock holder named)."""
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        return duckdb.connect(str(path), read_only=read_only, config=config or {})
     except duckdb.IOException as exc:
         text = str(exc)
         if "lock" in text.lower():
@@ -44,9 +42,27 @@ def connect(db: str | Path | None = None, *, read_only: bool = False) -> duckdb.
                 f"warehouse {path} is in use: another radpath process{who} is writing to it; "
                 "wait for it to finish (DuckDB allows one writer at a time)"
             ) from exc
-        raise WarehouseError(f"cannot open warehouse {path}: {text}") from exc
+        raise WarehouseError(f"cannot open warehouse {path}: {_first_line(text)}") from exc
     except duckdb.Error as exc:
-        raise WarehouseError(f"cannot open warehouse {path}: not a DuckDB database ({exc})") from exc
+        raise WarehouseError(f"cannot open warehouse {path}: not a DuckDB database ({_first_line(str(exc))})") from exc
+
+
+def missing_warehouse_message(path: Path) -> str:
+    """Where to point instead (--db / RADPATH_DB, the demo's warehouse) or how to create one."""
+    demo = Path("demo") / DEFAULT_DB
+    hint = f"; after make demo use --db {demo} or export RADPATH_DB={demo}" if demo.is_file() else ""
+    return (f"no warehouse at {path}: give --db FILE or set RADPATH_DB{hint}; "
+            f"to start a new one run `radpath init --db {path}` or ingest a cohort")
+
+
+def connect(db: str | Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and, unless read_only, create and migrate) the warehouse. The caller closes it."""
+    path = check_path(resolve_db(db), PathKind.WAREHOUSE, "warehouse")
+    if read_only and not path.exists():
+        raise WarehouseError(missing_warehouse_message(path))
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = open_duckdb(path, read_only=read_only)
     try:
         if read_only:
             check_version(con, str(path))
@@ -56,6 +72,11 @@ def connect(db: str | Path | None = None, *, read_only: bool = False) -> duckdb.
         con.close()
         raise
     return con
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else "unknown error"
 
 
 @contextmanager

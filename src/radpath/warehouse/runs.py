@@ -109,7 +109,8 @@ def start_run(
         started_at=now(),
     )
     con.execute(
-        "INSERT INTO run_log VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 'running')",
+        "INSERT INTO run_log (run_id, command, params_hash, params, versions, input_hashes, started_at, finished_at, "
+        "status) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 'running')",
         [
             run.run_id,
             command,
@@ -123,8 +124,33 @@ def start_run(
     return run
 
 
-def finish_run(con: duckdb.DuckDBPyConnection, run: Run, status: str) -> None:
-    """Mark a run finished with status ok | partial | failed."""
+def describe_error(error: BaseException | str) -> str:
+    """One line for runs.error: the message, or the exception's type when it has none (KeyboardInterrupt)."""
+    if isinstance(error, str):
+        text = error
+    else:
+        message = " ".join(str(error).split())
+        text = f"{type(error).__name__}: {message}" if message else type(error).__name__
+        if isinstance(error, KeyboardInterrupt):
+            text = "interrupted (KeyboardInterrupt)"
+    text = " ".join(text.split())
+    return text if len(text) <= 2000 else text[:1999] + "…"
+
+
+def finish_run(
+    con: duckdb.DuckDBPyConnection, run: Run, status: str, error: BaseException | str | None = None
+) -> None:
+    """Mark a run finished with status ok | partial | failed, keeping the reason of a failure in runs.error.
+
+    Called with status 'failed' from an `except` block and no `error`, the exception being handled is the
+    reason, so every stage's `except BaseException: finish_run(con, run, "failed")` records it.
+    """
     if status not in {"ok", "partial", "failed"}:
         raise ValueError(f"unknown run status {status!r}")
-    con.execute("UPDATE run_log SET finished_at = ?, status = ? WHERE run_id = ?", [now(), status, run.run_id])
+    if error is None and status == "failed":
+        error = sys.exc_info()[1]
+    text = describe_error(error) if error is not None and status != "ok" else None
+    con.execute(
+        "UPDATE run_log SET finished_at = ?, status = ?, error = ? WHERE run_id = ?",
+        [now(), status, text, run.run_id],
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,10 +25,18 @@ class CaseMaps:
     native_voxel_mm3: float
     native_parenchyma: np.ndarray     # bool, whole ipsilateral parenchyma on the acquisition grid
     native_pe: KineticMap
+    # per-case results that several families need (tumour shape, surrounding shell, cropped images), computed once
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def voxel_mm3(self) -> float:
         return self.spacing_mm ** 3
+
+    def cached(self, key: str, make: Any) -> Any:
+        """`make()` the first time `key` is asked for, the same object afterwards."""
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
 
     def image(self, values: np.ndarray) -> Any:
         """A SimpleITK image of an iso array (for pyradiomics)."""

@@ -84,7 +84,11 @@ def margin_sharpness(enhancement: np.ndarray, tumour: np.ndarray, spacing_mm: fl
 
 
 def morphology(maps: CaseMaps, params: MRIParams) -> dict[str, float]:
-    shape = shape_features(maps.tumour, maps.spacing_mm)
+    from radpath.mri.features.extended import tumour_shape
+
+    every = tumour_shape(maps)          # computed once per case, shared with the extended family
+    shape = {"volume_mm3": every["MeshVolume"], "sphericity": every["Sphericity"],
+             "surface_volume_ratio": every["SurfaceVolumeRatio"]}
     sharp = margin_sharpness(maps.early - maps.pre, maps.tumour, maps.spacing_mm)
     return {
         "M1": shape["volume_mm3"] / 1000.0,
@@ -124,8 +128,11 @@ def bpe(maps: CaseMaps, params: MRIParams) -> dict[str, float]:
 
 def surrounding(maps: CaseMaps, distance_mm: float) -> np.ndarray:
     """Parenchyma voxels within `distance_mm` of the tumour (Euclidean, from voxel centres)."""
-    distance = ndimage.distance_transform_edt(~maps.tumour, sampling=[maps.spacing_mm] * 3)
-    return np.asarray(maps.parenchyma & (distance > 0) & (distance <= distance_mm))
+    def shell() -> np.ndarray:
+        distance = ndimage.distance_transform_edt(~maps.tumour, sampling=[maps.spacing_mm] * 3)
+        return np.asarray(maps.parenchyma & (distance > 0) & (distance <= distance_mm))
+
+    return np.asarray(maps.cached(f"surrounding:{distance_mm}", shell))
 
 
 def tsbpe(maps: CaseMaps, params: MRIParams) -> dict[str, float]:

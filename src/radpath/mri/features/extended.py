@@ -8,9 +8,11 @@ Codes: `X_<region>_<map>_<class>_<feature>`, plus `X_TUM_shape_<feature>` for th
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from radpath.mri.features.context import CaseMaps
 from radpath.mri.params import MRIParams
@@ -47,36 +49,128 @@ def extended_defs(params: MRIParams) -> list[dict[str, Any]]:
     return rows
 
 
-def _extractor(classes: list[str], bin_width: float) -> Any:
+@lru_cache(maxsize=8)
+def _settings(bin_width: float) -> dict[str, Any]:
+    """pyradiomics' extractor settings for a bin width: the extractor is built once per process and width."""
     from radiomics import featureextractor
 
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     extractor = featureextractor.RadiomicsFeatureExtractor(binWidth=bin_width, label=1, additionalInfo=False)
-    extractor.disableAllFeatures()
-    for cls in classes:
-        extractor.enableFeatureClassByName(cls)
-    return extractor
+    return dict(extractor.settings)
+
+
+def _box(mask: np.ndarray, pad: int = 0) -> tuple[slice, ...]:
+    where = np.argwhere(mask)
+    lo = np.maximum(where.min(axis=0) - pad, 0)
+    hi = np.minimum(where.max(axis=0) + 1 + pad, mask.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+
+
+def _run(cls_name: str, image: Any, mask: Any, settings: dict[str, Any]) -> dict[str, float]:
+    from radiomics import getFeatureClasses
+
+    feature_class = getFeatureClasses()[cls_name](image, mask, **settings)
+    feature_class.enableAllFeatures()
+    return {name: float(value) for name, value in feature_class.execute().items()}
+
+
+def _image(array: np.ndarray, spacing_mm: float) -> Any:
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(array.astype(np.uint8) if array.dtype == bool else array.astype(np.float64))
+    image.SetSpacing([spacing_mm] * 3)
+    return image
+
+
+def mask_shape(mask: np.ndarray, spacing_mm: float) -> dict[str, float]:
+    """Every pyradiomics shape feature of a boolean mask (z, y, x) with isotropic voxels."""
+    box = _box(mask, pad=1)
+    return _run("shape", _image(mask[box].astype(np.float64), spacing_mm), _image(mask[box], spacing_mm),
+                _settings(1.0))
+
+
+def tumour_shape(maps: CaseMaps) -> dict[str, float]:
+    """The tumour's shape features, computed once per case (M1-M3 use three of them)."""
+    return dict(maps.cached("tumour_shape", lambda: mask_shape(maps.tumour, maps.spacing_mm)))
+
+
+def region_features(values: np.ndarray, roi: np.ndarray, spacing_mm: float, classes: list[str],
+                    bin_width: float) -> dict[str, float]:
+    """pyradiomics `classes` of one map within one region, in one pass: cropped to the region once, grey levels
+    discretised once (pyradiomics' own binning), every texture class given the discretised levels.
+
+    Equal to `RadiomicsFeatureExtractor.execute` (crop to the mask's bounding box; fixed bin width), which crops
+    and bins again for every class (tested in tests/mri/test_extended_speed.py). Keys are `<class>_<feature>`.
+    """
+    from radiomics import imageoperations
+
+    settings = _settings(bin_width)
+    box = _box(roi)
+    crop, mask = values[box].astype(np.float64), roi[box]
+    mask_image = _image(mask, spacing_mm)
+    out: dict[str, float] = {}
+    textures = [c for c in classes if c != "firstorder"]
+    if "firstorder" in classes:
+        for name, value in _run("firstorder", _image(crop, spacing_mm), mask_image, settings).items():
+            out[f"firstorder_{name}"] = value
+    if textures:
+        levels, _ = imageoperations.binImage(crop, mask, **settings)
+        n_levels = int(levels[mask].max())
+        # the levels are 1..Ng: a fixed bin count of Ng over them maps every level onto itself (no second binning
+        # of the raw intensities per class)
+        level_settings = dict(settings, binCount=n_levels)
+        level_image = _image(levels.astype(np.float64), spacing_mm)
+        for cls in textures:
+            for name, value in _run(cls, level_image, mask_image, level_settings).items():
+                out[f"{cls}_{name}"] = value
+    return out
 
 
 def extended(maps: CaseMaps, params: MRIParams) -> dict[str, float]:
     from radpath.mri.features.core import surrounding
 
-    out: dict[str, float] = {}
-    mask_image = maps.image(maps.tumour)
-    shape = _extractor(["shape"], 1.0).execute(maps.image(maps.tumour.astype(float)), mask_image)
-    for key, value in shape.items():
-        out[f"X_TUM_{key.split('_', 1)[1]}"] = float(value)
+    out = {f"X_TUM_shape_{name}": value for name, value in tumour_shape(maps).items()}
     regions = {"TUM": maps.tumour, "TSP": surrounding(maps, params.ts_distance_mm)}
     for map_code, kinetic, width in (("PE", maps.pe, params.pe_bin_width), ("SER", maps.ser, params.ser_bin_width)):
-        extractor = _extractor(params.extended_classes, width)
-        image = maps.image(kinetic.values)
         for region, roi in regions.items():
             roi = roi & kinetic.valid
             if np.count_nonzero(roi) < 2:
                 continue  # left missing: too few voxels for texture
+            values = region_features(kinetic.values, roi, maps.spacing_mm, list(params.extended_classes), width)
+            for key, value in values.items():
+                out[f"X_{region}_{map_code}_{key}"] = value
+    return out
+
+
+def extended_by_extractor(maps: CaseMaps, params: MRIParams) -> dict[str, float]:
+    """The extended set as radpath computed it before issue 15: pyradiomics' extractor, one `execute` per map and
+    region (each class cropping and binning for itself) and one for the shape. The reference of the tests and the
+    baseline of benchmarks/mri.py; `extended` gives the same values in one pass."""
+    from radiomics import featureextractor
+
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
+
+    def build(classes: list[str], width: float) -> Any:
+        extractor = featureextractor.RadiomicsFeatureExtractor(binWidth=width, label=1, additionalInfo=False)
+        extractor.disableAllFeatures()
+        for cls in classes:
+            extractor.enableFeatureClassByName(cls)
+        return extractor
+
+    shape = build(["shape"], 1.0).execute(maps.image(maps.tumour.astype(float)), maps.image(maps.tumour))
+    out = {f"X_TUM_{key.split('_', 1)[1]}": float(value) for key, value in shape.items()}
+    distance = ndimage.distance_transform_edt(~maps.tumour, sampling=[maps.spacing_mm] * 3)
+    regions = {"TUM": maps.tumour,
+               "TSP": maps.parenchyma & (distance > 0) & (distance <= params.ts_distance_mm)}
+    for code, kinetic, width in (("PE", maps.pe, params.pe_bin_width), ("SER", maps.ser, params.ser_bin_width)):
+        extractor = build(list(params.extended_classes), width)
+        image = maps.image(kinetic.values)
+        for region, roi in regions.items():
+            roi = roi & kinetic.valid
+            if np.count_nonzero(roi) < 2:
+                continue
             result = extractor.execute(image, maps.image(roi))
-            for key, value in result.items():
-                out[f"X_{region}_{map_code}_{key.split('_', 1)[1]}"] = float(value)
+            out.update({f"X_{region}_{code}_{key.split('_', 1)[1]}": float(value) for key, value in result.items()})
     return out
 
 

@@ -1,0 +1,78 @@
+"""`radpath serve`: the local web viewer (radpath.viewer) on a warehouse, served by uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from radpath.cli.common import DbOption, db_path, err_console
+from radpath.errors import ConfigError
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def network_warning(host: str) -> str | None:
+    """The warning printed when `host` is not a loopback address (None for loopback)."""
+    import ipaddress
+
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return (f"warning: binding {host}: the study data (clinical tables, slides) become visible to anyone "
+            "who can reach this machine on the network")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def listening_socket(host: str, port: int) -> Any:
+    """A bound TCP socket for uvicorn. Its protocol is set to IPPROTO_TCP explicitly: asyncio disables Nagle's
+    algorithm (TCP_NODELAY) only on sockets whose `proto` says TCP, and without it every response whose headers
+    and body are written separately waits for the client's delayed ACK (about 40 ms per tile)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another --port)") from exc
+    return sock
+
+
+def serve(
+    db: Path | None = DbOption,
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port to listen on (0: any free port)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host",
+        help="Address to bind; anything but loopback makes the study visible on the network (a warning is printed).",
+    ),
+    tile_cache_mb: int = typer.Option(128, "--tile-cache-mb", min=1, help="Memory for cached tiles, MiB."),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level (debug, info, warning, error)."),
+) -> None:
+    """Browse the study: cohorts, patients and slides with their TIL maps, read-only, in a web browser."""
+    import uvicorn
+
+    from radpath.viewer.app import ViewerConfig, create_app
+
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    path = db_path(db)
+    app = create_app(ViewerConfig(db=path, tile_cache_mb=tile_cache_mb))   # opens the warehouse: errors come first
+    warning = network_warning(host)
+    if warning:
+        err_console.print(f"[yellow]{warning}[/yellow]")
+    sock = listening_socket(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"radpath viewer on {path}: http://{shown}:{sock.getsockname()[1]}/  (Ctrl-C stops it)")
+    config = uvicorn.Config(app, log_level=log_level, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])

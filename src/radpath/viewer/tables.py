@@ -1,0 +1,67 @@
+"""The manuscript tables of one cohort as the viewer shows them (built by `radpath.report.tables.TABLES`).
+
+A table whose analysis has not run comes out empty (its section says so); one that cannot be built
+(Table 2 without TIL readings) carries the reason. Cells are formatted for reading (4 significant
+digits) and keep their raw value for sorting; rows that name a patient link to the patient's page.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from radpath.errors import RadpathError
+
+log = logging.getLogger(__name__)
+
+
+def _cell(value: Any) -> dict[str, Any]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return {"text": "", "sort": ""}
+    if isinstance(value, bool):
+        return {"text": "yes" if value else "no", "sort": int(value)}
+    if isinstance(value, float):
+        return {"text": f"{value:.4g}", "sort": value}
+    if isinstance(value, int):
+        return {"text": str(value), "sort": value}
+    return {"text": str(value), "sort": str(value)}
+
+
+def frame_rows(frame: pd.DataFrame) -> dict[str, Any]:
+    columns = [str(c) for c in frame.columns]
+    rows = []
+    for record in frame.to_dict("records"):
+        rows.append({"cells": [_cell(record[c]) for c in frame.columns],
+                     "patient_id": record.get("patient_id")})
+    return {"columns": columns, "rows": rows}
+
+
+def cohort_tables(con: duckdb.DuckDBPyConnection, cohort: str) -> list[dict[str, Any]]:
+    """Every registered manuscript table restricted to `cohort` where the table has a cohort column."""
+    from radpath.report.tables import TABLES
+
+    out = []
+    for table in TABLES:
+        entry: dict[str, Any] = {"name": table.name, "title": table.title, "view": table.view, "note": ""}
+        try:
+            frame = table.build(con, cohort)
+        except (RadpathError, duckdb.Error) as exc:
+            entry.update(columns=[], rows=[], note=str(exc))
+            out.append(entry)
+            continue
+        except Exception as exc:   # a bug in one table's builder must not take the cohort page down
+            log.exception("building %s for cohort %s failed", table.name, cohort)
+            entry.update(columns=[], rows=[], note=f"could not be built ({type(exc).__name__}: {exc}); see the log")
+            out.append(entry)
+            continue
+        if "cohort" in frame.columns:
+            frame = frame[frame["cohort"] == cohort]
+        entry.update(frame_rows(frame.reset_index(drop=True)))
+        if frame.empty:
+            entry["note"] = f"no rows for {cohort} (the analysis behind view {table.view} has not been run on it)"
+        out.append(entry)
+    return out

@@ -1,0 +1,172 @@
+"""A tiny real study for the viewer: a DuckDB warehouse (migrated by radpath), a pyramidal TIFF slide read by
+openslide, its Tumour-TIL map PNG, a tiled pyramidal uint8 label TIFF (tissue compartments) and a Parquet cell
+file, with `seg_slides` and `cell_files` created in exactly the schema their stages write."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from radpath.pathology.cellfile import cell_frame, write_cells
+from radpath.synth.slides import render_section, write_pyramid
+from radpath.viewer.store import slide_id
+from radpath.warehouse import open_warehouse
+
+HEIGHT, WIDTH = 1200, 1600      # level-0 slide pixels
+MPP = 0.5                       # slide microns per pixel
+PATCH_UM = 50.0                 # Tumour-TIL grid patch: 100 level-0 px -> a 12 x 16 grid
+GRID = (12, 16)
+MASK_MPP = 2.0                  # label mask: 300 x 400 px covering the slide
+CELLS = [  # (x_px, y_px, class) on level 0
+    (200.0, 300.0, "lymphocyte"), (210.0, 300.0, "lymphocyte"), (1300.0, 900.0, "ki67_positive"),
+    (1350.0, 100.0, "plasma_cell"), (800.0, 600.0, "other"),
+]
+RUN = "run-test"
+
+SEG_DDL = ("CREATE TABLE seg_slides (cohort VARCHAR, patient_id VARCHAR, slide_path VARCHAR, mask_path VARCHAR, "
+           "overlay_png VARCHAR, mask_mpp DOUBLE, run_id VARCHAR)")
+CELL_DDL = ("CREATE TABLE cell_files (cohort VARCHAR, patient_id VARCHAR, source_path VARCHAR, cells_path VARCHAR, "
+            "n_cells INTEGER, mpp DOUBLE, run_id VARCHAR)")
+
+
+@dataclass
+class ViewerStudy:
+    db: Path
+    slide: Path
+    slide_id: str
+    missing_id: str          # registered slide whose file is gone
+    rgb_map: np.ndarray      # the combined map written for the slide (rows x cols x 3)
+    labels: np.ndarray       # label mask level 0 (rows x cols)
+
+
+def rgb_map() -> np.ndarray:
+    """Left half tumour (G = 255), top-right lymphocytes (R = 200), bottom-right glass (B = 0)."""
+    rgb = np.zeros((*GRID, 3), np.uint8)
+    rgb[..., 2] = 255
+    rgb[:, :8, 1] = 255
+    rgb[:6, 8:, 0] = 200
+    rgb[6:, 8:, :] = 0
+    return rgb
+
+
+def label_mask() -> np.ndarray:
+    labels = np.zeros((int(HEIGHT * MPP / MASK_MPP), int(WIDTH * MPP / MASK_MPP)), np.uint8)   # 300 x 400
+    labels[20:150, 20:200] = 1     # invasive tumour, top-left
+    labels[20:150, 200:380] = 2    # tumour-associated stroma, top-right
+    labels[150:280, 20:200] = 6    # inflamed stroma, bottom-left
+    labels[150:280, 200:380] = 5   # necrosis, bottom-right
+    return labels
+
+
+def write_label_tiff(path: Path, labels: np.ndarray) -> None:
+    """A tiled pyramidal uint8 label TIFF (level 0 plus a x2 sub-resolution, nearest)."""
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(labels, tile=(64, 64), subifds=1, photometric="minisblack", metadata=None)
+        tif.write(labels[::2, ::2], tile=(64, 64), subfiletype=1, photometric="minisblack", metadata=None)
+
+
+def build_warehouse(folder: Path, *, with_slides: bool = True, with_stage_tables: bool = True) -> ViewerStudy:
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "radpath.duckdb"
+    slide = folder / "P-001.tiff"
+    section = render_section(np.random.default_rng(5), 40.0, shape=(HEIGHT, WIDTH))
+    write_pyramid(slide, section["rgb"], mpp=MPP, levels=3)
+    rgb = rgb_map()
+    Image.fromarray(rgb).save(folder / "tumor_til.png")
+    labels = label_mask()
+    write_label_tiff(folder / "mask.tiff", labels)
+    frame = cell_frame(slide_id(str(slide)), np.array([c[0] for c in CELLS]), np.array([c[1] for c in CELLS]),
+                       [c[2] for c in CELLS], mpp=MPP)
+    write_cells(folder / "cells" / "cells.parquet", frame)
+    missing = str(folder / "gone.tiff")
+    with open_warehouse(db) as con:
+        con.execute("INSERT INTO cohort_registry VALUES ('tcga_brca', 'training', 'test cohort', ?, 'h', ?)",
+                    [str(folder / "manifest.yaml"), RUN])
+        for pid, included, step, reason in (("P-001", True, None, None), ("P-002", True, None, None),
+                                            ("P-003", True, None, None), ("P-004", False, 1, "no MRI")):
+            con.execute("INSERT INTO patient_registry VALUES ('tcga_brca', ?, ?, ?, ?, ?)",
+                        [pid, included, step, reason, RUN])
+        con.execute("INSERT INTO inclusion_flow VALUES ('tcga_brca', 0, 'all patients', 4, 0, 4, ?), "
+                    "('tcga_brca', 1, 'has MRI', 4, 1, 3, ?)", [RUN, RUN])
+        for pid, age, subtype in (("P-001", 51.0, "TNBC"), ("P-002", 63.0, "HR+/HER2-"), ("P-003", 45.0, "HER2+")):
+            con.execute("INSERT INTO clinical (cohort, patient_id, age, subtype, stage, run_id) "
+                        "VALUES ('tcga_brca', ?, ?, ?, 'II', ?)", [pid, age, subtype, RUN])
+        for pid, til in (("P-001", 35.0), ("P-002", 5.0), ("P-003", 60.0)):
+            con.execute("INSERT INTO til_readings VALUES ('tcga_brca', ?, ?, 'reader 1', ?)", [pid, til, RUN])
+        con.execute("INSERT INTO outcome_values VALUES ('tcga_brca', 'P-001', 'rfs', 1234.0, 1, ?)", [RUN])
+        con.execute("INSERT INTO feature_defs VALUES ('FTV', 'mri', 'ftv', 'functional tumour volume', 'cm3', 'f'), "
+                    "('SER_mean', 'mri', 'tsbpe', 'mean SER', NULL, 'f')")
+        for pid, ftv, ser in (("P-001", 12.5, 1.1), ("P-002", 3.0, 0.9), ("P-003", 30.0, 1.3)):
+            for code, value in (("FTV", ftv), ("SER_mean", ser)):
+                con.execute("INSERT INTO feature_values VALUES ('tcga_brca', ?, 'mri', ?, ?, 'p', ?, true)",
+                            [pid, code, value, RUN])
+        con.execute("INSERT INTO feature_values VALUES ('tcga_brca', 'P-001', 'genomics', 'CYT', 42.5, 'p', ?, true),"
+                    " ('tcga_brca', 'P-001', 'genomics', 'TMB', 1.75, 'p', ?, true)", [RUN, RUN])
+        con.execute("INSERT INTO model_predictions VALUES ('composite', 1, 'tcga_brca', 'P-001', 31.25, "
+                    "'intermediate', ?), ('mri_signature', 2, 'tcga_brca', 'P-001', 12.0, 'intermediate', ?), "
+                    "('mri_signature', 1, 'tcga_brca', 'P-001', 8.0, 'low', ?)", [RUN, RUN, RUN])
+        con.execute("INSERT INTO survival_results (cohort, model, version, endpoint, grouping, subgroup, statistic, "
+                    "term, estimable, note, run_id) VALUES ('tcga_brca', 'composite', 1, 'rfs', "
+                    "'low|intermediate|high', 'all', 'n_patients', '', true, '', ?)", [RUN])
+        if with_slides:
+            con.execute(
+                "INSERT INTO pathology_slides VALUES ('tcga_brca', 'P-001', ?, 'generic-tiff', ?, ?, ?, 3, ?, ?, ?, "
+                "150, NULL, NULL, NULL, NULL, ?, NULL, ?)",
+                [str(slide), MPP, WIDTH, HEIGHT, GRID[0], GRID[1], PATCH_UM, str(folder / "tumor_til.png"), RUN])
+            con.execute(
+                "INSERT INTO pathology_slides VALUES ('tcga_brca', 'P-002', ?, 'generic-tiff', 0.5, 100, 100, 1, "
+                "1, 1, 50, 1, NULL, NULL, NULL, NULL, NULL, NULL, ?)", [missing, RUN])
+            con.execute("INSERT INTO pathology_scores (cohort, patient_id, til_score, source, run_id) "
+                        "VALUES ('tcga_brca', 'P-001', 27.5, 'score-wsi', ?)", [RUN])
+        if with_stage_tables:
+            con.execute(SEG_DDL)
+            con.execute(CELL_DDL)
+            if with_slides:
+                con.execute("INSERT INTO seg_slides VALUES ('tcga_brca', 'P-001', ?, ?, NULL, ?, ?)",
+                            [str(slide), str(folder / "mask.tiff"), MASK_MPP, RUN])
+                con.execute("INSERT INTO cell_files VALUES ('tcga_brca', 'P-001', ?, ?, ?, ?, ?)",
+                            [str(slide), str(folder / "cells" / "cells.parquet"), len(CELLS), MPP, RUN])
+    return ViewerStudy(db=db, slide=slide, slide_id=slide_id(str(slide)), missing_id=slide_id(missing),
+                       rgb_map=rgb, labels=labels)
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory: pytest.TempPathFactory) -> ViewerStudy:
+    return build_warehouse(tmp_path_factory.mktemp("viewer"))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(study: ViewerStudy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The viewer served by uvicorn on a free loopback port in a background thread; yields its base URL."""
+    import uvicorn
+
+    from radpath.viewer.app import ViewerConfig, create_app
+
+    app = create_app(ViewerConfig(db=study.db, work_dir=tmp_path_factory.mktemp("drawings")))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the viewer did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
