@@ -17,9 +17,11 @@ def register(app: typer.Typer) -> None:
 
 
 def train_cells(
-    data: Path = typer.Option(..., "--data", help="Folder of images with labelled cell centres (SHIDC-B-Ki-67 JSON "
+    data: Path = typer.Option(..., "--data", metavar="FOLDER", help="Folder of images with labelled cell centres "
+                              "(SHIDC-B-Ki-67 JSON "
                               "per image, points.csv of image,x,y,class, or TIGER COCO JSON)."),
-    out: Path = typer.Option(..., "--out", help="Model file to write (.safetensors; a .json sidecar beside it)."),
+    out: Path = typer.Option(..., "--out", metavar="OUT_FILE",
+                             help="Model file to write (.safetensors; a .json sidecar beside it)."),
     method: str = typer.Option("density", "--method", help="density (PathoNet density maps) | patch (70 x 70 "
                                "lymphocyte patch classifier + non-maximum suppression)."),
     width: int = typer.Option(4, "--width", min=2, help="Channels after the first layer: 4 = small CPU model."),
@@ -65,8 +67,8 @@ def _print_classes(metrics: dict[str, dict[str, float]]) -> None:
 def detect_cells(
     targets: list[str] = typer.Argument(..., help="Cohort manifest(s) (.yaml: its slides), CSV image lists "
                                         "(patient_id,image[,mpp]) or folders (a sub-folder of images per patient)."),
-    model: Path = typer.Option(..., "--model", help="Cell detector file (radpath train-cells)."),
-    out: Path = typer.Option(Path("cells"), "--out", help="Folder for the per-case cell files "
+    model: Path = typer.Option(..., "--model", metavar="FILE", help="Cell detector file (radpath train-cells)."),
+    out: Path = typer.Option(Path("cells"), "--out", metavar="OUT_FOLDER", help="Folder for the per-case cell files "
                              "(<out>/<cohort>/<patient>/cells.parquet)."),
     cohort: str = typer.Option(None, "--cohort", help="Cohort of the patients [default: the manifest's name, or the "
                                "folder's name]."),
@@ -107,8 +109,9 @@ def _pct(value: float | None) -> str:
 
 
 def evaluate_cells(
-    data: Path = typer.Option(..., "--data", help="Folder of images with labelled cell centres (as train-cells)."),
-    model: Path = typer.Option(..., "--model", help="Cell detector file."),
+    data: Path = typer.Option(..., "--data", metavar="FOLDER",
+                              help="Folder of images with labelled cell centres (as train-cells)."),
+    model: Path = typer.Option(..., "--model", metavar="FILE", help="Cell detector file."),
     radius_um: float = typer.Option(5.0, "--radius-um", min=0.1, help="A detection within R um of an unmatched "
                                     "truth cell of its class is a true positive."),
     method: str = typer.Option(None, "--method", help="Refuse a model file of another method (density | patch)."),
