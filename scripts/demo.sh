@@ -33,11 +33,7 @@ step "cell detection: PathoNet on synthetic Ki-67 IHC fields; Ki-67 index and ce
   --lr 3e-3 --epochs 12 --step-epochs 10 --crops 4
 "$BIN/radpath" evaluate-cells --data "$STUDY/ihc/test" --model "$DIR/models/cells.safetensors"
 "$BIN/radpath" detect-cells "$STUDY/ihc/tcga_brca/images.csv" --cohort tcga_brca \
-  --model "$DIR/models/cells.safetensors" --out "$DIR/cells" --jobs "$JOBS"
-"$BIN/radpath" sql "SELECT count(*) AS patients, round(corr(c.ki67_index, t.ki67_index), 3) AS ki67_r,
-  round(sqrt(avg((c.ki67_index - t.ki67_index) ^ 2)), 2) AS ki67_rmse, round(corr(c.til_cell_score, t.til_cell_score), 3)
-  AS til_r, round(sqrt(avg((c.til_cell_score - t.til_cell_score) ^ 2)), 2) AS til_rmse FROM cell_scores c
-  JOIN read_csv_auto('$STUDY/ihc/tcga_brca/truth.csv') t USING (patient_id)"
+  --model "$DIR/models/cells.safetensors" --out "$DIR/cells" --jobs "$JOBS" --truth "$STUDY/ihc/tcga_brca/truth.csv"
 step "cytolytic activity and TMB, ComBat across platforms"
 "$BIN/radpath" cytolytic "$TRAIN" "$VALID" --harmonize --reference tcga_brca
 step "univariate associations (TIL, TMB, CYT)"

@@ -77,6 +77,8 @@ def detect_cells(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     batch: int = typer.Option(8, "--batch", min=1, help="Slide tiles per inference batch."),
     workers: int = typer.Option(1, "--workers", min=0, help="Threads reading slide tiles ahead of the model."),
+    truth: Path = typer.Option(None, "--truth", metavar="FILE", help="CSV of patient_id, ki67_index, til_cell_score "
+                               "(e.g. the synthetic study's ihc/<cohort>/truth.csv): print the RMSE and r against it."),
     db: Path = DbOption,
     jobs: int = JobsOption,
     scheduler: str = SchedulerOption,
@@ -102,6 +104,29 @@ def detect_cells(
                           f"mean Ki-67 index {_pct(ki)}, mean cell TIL score {_pct(til)}; cell files in {out}")
             for error in list(s.failed.values())[:10]:
                 console.print(f"  failed {error}")
+            if truth is not None:
+                _against_truth(con.execute("SELECT patient_id, ki67_index, til_cell_score FROM cell_scores "
+                                           "WHERE run_id = ?", [s.run.run_id]).df(), truth)
+
+
+def _against_truth(found: object, truth: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from radpath.errors import ConfigError
+
+    planted = pd.read_csv(truth)
+    if not {"patient_id", "ki67_index", "til_cell_score"} <= set(planted.columns):
+        raise ConfigError(f"truth table {truth}: expected columns patient_id, ki67_index, til_cell_score")
+    both = pd.merge(found, planted, on="patient_id", suffixes=("", "_truth"))  # type: ignore[call-overload]
+    for col, name in (("ki67_index", "Ki-67 index"), ("til_cell_score", "cell TIL score")):
+        a, b = both[col].to_numpy(float), both[f"{col}_truth"].to_numpy(float)
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < 2:
+            continue
+        rmse = float(np.sqrt(np.mean((a[ok] - b[ok]) ** 2)))
+        r = float(np.corrcoef(a[ok], b[ok])[0, 1])
+        console.print(f"  {name} vs truth ({int(ok.sum())} patients): RMSE {rmse:.2f} points, r {r:.3f}")
 
 
 def _pct(value: float | None) -> str:
