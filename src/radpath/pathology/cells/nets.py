@@ -7,7 +7,8 @@
   the output has twice the input's channels), through a 1x1 convolution in the decoder. `width` is the
   channels after the stem (the published network is wider; small widths are the CPU option). Inputs
   must have sides divisible by 8. The last decoder module and the head keep 2 x `width` channels, so that a
-  narrow CPU model still has room for three output maps.
+  narrow CPU model still has room for three output maps; the head's activations are leaky, so that a
+  head unit switched off early in training (a dead ReLU) cannot leave a class's map untrained.
 * `PatchNet` (the IHC lymphocyte paper): a small CNN deciding lymphocyte or not on 70 x 70 patches
   (convolutions of stride 1 and 2 x 2 max pooling, then fully connected layers and a 2-class output).
 
@@ -62,8 +63,9 @@ class PathoNet(nn.Module):
         self.enc = nn.ModuleList([RDIM(w, 2 * w, True), RDIM(2 * w, 4 * w, True), RDIM(4 * w, 8 * w, True)])
         self.dec = nn.ModuleList([RDIM(8 * w, 8 * w, False), RDIM(16 * w, 4 * w, False),
                                   RDIM(8 * w, 2 * w, False), RDIM(4 * w, 2 * w, False)])
-        self.head = nn.Sequential(nn.Conv2d(2 * w, 2 * w, 1), nn.ReLU(inplace=True), nn.Conv2d(2 * w, 2 * w, 1),
-                                  nn.ReLU(inplace=True), nn.Conv2d(2 * w, n_classes, 1))
+        self.head = nn.Sequential(nn.Conv2d(2 * w, 2 * w, 1), nn.LeakyReLU(0.1, inplace=True),
+                                  nn.Conv2d(2 * w, 2 * w, 1), nn.LeakyReLU(0.1, inplace=True),
+                                  nn.Conv2d(2 * w, n_classes, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
