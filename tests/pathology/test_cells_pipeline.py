@@ -34,9 +34,9 @@ def cell_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def density_model(cell_sets: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A width-4 PathoNet trained 12 short epochs on 24 synthetic 128 px fields (CPU, about a minute)."""
+    """A width-8 PathoNet trained 12 short epochs on 24 synthetic 128 px fields (CPU, one to two minutes)."""
     path = tmp_path_factory.mktemp("cell_models") / "density.safetensors"
-    config = CellTrainConfig(method="density", width=4, input_px=64, epochs=EPOCHS, lr=3e-3, crops_per_image=6,
+    config = CellTrainConfig(method="density", width=8, input_px=64, epochs=EPOCHS, lr=3e-3, crops_per_image=6,
                              step_epochs=EPOCHS - 2, seed=2)
     train_cells(cell_sets["train"], config, path)
     return path
