@@ -38,16 +38,22 @@ step "cytolytic activity and TMB, ComBat across platforms"
 "$BIN/radpath" cytolytic "$TRAIN" "$VALID" --harmonize --reference tcga_brca
 step "univariate associations (TIL, TMB, CYT)"
 "$BIN/radpath" associate --cohort tcga_brca --target til --modality mri --modality pathology
-step "LASSO imaging signature (10-fold CV x 100 repeats)"
+step "LASSO imaging signatures (10-fold CV x 100 repeats): the paper's 17 Table 1 features, then every MRI feature"
+"$BIN/radpath" fit-signature --cohort tcga_brca --name paper_signature --features paper_table1 --jobs "$JOBS"
 "$BIN/radpath" fit-signature --cohort tcga_brca --name mri_signature --modality mri --jobs "$JOBS"
-step "composite model: signature + cytolytic activity"
-"$BIN/radpath" fit-composite --cohort tcga_brca --signature mri_signature --with cyt \
+step "composite model: paper signature + cytolytic activity"
+"$BIN/radpath" fit-composite --cohort tcga_brca --signature paper_signature --with cyt \
   --adjust stage,er,pr,her2,tnbc,tmb
-step "evaluate on the training cohort (Table 3): both models on the same patients"
-"$BIN/radpath" evaluate --cohort tcga_brca --model composite --compare mri_signature
+step "the published signature (Wu et al.), standardised within each cohort"
+"$BIN/radpath" apply --model published:wu2020_signature --cohort tcga_brca
+step "evaluate on the training cohort (Table 3): every model on the same patients, DeLong against the composite"
+"$BIN/radpath" evaluate --cohort tcga_brca --model composite \
+  --compare paper_signature,mri_signature,published:wu2020_signature
 step "apply the frozen models to the validation cohort"
+"$BIN/radpath" apply --model paper_signature --cohort ispy1
 "$BIN/radpath" apply --model mri_signature --cohort ispy1
 "$BIN/radpath" apply --model composite --cohort ispy1
+"$BIN/radpath" apply --model published:wu2020_signature --cohort ispy1
 step "survival validation on I-SPY 1"
 "$BIN/radpath" validate-survival --cohort ispy1 --model composite --no-figures  # the report draws one KM figure per subgroup
 step "manuscript tables, figures and HTML report"

@@ -54,3 +54,22 @@ def test_unreachable_scheduler_is_a_clear_error() -> None:
 
     with pytest.raises(RadpathError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:1"):
         list(run_cases(math.sqrt, CASES, scheduler="tcp://127.0.0.1:1", connect_timeout=1))
+
+
+def _die_on_b(value: float) -> float:
+    import os
+    import signal
+
+    if value < 0:
+        os.kill(os.getpid(), signal.SIGKILL)  # the process dies as under the OOM killer
+    return math.sqrt(value)
+
+
+def test_a_killed_pool_process_fails_cases_instead_of_the_run() -> None:
+    results = list(run_cases(_die_on_b, CASES, jobs=2))
+    by_case = {r.case_id: r for r in results}
+    assert sorted(by_case) == ["a", "b", "c", "d"] and len(results) == 4  # every case answered, once
+    assert not by_case["b"].ok
+    assert by_case["b"].error.startswith("case b: the worker process running it was lost (BrokenProcessPool")
+    for case, result in by_case.items():  # the others either finished or were lost with the pool
+        assert result.ok or "was lost" in (result.error or ""), case

@@ -4,7 +4,10 @@
 jobs == 1, or on a Dask distributed cluster when a scheduler address is given. Results are yielded
 to the coordinating process as they complete, which alone writes to the warehouse (DuckDB has
 one writer). A worker exception never stops the run: it becomes a failed `CaseResult` whose
-message names the case (and the file, when the worker raised a `CaseError` that knows it).
+message names the case (and the file, when the worker raised a `CaseError` that knows it). Neither does the
+loss of a worker: a task that a dying Dask worker took down (`KilledWorker`, once the scheduler's
+``allowed-failures`` retries are spent) or a process pool broken by a killed process becomes a failed result of
+its case, to be re-run with ``--retry-failed``.
 """
 
 from __future__ import annotations
@@ -75,9 +78,9 @@ def run_cases(
                 yield result
         else:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futures = [pool.submit(_call, worker, case_id, payload) for case_id, payload in cases]
+                futures = {pool.submit(_call, worker, case_id, payload): case_id for case_id, payload in cases}
                 for future in as_completed(futures):
-                    result = future.result()
+                    result = _collect(future, futures[future], "worker process")
                     progress.advance(result.ok, result.case_id)
                     yield result
     finally:
@@ -96,13 +99,23 @@ def _run_dask(
     except OSError as exc:
         raise RadpathError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
     try:
-        futures = [
-            client.submit(_call, worker, case_id, payload, key=f"radpath-{case_id}-{i}", pure=False)
+        futures = {
+            client.submit(_call, worker, case_id, payload, key=f"radpath-{case_id}-{i}", pure=False): case_id
             for i, (case_id, payload) in enumerate(cases)
-        ]
-        for future in dask_completed(futures):
-            result = future.result()
+        }
+        for future in dask_completed(list(futures)):
+            result = _collect(future, futures[future], "Dask worker")
             progress.advance(result.ok, result.case_id)
             yield result
     finally:
         client.close()
+
+
+def _collect(future: Any, case_id: str, where: str) -> CaseResult:
+    """The future's CaseResult, or a failed one when the process running the case died (SIGKILL, OOM)."""
+    try:
+        result: CaseResult = future.result()
+    except Exception as exc:  # KilledWorker, BrokenProcessPool, a lost connection: the case did not finish
+        return CaseResult(case_id, False, error=f"case {case_id}: the {where} running it was lost "
+                                                f"({type(exc).__name__}: {exc}); re-run with --retry-failed")
+    return result

@@ -20,8 +20,9 @@ def _cli(args: list[str]) -> int:
     return 0 if exit_info.value.code is None else int(exit_info.value.code)
 
 
-def test_figures_all_drawn_exit_0(report_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _cli(["figures", "--out", str(tmp_path / "f"), "--db", str(report_db)]) == 0
+def test_figures_all_drawn_exit_0(study_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # study_db holds a stored evaluation, which the ROC and box-plot figures read
+    assert _cli(["figures", "--out", str(tmp_path / "f"), "--db", str(study_db)]) == 0
     assert "not drawn" not in capsys.readouterr().out
     assert (tmp_path / "f" / "feature_heatmap.png").stat().st_size > 5_000
 

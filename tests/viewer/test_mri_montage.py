@@ -39,7 +39,7 @@ def test_mri_montage(tmp_path: Path) -> None:
         response = client.get("/patients/P-001/mri/tcga_brca.png")
         assert response.status_code == 200 and response.headers["content-type"] == "image/png"
         image = Image.open(io.BytesIO(response.content))
-        assert image.size == (18 * 80, int(3.3 * 80))          # six 3 x 3.3 inch panels at 80 dpi (mri.inspect)
+        assert image.size == (18 * 80, int(2 * 3.3 * 80))   # two rows of six 3 x 3.3 in panels, 80 dpi
         assert (tmp_path / "work" / "mri" / "tcga_brca" / "P-001.png").is_file()
         assert client.get("/patients/P-002/mri/tcga_brca.png").status_code == 404
         assert client.get("/patients/P-001/mri/ispy1.png").status_code == 404

@@ -7,7 +7,11 @@ from typing import Any
 
 import typer
 
-from radpath.cli.common import DbOption, JobsOption, console, print_frame
+from radpath.cli.common import DbOption, console, print_frame
+
+MODALITY_HELP = "Feature modalities (repeatable) [default: mri, or every modality when features are listed]."
+FEATURES_HELP = ("Candidate features: codes and/or named sets, comma-separated or repeated, e.g. paper_table1 "
+                 "(the paper's 17 Table 1 features) or M1,TEX2 [default: every feature of --modality].")
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -27,7 +31,8 @@ def register(app: typer.Typer) -> None:
     def associate_cmd(
         cohort: str = typer.Option(..., "--cohort", help="Cohort to analyse."),
         target: str = typer.Option("til", "--target", help="til, or a feature code such as CYT or TMB."),
-        modality: list[str] = typer.Option(["mri"], "--modality", help="Feature modalities (repeatable)."),
+        modality: list[str] = typer.Option([], "--modality", help=MODALITY_HELP),
+        features: list[str] = typer.Option([], "--features", help=FEATURES_HELP),
         alpha: float = typer.Option(0.05, "--alpha", help="P threshold for significance."),
         fdr: float = typer.Option(0.2, "--fdr", help="Benjamini-Hochberg FDR threshold for significance."),
         db: Path | None = DbOption,
@@ -37,22 +42,25 @@ def register(app: typer.Typer) -> None:
         from radpath.warehouse import open_warehouse
 
         with open_warehouse(db) as con:
-            _show(run_associate(con, cohort, target=target, modalities=_split(modality), alpha=alpha, fdr=fdr))
+            _show(run_associate(con, cohort, target=target, modalities=_split(modality), alpha=alpha, fdr=fdr,
+                                features=_split(features)))
 
     @app.command("fit-signature")
     def fit_signature_cmd(
-        cohort: str = typer.Option(..., "--cohort", help="Cohort to analyse."),
+        cohort: str = typer.Option(..., "--cohort", help="Training cohort (its included patients with TIL)."),
         target: str = typer.Option("til", "--target", help="Only til is supported."),
-        name: str = typer.Option("signature", "--name", help="Model name to save."),
-        modality: list[str] = typer.Option(["mri"], "--modality", help="Feature modalities (repeatable)."),
-        folds: int = typer.Option(10, "--folds", min=2, help="Cross-validation folds."),
-        repeats: int = typer.Option(100, "--repeats", min=1, help="Repeats of the k-fold split."),
+        name: str = typer.Option("signature", "--name", help="Model name to save (a refit adds a version)."),
+        modality: list[str] = typer.Option([], "--modality", help=MODALITY_HELP),
+        features: list[str] = typer.Option([], "--features", help=FEATURES_HELP),
+        folds: int = typer.Option(10, "--folds", min=2, help="Outer k-fold partitions of each repeat."),
+        repeats: int = typer.Option(100, "--repeats", min=1, help="Repeats of the k-fold LASSO selection."),
         min_frequency: float = typer.Option(
-            0.9, "--min-frequency", min=0.0, max=1.0, help="Keep features selected in more than this share of fits."
-        ),
-        seed: int = typer.Option(0, "--seed", help="Seed of the fold splits."),
-        full_path: bool = typer.Option(False, "--full-path", help="Compute every alpha of each inner path."),
-        jobs: int = JobsOption,
+            0.9, "--min-frequency", min=0.0, max=1.0,
+            help="Keep features selected in more than this fraction of the folds x repeats fits."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the outer fold partitions."),
+        full_path: bool = typer.Option(False, "--full-path",
+                                       help="Compute every alpha of each inner path (no early stop)."),
+        jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes for the LASSO repeats."),
         db: Path | None = DbOption,
     ) -> None:
         """Repeated k-fold LASSO selection, then OLS on features selected in > min-frequency of fits."""
@@ -65,16 +73,17 @@ def register(app: typer.Typer) -> None:
         with open_warehouse(db) as con:
             _show(run_fit_signature(con, cohort, name=name, modalities=_split(modality), folds=folds,
                                     repeats=repeats, min_frequency=min_frequency, seed=seed, n_jobs=jobs,
-                                    full_path=full_path))
+                                    full_path=full_path, features=_split(features)))
 
     @app.command("fit-composite")
     def fit_composite_cmd(
-        cohort: str = typer.Option(..., "--cohort", help="Cohort to analyse."),
+        cohort: str = typer.Option(..., "--cohort", help="Training cohort (the signature's)."),
         signature: str = typer.Option(..., "--signature", help="Name of a fitted signature."),
         with_: list[str] = typer.Option(["cyt"], "--with", help="Molecular terms: cyt, tmb (repeatable)."),
-        adjust: list[str] = typer.Option([], "--adjust",
-            help="Adjustments: stage,er,pr,her2,tnbc,tmb [default: none]."),
-        name: str = typer.Option("composite", "--name", help="Model name to save."),
+        adjust: list[str] = typer.Option(
+            [], "--adjust", help="Adjustments: stage,er,pr,her2,tnbc,tmb [default: none]."
+        ),
+        name: str = typer.Option("composite", "--name", help="Model name to save (a refit adds a version)."),
         db: Path | None = DbOption,
     ) -> None:
         """Multivariable OLS of TIL on signature + molecular scores (Table 4), refit and save the composite."""
@@ -90,7 +99,8 @@ def register(app: typer.Typer) -> None:
         cohort: str = typer.Option(..., "--cohort", help="Cohort with TIL readings to evaluate on."),
         model: str = typer.Option(..., "--model", help="The model evaluated (newest version); names the evaluation."),
         compare: list[str] = typer.Option([], "--compare", help="Other models evaluated on the same patients and "
-                                          "compared with --model by DeLong's test (repeatable or comma-separated) [default: none]."),
+                                          "compared with --model by DeLong's test (repeatable or comma-separated) "
+                                          "[default: none]."),
         min_per_class: int = typer.Option(2, "--min-per-class", min=2,
                                           help="Fewest patients per TIL category for a comparison to be made."),
         db: Path | None = DbOption,
@@ -106,12 +116,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("apply")
     def apply_cmd(
-        model: str = typer.Option(..., "--model", help="Name of a fitted model (models.name)."),
-        cohort: str = typer.Option(..., "--cohort", help="Cohort to analyse."),
+        model: str = typer.Option(..., "--model", help="Fitted model name, or published:wu2020_signature."),
+        cohort: str = typer.Option(..., "--cohort", help="Cohort to score."),
         version: int | None = typer.Option(None, "--version", help="Model version [default: newest]."),
         db: Path | None = DbOption,
     ) -> None:
-        """Score a cohort with a frozen model and store predictions and TIL groups."""
+        """Score a cohort with a frozen model and store predictions and TIL groups.
+
+        published:wu2020_signature applies the paper's signature, standardised within the cohort."""
         from radpath.stats.pipeline import run_apply
         from radpath.warehouse import open_warehouse
 

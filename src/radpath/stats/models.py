@@ -105,7 +105,9 @@ def load_model(con: duckdb.DuckDBPyConnection, name: str, version: int | None = 
     if row is None:
         known = [r[0] for r in con.execute("SELECT DISTINCT name FROM models ORDER BY 1").fetchall()]
         what = f"{name} version {version}" if version is not None else name
-        raise StatsError(f"no model {what} in the warehouse; known models: {known or 'none'}")
+        hint = (f" (a published model enters the warehouse when first applied: radpath apply --model {name} "
+                "--cohort C)") if name.startswith("published:") else ""
+        raise StatsError(f"no model {what} in the warehouse; known models: {known or 'none'}{hint}")
     return ModelRecord(str(row[0]), int(row[1]), str(row[2]), str(row[3]), str(row[4]), json.loads(row[5]),
                        str(row[6]), str(row[7]))
 
@@ -129,12 +131,14 @@ def model_inputs(con: duckdb.DuckDBPyConnection, model: ModelRecord, cohort: str
                                           codes=[f["code"] for f in plain])
         except StatsError:
             frame, owner = pd.DataFrame(), {}
+        missing = [f"{f['code']} ({f['modality']})" for f in plain
+                   if f["code"] not in frame.columns or owner.get(f["code"]) != f["modality"]]
+        if missing:
+            raise StatsError(
+                f"model {model.name} v{model.version} needs feature{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(missing)}, which cohort {cohort} does not have"
+            )
         for f in plain:
-            if f["code"] not in frame.columns or owner.get(f["code"]) != f["modality"]:
-                raise StatsError(
-                    f"model {model.name} v{model.version} needs feature {f['code']} ({f['modality']}), "
-                    f"which cohort {cohort} does not have"
-                )
             columns[f["code"]] = frame[f["code"]]
     for f in art["features"]:
         if f["modality"] == "model":
@@ -147,9 +151,18 @@ def model_inputs(con: duckdb.DuckDBPyConnection, model: ModelRecord, cohort: str
 
 
 def linear_predict(artifact: dict[str, Any], inputs: pd.DataFrame) -> pd.Series:
-    """intercept + sum coef_j (x_j - mean_j) / sd_j with the training means and SDs."""
+    """intercept + sum coef_j (x_j - mean_j) / sd_j with the training means and SDs, or with the means and SDs
+    (ddof=1) of `inputs` itself when the artifact says ``standardise: within_cohort`` (a published model)."""
     codes = [f["code"] for f in artifact["features"]]
-    z = (inputs[codes] - pd.Series(artifact["means"])[codes]) / pd.Series(artifact["sds"])[codes]
+    if artifact.get("standardise") == "within_cohort":
+        means, sds = inputs[codes].mean(axis=0), inputs[codes].std(axis=0, ddof=1)
+        flat = [c for c in codes if not (sds[c] > 0)]
+        if flat:
+            raise StatsError(f"cannot standardise {', '.join(flat)} within the cohort: constant or fewer than "
+                             f"two patients ({len(inputs)} with every input)")
+    else:
+        means, sds = pd.Series(artifact["means"])[codes], pd.Series(artifact["sds"])[codes]
+    z = (inputs[codes] - means) / sds
     coef = pd.Series(artifact["coefficients"])[codes].to_numpy(dtype=float)
     return pd.Series(float(artifact["intercept"]) + z.to_numpy(dtype=float) @ coef, index=inputs.index)
 

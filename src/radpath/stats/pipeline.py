@@ -17,6 +17,7 @@ from radpath.errors import StatsError
 from radpath.stats import data
 from radpath.stats.association import associate, pearson
 from radpath.stats.composite import CompositeModel
+from radpath.stats.feature_sets import candidate_matrix
 from radpath.stats.flow import Flow, write_flow
 from radpath.stats.models import (
     PAIRS,
@@ -29,6 +30,7 @@ from radpath.stats.models import (
     til_category,
     write_predictions,
 )
+from radpath.stats.published import is_published, published_model, register_published
 from radpath.stats.roc import auc_ci, delong_test, mann_whitney_p, operating_point, youden_threshold
 from radpath.stats.signature import LassoSettings, LassoSignature
 from radpath.warehouse import Run, finish_run, replace_rows, start_run, transaction
@@ -56,14 +58,19 @@ def _notes_from(caught: list[warnings.WarningMessage]) -> list[str]:
 
 
 def run_associate(
-    con: duckdb.DuckDBPyConnection, cohort: str, *, target: str = "til", modalities: Sequence[str] = ("mri",),
-    alpha: float = 0.05, fdr: float = 0.2,
+    con: duckdb.DuckDBPyConnection, cohort: str, *, target: str = "til", modalities: Sequence[str] = (),
+    alpha: float = 0.05, fdr: float = 0.2, features: Sequence[str] = (),
 ) -> Outcome:
-    """Pearson r of each feature with the target and with TMB and CYT (Fig. 3 data), BH-FDR per target."""
-    run = _run(con, "associate", {"cohort": cohort, "target": target, "modalities": list(modalities),
-                                  "alpha": alpha, "fdr": fdr})
+    """Pearson r of each feature with the target and with TMB and CYT (Fig. 3 data), BH-FDR per target.
+
+    Candidates: every feature of `modalities` (default mri), or the `features` codes / named sets."""
+    params: dict[str, Any] = {"cohort": cohort, "target": target, "modalities": list(modalities), "alpha": alpha,
+                              "fdr": fdr}
+    if features:
+        params["features"] = list(features)
+    run = _run(con, "associate", params)
     try:
-        matrix, owner = data.feature_matrix(con, cohort, modalities=list(modalities))
+        matrix, owner, _ = candidate_matrix(con, cohort, modalities, features)
         targets = {target: data.target(con, cohort, target)}
         for extra in ("TMB", "CYT"):
             if extra.lower() != target.lower():
@@ -97,16 +104,20 @@ def _training(con: duckdb.DuckDBPyConnection, cohort: str, frame: pd.DataFrame, 
 
 
 def run_fit_signature(
-    con: duckdb.DuckDBPyConnection, cohort: str, *, name: str = "signature", modalities: Sequence[str] = ("mri",),
+    con: duckdb.DuckDBPyConnection, cohort: str, *, name: str = "signature", modalities: Sequence[str] = (),
     folds: int = 10, repeats: int = 100, min_frequency: float = 0.9, seed: int = 0, n_jobs: int = 1,
-    full_path: bool = False,
+    full_path: bool = False, features: Sequence[str] = (),
 ) -> Outcome:
-    """Repeated-CV LASSO selection + final OLS; saves the signature and its training predictions."""
+    """Repeated-CV LASSO selection + final OLS; saves the signature and its training predictions.
+
+    Candidates: every feature of `modalities` (default mri), or the `features` codes / named sets."""
     params = {"cohort": cohort, "name": name, "modalities": list(modalities), "folds": folds, "repeats": repeats,
               "min_frequency": min_frequency, "seed": seed, "full_path": full_path}
+    if features:
+        params["features"] = list(features)
     run = _run(con, "fit-signature", params)
     try:
-        matrix, owner = data.feature_matrix(con, cohort, modalities=list(modalities))
+        matrix, owner, _ = candidate_matrix(con, cohort, modalities, features)
         complete, note = _training(con, cohort, matrix, f"fit-signature on {cohort}")
         X, y = complete.drop(columns=["til"]), complete["til"]
         with warnings.catch_warnings(record=True) as caught:
@@ -235,9 +246,21 @@ def run_fit_composite(
 
 
 def run_apply(con: duckdb.DuckDBPyConnection, model_name: str, cohort: str, version: int | None = None) -> Outcome:
-    """Score a cohort with a frozen model (training means/SDs and thresholds) and store the predictions."""
-    model = load_model(con, model_name, version)
-    run = _run(con, "apply", {"model": model.name, "version": model.version, "cohort": cohort})
+    """Score a cohort with a frozen model (training means/SDs and thresholds) and store the predictions.
+
+    ``published:NAME`` applies a published model (radpath.stats.published), registering it first."""
+    if is_published(model_name):
+        published_model(model_name)  # unknown names fail before a run is recorded
+        run = _run(con, "apply", {"model": model_name, "version": version, "cohort": cohort})
+        try:
+            with transaction(con):
+                model = register_published(con, run, model_name)
+        except BaseException:
+            finish_run(con, run, "failed")
+            raise
+    else:
+        model = load_model(con, model_name, version)
+        run = _run(con, "apply", {"model": model.name, "version": model.version, "cohort": cohort})
     try:
         inputs = model_inputs(con, model, cohort)
         predicted = predict(con, model, cohort)
@@ -252,6 +275,8 @@ def run_apply(con: duckdb.DuckDBPyConnection, model_name: str, cohort: str, vers
     counts = frame["til_group"].value_counts().reindex(["low", "intermediate", "high"], fill_value=0)
     notes.append(f"{model.name} v{model.version} on {cohort}: {len(frame)} patients; groups " +
                  ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if "card" in model.artifact:
+        notes.append(f"model card: {model.artifact['card']}")
     return Outcome(run.run_id, {"predictions": frame.drop(columns=["run_id"])}, notes)
 
 

@@ -1,16 +1,10 @@
 """Repeated k-fold LASSO selection and the final OLS signature (the paper's imaging signature).
 
 For each of `repeats` random k-fold partitions and each fold, a LASSO is fitted on the training folds with
-its penalty chosen by inner k-fold CV, exactly as scikit-learn's ``LassoCV(cv=inner_folds)`` does (same alpha
-grid: ``eps``, ``n_alphas`` on the training folds; same inner ``KFold`` without shuffling; same coordinate
-descent solver, tolerance and refit). Two things make it fast without changing the answer:
-
-* each inner path is computed in blocks of alphas, warm-started from the previous block (identical to one
-  path call), and stops once the mean inner-CV error of the last ``patience`` alphas all lie above
-  ``stop_ratio`` x its minimum so far: the tail of the path (tiny penalties, p ~ n, where coordinate descent
-  spends nearly all its time and rarely converges) only ever worsens the CV error. ``full_path=True``
-  computes the whole grid;
-* repeats run in parallel worker processes (``n_jobs``).
+its penalty chosen by inner k-fold CV as scikit-learn's ``LassoCV(cv=inner_folds)`` does
+(`radpath.stats.lasso`: same grid, inner folds, solver and refit; working-set inner paths with an early stop).
+Repeats run in parallel worker processes (``n_jobs``), in small interleaved chunks so that both workers stay
+busy to the end.
 
 The selection frequency of a feature is the fraction of the folds x repeats fits with a non-zero coefficient.
 Features selected in more than ``min_frequency`` of the fits enter a final OLS on the standardised features.
@@ -22,13 +16,13 @@ from __future__ import annotations
 import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from radpath.errors import StatsError
+from radpath.stats.lasso import LassoSettings, lasso_cv_fit
 
 Array = NDArray[np.float64]
 
@@ -43,76 +37,6 @@ def outer_splits(n: int, folds: int, repeats: int, seed: int) -> list[list[NDArr
         parts = np.array_split(perm, folds)
         out.append([np.sort(np.concatenate(parts[:k] + parts[k + 1:])) for k in range(folds)])
     return out
-
-
-def alpha_grid(x: Array, y: Array, eps: float, n_alphas: int) -> Array:
-    """LassoCV's grid: log-spaced from ``max|Xc'yc| / n`` down to eps times that."""
-    xc = x - x.mean(axis=0)
-    yc = y - y.mean()
-    top = float(np.abs(xc.T @ yc).max() / len(y))
-    if top <= 0:
-        raise StatsError("the target is constant on a training fold: LASSO has nothing to fit")
-    return np.logspace(np.log10(top * eps), np.log10(top), n_alphas)[::-1]
-
-
-@dataclass(frozen=True)
-class LassoSettings:
-    inner_folds: int = 5
-    eps: float = 1e-3
-    n_alphas: int = 100
-    tol: float = 1e-4
-    max_iter: int = 1000
-    full_path: bool = False
-    stop_ratio: float = 1.1
-    patience: int = 10
-    block: int = 5
-
-
-def _kfold(n: int, k: int) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
-    """scikit-learn's KFold(k) without shuffling: first n % k folds one larger."""
-    sizes = np.full(k, n // k)
-    sizes[: n % k] += 1
-    out = []
-    start = 0
-    idx = np.arange(n)
-    for size in sizes:
-        test = idx[start:start + size]
-        out.append((np.concatenate([idx[:start], idx[start + size:]]), test))
-        start += size
-    return out
-
-
-def lasso_cv_fit(x: Array, y: Array, s: LassoSettings) -> tuple[float, Array]:
-    """LassoCV's chosen alpha and its coefficients (refit on all of x, y)."""
-    from sklearn.linear_model import lasso_path
-
-    n, p = x.shape
-    alphas = alpha_grid(x, y, s.eps, s.n_alphas)
-    folds = []
-    for train, test in _kfold(n, s.inner_folds):
-        xt, yt = x[train], y[train]
-        xm, ym = xt.mean(axis=0), float(yt.mean())
-        folds.append((np.asfortranarray(xt - xm), yt - ym, x[test] - xm, y[test] - ym, np.zeros(p)))
-    mse = np.zeros(len(alphas))
-    done = 0
-    best = 0
-    while done < len(alphas):
-        stop = len(alphas) if s.full_path else min(done + s.block, len(alphas))
-        chunk = alphas[done:stop]
-        for i, (xt, yt, xs, ys, coef) in enumerate(folds):
-            _, coefs, _ = lasso_path(xt, yt, alphas=chunk, coef_init=coef, precompute=False, copy_X=False,
-                                     check_input=False, tol=s.tol, max_iter=s.max_iter)
-            folds[i] = (xt, yt, xs, ys, coefs[:, -1].copy())
-            mse[done:stop] += ((xs @ coefs - ys[:, None]) ** 2).mean(axis=0)
-        done = stop
-        best = int(np.argmin(mse[:done]))
-        if done - best > s.patience and np.all(mse[done - s.patience:done] > s.stop_ratio * mse[best]):
-            break
-    alpha = float(alphas[best])
-    xc = x - x.mean(axis=0)
-    _, coefs, _ = lasso_path(np.asfortranarray(xc), y - y.mean(), alphas=[alpha], precompute=n > p,
-                             check_input=False, tol=s.tol, max_iter=s.max_iter)
-    return alpha, coefs[:, 0]
 
 
 def _repeat_block(args: tuple[Array, Array, list[list[NDArray[np.int64]]], LassoSettings]) -> tuple[Array, Array]:
@@ -136,14 +60,17 @@ def repeated_lasso(
     settings = settings or LassoSettings()
     splits = outer_splits(len(y), folds, repeats, seed)
     jobs = max(1, min(n_jobs if n_jobs > 0 else (os.cpu_count() or 1), repeats))
-    chunks = [splits[i::jobs] for i in range(jobs)]
     if jobs == 1:
         results = [_repeat_block((x, y, splits, settings))]
-        order = [r for r in range(repeats)]
+        order = list(range(repeats))
     else:
+        import sklearn.linear_model  # noqa: F401  imported once here, inherited by forked workers
+
+        n_chunks = min(repeats, 4 * jobs)
+        chunks = [list(range(i, repeats, n_chunks)) for i in range(n_chunks)]
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(_repeat_block, [(x, y, c, settings) for c in chunks]))
-        order = [r for i in range(jobs) for r in range(i, repeats, jobs)]
+            results = list(pool.map(_repeat_block, [(x, y, [splits[r] for r in c], settings) for c in chunks]))
+        order = [r for c in chunks for r in c]
     alphas = np.concatenate([a.reshape(-1, folds) for a, _ in results])
     coefs = np.concatenate([c.reshape(-1, folds, x.shape[1]) for _, c in results])
     inverse = np.argsort(order)

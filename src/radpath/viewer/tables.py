@@ -48,7 +48,7 @@ def cohort_tables(con: duckdb.DuckDBPyConnection, cohort: str) -> list[dict[str,
     for table in TABLES:
         entry: dict[str, Any] = {"name": table.name, "title": table.title, "view": table.view, "note": ""}
         try:
-            frame = table.build(con, cohort)
+            built = table.build(con, cohort)
         except (RadpathError, duckdb.Error) as exc:
             entry.update(columns=[], rows=[], note=str(exc))
             out.append(entry)
@@ -58,9 +58,11 @@ def cohort_tables(con: duckdb.DuckDBPyConnection, cohort: str) -> list[dict[str,
             entry.update(columns=[], rows=[], note=f"could not be built ({type(exc).__name__}: {exc}); see the log")
             out.append(entry)
             continue
+        frame = built.frame
         if "cohort" in frame.columns:
             frame = frame[frame["cohort"] == cohort]
         entry.update(frame_rows(frame.reset_index(drop=True)))
+        entry.update(caption=built.caption, footnotes=list(built.footnotes))
         if frame.empty:
             entry["note"] = f"no rows for {cohort} (the analysis behind view {table.view} has not been run on it)"
         out.append(entry)
