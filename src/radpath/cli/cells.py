@@ -34,7 +34,8 @@ def train_cells(
     crops: int = typer.Option(4, "--crops", min=1, help="Random crops (density) per image and epoch."),
     batch: int = typer.Option(8, "--batch", min=1, help="Crops per training batch."),
     radius_um: float = typer.Option(5.0, "--radius-um", min=0.1, help="Matching radius for threshold tuning (um)."),
-    mpp: float = typer.Option(None, "--mpp", help="Microns per pixel of the images (else dataset.json, else 0.5)."),
+    mpp: float = typer.Option(None, "--mpp",
+                              help="Microns per pixel of the images [default: dataset.json's, else 0.5]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     seed: int = typer.Option(1, "--seed", help="Random seed (split, crops, weights)."),
 ) -> None:
@@ -73,13 +74,16 @@ def detect_cells(
                              "(<out>/<cohort>/<patient>/cells.parquet)."),
     cohort: str = typer.Option(None, "--cohort", help="Cohort of the patients [default: the manifest's name, or the "
                                "folder's name]."),
-    method: str = typer.Option(None, "--method", help="Refuse a model file of another method (density | patch)."),
-    mpp: float = typer.Option(None, "--mpp", help="Microns per pixel for images / slides that lack it [0.5]."),
+    method: str = typer.Option(None, "--method", help="Refuse a model file of another method (density | patch) "
+                               "[default: any]."),
+    mpp: float = typer.Option(None, "--mpp", help="Microns per pixel for images / slides that lack it "
+                              "[default: the slide's, else 0.5]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     batch: int = typer.Option(8, "--batch", min=1, help="Slide tiles per inference batch."),
     workers: int = typer.Option(1, "--workers", min=0, help="Threads reading slide tiles ahead of the model."),
     truth: Path = typer.Option(None, "--truth", metavar="FILE", help="CSV of patient_id, ki67_index, til_cell_score "
-                               "(e.g. the synthetic study's ihc/<cohort>/truth.csv): print the RMSE and r against it."),
+                               "(e.g. the synthetic study's ihc/<cohort>/truth.csv): print the RMSE and r against it "
+                               "[default: none]."),
     db: Path = DbOption,
     jobs: int = JobsOption,
     scheduler: str = SchedulerOption,
@@ -140,8 +144,10 @@ def evaluate_cells(
     model: Path = typer.Option(..., "--model", metavar="FILE", help="Cell detector file."),
     radius_um: float = typer.Option(5.0, "--radius-um", min=0.1, help="A detection within R um of an unmatched "
                                     "truth cell of its class is a true positive."),
-    method: str = typer.Option(None, "--method", help="Refuse a model file of another method (density | patch)."),
-    mpp: float = typer.Option(None, "--mpp", help="Microns per pixel of the images (else dataset.json, else 0.5)."),
+    method: str = typer.Option(None, "--method", help="Refuse a model file of another method (density | patch) "
+                               "[default: any]."),
+    mpp: float = typer.Option(None, "--mpp",
+                              help="Microns per pixel of the images [default: dataset.json's, else 0.5]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
 ) -> None:
     """Precision, recall and F1 per class, Ki-67 / TIL score RMSE and category accuracy, lymphocyte FROC."""
