@@ -32,11 +32,11 @@ CELLS = [  # (x_px, y_px, class) on level 0
 ]
 RUN = "run-test"
 
-# migration 0010 (segment-wsi) creates seg_slides in every warehouse; the DDL stands in where it has not run
+# IF NOT EXISTS: once a stage's migration creates the table (cell_files: 0011_cells), the fixture uses it
 SEG_DDL = ("CREATE TABLE IF NOT EXISTS seg_slides (cohort VARCHAR, patient_id VARCHAR, slide_path VARCHAR, "
            "mask_path VARCHAR, overlay_png VARCHAR, mask_mpp DOUBLE, run_id VARCHAR)")
-CELL_DDL = ("CREATE TABLE cell_files (cohort VARCHAR, patient_id VARCHAR, source_path VARCHAR, cells_path VARCHAR, "
-            "n_cells INTEGER, mpp DOUBLE, run_id VARCHAR)")
+CELL_DDL = ("CREATE TABLE IF NOT EXISTS cell_files (cohort VARCHAR, patient_id VARCHAR, source_path VARCHAR, "
+            "cells_path VARCHAR, n_cells INTEGER, mpp DOUBLE, run_id VARCHAR)")
 
 
 @dataclass

@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "radpath.cli.mri",
     "radpath.cli.pathology",
     "radpath.cli.segmentation",
+    "radpath.cli.cells",
     "radpath.cli.models",
     "radpath.cli.genomics",
     "radpath.cli.stats",

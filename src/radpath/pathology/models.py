@@ -179,6 +179,15 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return _read(Path(path))[1]
 
 
+def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and metadata of any radpath model file (safetensors, or a weights-only torch file);
+    other model kinds (cell detectors) check the metadata's `format` themselves."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist")
+    return _read(path)
+
+
 def model_hash(path: str | Path) -> str:
     """sha256 of a model file, or of a zoo folder's config and weights (`zoo.folder_hash`)."""
     from radpath.warehouse.runs import hash_file

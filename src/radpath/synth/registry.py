@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from radpath.synth.genomics import render_genomics
+from radpath.synth.ihc import render_ihc
 from radpath.synth.mri import render_mri
 from radpath.synth.slides import render_slides
 from radpath.synth.tables import render_tables
@@ -27,4 +28,5 @@ RENDERERS: dict[str, Renderer] = {
     "mri": render_mri,
     "slides": render_slides,
     "genomics": render_genomics,
+    "ihc": render_ihc,
 }

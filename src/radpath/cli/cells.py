@@ -1,0 +1,166 @@
+"""Commands of the cell-detection issue: train-cells, detect-cells, evaluate-cells."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+
+from radpath.cli.common import DbOption, JobsOption, RetryOption, RichProgress, SchedulerOption, console
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train-cells")(train_cells)
+    app.command("detect-cells")(detect_cells)
+    app.command("evaluate-cells")(evaluate_cells)
+
+
+def train_cells(
+    data: Path = typer.Option(..., "--data", metavar="FOLDER", help="Folder of images with labelled cell centres "
+                              "(SHIDC-B-Ki-67 JSON "
+                              "per image, points.csv of image,x,y,class, or TIGER COCO JSON)."),
+    out: Path = typer.Option(..., "--out", metavar="OUT_FILE",
+                             help="Model file to write (.safetensors; a .json sidecar beside it)."),
+    method: str = typer.Option("density", "--method", help="density (PathoNet density maps) | patch (70 x 70 "
+                               "lymphocyte patch classifier + non-maximum suppression)."),
+    width: int = typer.Option(8, "--width", min=2, help="Channels after the first layer: 8 = small CPU model (4 "
+                              "trains faster but leaves a class untrained on some seeds)."),
+    input_px: int = typer.Option(0, "--input-px", min=0, help="Training crop (density, divisible by 8; paper 256) or "
+                                 "patch size (patch; paper 70); 0 = 64 for density, 70 for patch."),
+    epochs: int = typer.Option(20, "--epochs", min=1, help="Training epochs."),
+    lr: float = typer.Option(None, "--lr", help="Adam learning rate [default: 1e-4 (paper) density, 1e-3 patch]."),
+    step_epochs: int = typer.Option(10, "--step-epochs", min=1, help="Learning rate x 0.1 every this many epochs."),
+    crops: int = typer.Option(4, "--crops", min=1, help="Random crops (density) per image and epoch."),
+    batch: int = typer.Option(8, "--batch", min=1, help="Crops per training batch."),
+    radius_um: float = typer.Option(5.0, "--radius-um", min=0.1, help="Matching radius for threshold tuning (um)."),
+    mpp: float = typer.Option(None, "--mpp",
+                              help="Microns per pixel of the images [default: dataset.json's, else 0.5]."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    seed: int = typer.Option(1, "--seed", help="Random seed (split, crops, weights)."),
+) -> None:
+    """Train a cell detector on images with labelled cell centres and save it with its metadata."""
+    from radpath.pathology.cells.train import CellTrainConfig
+    from radpath.pathology.cells.train import train_cells as train
+    from radpath.pathology.models import resolve_device
+
+    config = CellTrainConfig(
+        method=method, width=width, input_px=input_px or (64 if method == "density" else 70), epochs=epochs,
+        batch=batch, lr=lr, step_epochs=step_epochs, crops_per_image=crops, radius_um=radius_um, seed=seed,
+        device=resolve_device(device), mpp=mpp,
+    )
+
+    def log(row: dict[str, object]) -> None:
+        console.print(f"epoch {row['epoch']}: loss {float(row['loss']):.5f}  lr {float(row['lr']):.0e}")  # type: ignore[arg-type]
+
+    meta = train(data, config, out, log=log)
+    console.print(f"{method} cell detector {out}: thresholds {meta['thresholds']} (tuned on "
+                  f"{meta['n_val_images']} validation images)")
+    _print_classes(meta["metrics"])
+
+
+def _print_classes(metrics: dict[str, dict[str, float]]) -> None:
+    for name, m in metrics.items():
+        counts = f"  TP {m['tp']:.0f} FP {m['fp']:.0f} FN {m['fn']:.0f}" if "tp" in m else ""
+        console.print(f"  {name:14s} precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
+                      f"F1 {m['f1']:.3f}{counts}")
+
+
+def detect_cells(
+    targets: list[str] = typer.Argument(..., help="Cohort manifest(s) (.yaml: its slides), CSV image lists "
+                                        "(patient_id,image[,mpp]) or folders (a sub-folder of images per patient)."),
+    model: Path = typer.Option(..., "--model", metavar="FILE", help="Cell detector file (radpath train-cells)."),
+    out: Path = typer.Option(Path("cells"), "--out", metavar="OUT_FOLDER", help="Folder for the per-case cell files "
+                             "(<out>/<cohort>/<patient>/cells.parquet)."),
+    cohort: str = typer.Option(None, "--cohort", help="Cohort of the patients [default: the manifest's name, or the "
+                               "folder's name]."),
+    method: str = typer.Option(None, "--method", help="Refuse a model file of another method (density | patch) "
+                               "[default: any]."),
+    mpp: float = typer.Option(None, "--mpp", help="Microns per pixel for images / slides that lack it "
+                              "[default: the slide's, else 0.5]."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    batch: int = typer.Option(8, "--batch", min=1, help="Slide tiles per inference batch."),
+    workers: int = typer.Option(1, "--workers", min=0, help="Threads reading slide tiles ahead of the model."),
+    truth: Path = typer.Option(None, "--truth", metavar="FILE", help="CSV of patient_id, ki67_index, til_cell_score "
+                               "(e.g. the synthetic study's ihc/<cohort>/truth.csv): print the RMSE and r against it "
+                               "[default: none]."),
+    db: Path = DbOption,
+    jobs: int = JobsOption,
+    scheduler: str = SchedulerOption,
+    retry_failed: bool = RetryOption,
+) -> None:
+    """Detect and classify cells per case; cell files, counts, Ki-67 index and cell TIL score to the warehouse."""
+    from radpath.pathology.cells.pipeline import DetectParams
+    from radpath.pathology.cells.pipeline import detect_cells as detect
+    from radpath.pathology.models import resolve_device
+    from radpath.warehouse import open_warehouse
+
+    params = DetectParams(model=str(model), out_dir=str(out.resolve()), device=resolve_device(device), mpp=mpp,
+                          batch=batch, workers=workers, threads=1 if jobs > 1 else 0)
+    with open_warehouse(db) as con:
+        summaries = detect(con, targets, params, cohort=cohort, method=method, jobs=jobs, scheduler=scheduler,
+                           retry_failed=retry_failed, progress=RichProgress())
+        for s in summaries:
+            row = con.execute(
+                "SELECT avg(ki67_index), avg(til_cell_score), sum(n_ki67_positive + n_ki67_negative "
+                "+ n_lymphocyte) FROM cell_scores WHERE run_id = ?", [s.run.run_id]).fetchone()
+            ki, til, cells = row if row else (None, None, 0)
+            console.print(f"run {s.run.run_id}: {len(s.done)} cases, {len(s.failed)} failed; {cells or 0} cells; "
+                          f"mean Ki-67 index {_pct(ki)}, mean cell TIL score {_pct(til)}; cell files in {out}")
+            for error in list(s.failed.values())[:10]:
+                console.print(f"  failed {error}")
+            if truth is not None:
+                _against_truth(con.execute("SELECT patient_id, ki67_index, til_cell_score FROM cell_scores "
+                                           "WHERE run_id = ?", [s.run.run_id]).df(), truth)
+
+
+def _against_truth(found: object, truth: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from radpath.errors import ConfigError
+
+    planted = pd.read_csv(truth)
+    if not {"patient_id", "ki67_index", "til_cell_score"} <= set(planted.columns):
+        raise ConfigError(f"truth table {truth}: expected columns patient_id, ki67_index, til_cell_score")
+    both = pd.merge(found, planted, on="patient_id", suffixes=("", "_truth"))  # type: ignore[call-overload]
+    for col, name in (("ki67_index", "Ki-67 index"), ("til_cell_score", "cell TIL score")):
+        a, b = both[col].to_numpy(float), both[f"{col}_truth"].to_numpy(float)
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < 2:
+            continue
+        rmse = float(np.sqrt(np.mean((a[ok] - b[ok]) ** 2)))
+        r = float(np.corrcoef(a[ok], b[ok])[0, 1])
+        console.print(f"  {name} vs truth ({int(ok.sum())} patients): RMSE {rmse:.2f} points, r {r:.3f}")
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.1f} %"
+
+
+def evaluate_cells(
+    data: Path = typer.Option(..., "--data", metavar="FOLDER",
+                              help="Folder of images with labelled cell centres (as train-cells)."),
+    model: Path = typer.Option(..., "--model", metavar="FILE", help="Cell detector file."),
+    radius_um: float = typer.Option(5.0, "--radius-um", min=0.1, help="A detection within R um of an unmatched "
+                                    "truth cell of its class is a true positive."),
+    method: str = typer.Option(None, "--method", help="Refuse a model file of another method (density | patch) "
+                               "[default: any]."),
+    mpp: float = typer.Option(None, "--mpp",
+                              help="Microns per pixel of the images [default: dataset.json's, else 0.5]."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+) -> None:
+    """Precision, recall and F1 per class, Ki-67 / TIL score RMSE and category accuracy, lymphocyte FROC."""
+    from radpath.pathology.cells.evaluate import evaluate_cells as evaluate
+    from radpath.pathology.models import resolve_device
+
+    result = evaluate(data, model, radius_um=radius_um, device=resolve_device(device), mpp=mpp, method=method)
+    console.print(f"{result['method']} detector on {result['n_images']} images (R = {radius_um:g} um):")
+    _print_classes(result["classes"])
+    console.print(f"  Ki-67 index RMSE {result['ki67_rmse']:.2f} points, category accuracy "
+                  f"{result['ki67_category_accuracy']:.3f} ({result['n_groups']} groups)")
+    console.print(f"  TIL score RMSE {result['til_rmse']:.2f} points, category accuracy "
+                  f"{result['til_category_accuracy']:.3f}")
+    if "froc_lymphocyte" in result:
+        f = result["froc_lymphocyte"]
+        console.print("  lymphocyte FROC " + "  ".join(f"{k} {v:.3f}" for k, v in f.items()))

@@ -1,0 +1,189 @@
+"""Reading images with labelled cell centres: SHIDC-B-Ki-67 JSON, a CSV of points, TIGER's COCO JSON.
+
+A labelled folder holds images (PNG/JPEG/TIFF) and one of:
+
+* per image a JSON file of the same stem: a list of points {"x", "y", "label_id"} (SHIDC-B-Ki-67, as in
+  the PathoNet repository: label_id 1 = Ki-67 immunopositive, 2 = immunonegative, 3 = lymphocyte / TIL);
+* `points.csv` with columns image, x, y, class (class a name of `CELL_CLASSES` or a SHIDC label id);
+* a TIGER detection file (`tiger-coco.json` or any COCO JSON with "images" and "annotations"): every
+  box is a lymphocyte or plasma cell (TIGER's single detection class), its centre the cell centre.
+
+`dataset.json` (optional) gives `mpp` (microns per pixel; else the `mpp` argument, else 0.5).
+Errors name the image and file: a label outside the class set, a point outside the image, an empty or
+unreadable image, a JSON that is not a list of points.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radpath.errors import ConfigError, PathologyError
+from radpath.pathology.cellfile import CELL_CLASSES
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+SHIDC_LABELS = {1: "ki67_positive", 2: "ki67_negative", 3: "lymphocyte"}
+DEFAULT_MPP = 0.5
+TIGER_FILES = ("tiger-coco.json", "coco.json")
+
+
+@dataclass
+class LabelledImage:
+    name: str
+    path: Path
+    rgb: np.ndarray            # H x W x 3 uint8
+    xy: np.ndarray             # (n, 2) float64 x, y pixels
+    classes: np.ndarray        # (n,) str
+    mpp: float
+
+
+def read_image(path: str | Path, case_id: str | None = None) -> np.ndarray:
+    """RGB uint8 array of an image file; a clear error for a missing, empty or unreadable one."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    where = case_id or path.stem
+    if not path.is_file():
+        raise PathologyError(where, "image file does not exist", file=str(path))
+    if path.stat().st_size == 0:
+        raise PathologyError(where, "image file is empty", file=str(path))
+    try:
+        with Image.open(path) as image:
+            rgb = np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise PathologyError(where, f"not a readable image ({exc})", file=str(path)) from None
+    if rgb.size == 0 or min(rgb.shape[:2]) == 0:
+        raise PathologyError(where, "image has no pixels", file=str(path))
+    return rgb
+
+
+def class_name(label: Any, where: str, file: str) -> str:
+    """A cell class from a name of CELL_CLASSES or a SHIDC label id (1, 2, 3)."""
+    text = str(label).strip()
+    if text in CELL_CLASSES:
+        return text
+    try:
+        code = int(float(text))
+    except ValueError:
+        code = -1
+    if code in SHIDC_LABELS and float(text) == code:
+        return SHIDC_LABELS[code]
+    raise PathologyError(where, f"label {label!r} is not a cell class; known: {list(CELL_CLASSES)} "
+                         f"or SHIDC label ids {sorted(SHIDC_LABELS)}", file=file)
+
+
+def _json_points(path: Path, where: str) -> tuple[np.ndarray, list[str]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PathologyError(where, f"not a readable JSON file ({exc})", file=str(path)) from None
+    if not isinstance(data, list) or not all(isinstance(p, dict) and {"x", "y", "label_id"} <= set(p) for p in data):
+        raise PathologyError(where, 'expected a JSON list of points {"x", "y", "label_id"}', file=str(path))
+    try:
+        xy = np.array([[float(p["x"]), float(p["y"])] for p in data], np.float64).reshape(-1, 2)
+    except (TypeError, ValueError):
+        raise PathologyError(where, "point coordinates must be numbers", file=str(path)) from None
+    return xy, [class_name(p["label_id"], where, str(path)) for p in data]
+
+
+def _csv_points(path: Path) -> dict[str, tuple[list[tuple[float, float]], list[str]]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if rows and not {"image", "x", "y", "class"} <= set(rows[0]):
+        raise ConfigError(f"point list {path}: expected columns image,x,y,class; found {list(rows[0])}")
+    out: dict[str, tuple[list[tuple[float, float]], list[str]]] = {}
+    for n, row in enumerate(rows, start=2):
+        try:
+            point = (float(row["x"]), float(row["y"]))
+        except ValueError:
+            raise PathologyError(row["image"], f"row {n}: x and y must be numbers", file=str(path)) from None
+        points, classes = out.setdefault(row["image"], ([], []))
+        points.append(point)
+        classes.append(class_name(row["class"], row["image"], str(path)))
+    return out
+
+
+def _tiger_points(path: Path) -> dict[str, tuple[list[tuple[float, float]], list[str]]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        names = {img["id"]: img["file_name"] for img in data["images"]}
+        out: dict[str, tuple[list[tuple[float, float]], list[str]]] = {name: ([], []) for name in names.values()}
+        for ann in data["annotations"]:
+            x, y, w, h = (float(v) for v in ann["bbox"])
+            points, classes = out[names[ann["image_id"]]]
+            points.append((x + w / 2.0, y + h / 2.0))
+            classes.append("lymphocyte")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"TIGER annotations {path}: expected COCO JSON with images and bbox annotations ({exc})"
+                          ) from None
+    return out
+
+
+def check_points(xy: np.ndarray, shape: tuple[int, ...], where: str, file: str) -> None:
+    """Every point must lie inside the image (0 <= x < width, 0 <= y < height)."""
+    h, w = shape[:2]
+    bad = ~((xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)) if len(xy) else np.zeros(0, bool)
+    if bad.any():
+        x, y = xy[np.argmax(bad)]
+        raise PathologyError(where, f"point ({x:g}, {y:g}) lies outside the {w} x {h} image", file=file)
+
+
+def dataset_mpp(folder: Path, mpp: float | None) -> float:
+    info = folder / "dataset.json"
+    if mpp is not None:
+        return float(mpp)
+    if info.is_file():
+        return float(json.loads(info.read_text(encoding="utf-8")).get("mpp", DEFAULT_MPP))
+    return DEFAULT_MPP
+
+
+def load_labelled(folder: str | Path, mpp: float | None = None) -> list[LabelledImage]:
+    """Every labelled image of `folder` (see the module docstring), in name order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"labelled data {folder}: not a folder")
+    mpp = dataset_mpp(folder, mpp)
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise ConfigError(f"labelled data {folder}: no images ({sorted(IMAGE_SUFFIXES)})")
+    table: dict[str, tuple[list[tuple[float, float]], list[str]]] | None = None
+    source = None
+    if (folder / "points.csv").is_file():
+        source = folder / "points.csv"
+        table = _csv_points(source)
+    else:
+        for name in TIGER_FILES:
+            if (folder / name).is_file():
+                source = folder / name
+                table = _tiger_points(source)
+                break
+    out = []
+    for path in images:
+        if table is not None and source is not None:
+            points, names = table.get(path.name, ([], []))
+            xy, classes, file = np.array(points, np.float64).reshape(-1, 2), names, str(source)
+        else:
+            label_file = path.with_suffix(".json")
+            if not label_file.is_file():
+                raise PathologyError(path.stem, "no label file beside the image (SHIDC layout: <stem>.json)",
+                                     file=str(label_file))
+            xy, classes = _json_points(label_file, path.stem)
+            file = str(label_file)
+        rgb = read_image(path)
+        check_points(xy, rgb.shape, path.stem, file)
+        out.append(LabelledImage(path.name, path, rgb, xy, np.array(classes, dtype=object).astype(str), mpp))
+    return out
+
+
+def data_hash(items: list[LabelledImage]) -> str:
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(item.name.encode() + b"\0" + item.rgb.tobytes() + item.xy.tobytes())
+        digest.update("".join(item.classes.tolist()).encode())
+    return digest.hexdigest()
