@@ -132,14 +132,6 @@ def save_model(
     return path
 
 
-def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Tensors and metadata of a model file, refusing anything whose loading would run code."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist")
-    return _read(path)
-
-
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
