@@ -317,6 +317,40 @@ def til_score_scatter(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
     return save_png_svg(fig, out / "til_score_vs_reading")
 
 
+STROMAL_MEASURES = {"stromal_til": "stromal TIL, cells in stroma (%)",
+                    "stromal_til_patch": "stromal TIL, lymphocyte map in stroma (%)",
+                    "til_score": "tumour-bed TIL score (%)"}
+
+
+def stromal_til_scatter(con: duckdb.DuckDBPyConnection, out: Path, cohort: str | None = None) -> list[Path]:
+    """The stromal TIL scores of `segment-wsi` and the tumour-bed TIL score against the pathologists' reading,
+    one panel each, titled with Pearson r, Spearman rho and the Bland-Altman bias (limits of agreement)."""
+    from radpath.stats.agreement import agreement
+
+    cohort = report_cohort(con, cohort)
+    frame = con.execute("SELECT * FROM seg_til_comparison WHERE cohort = ? AND stromal_til_pct IS NOT NULL",
+                        [cohort]).df()
+    stats_ = agreement(frame, list(STROMAL_MEASURES), "stromal_til_pct")
+    if stats_.empty or not stats_["measure"].isin(["stromal_til", "stromal_til_patch"]).any():
+        raise FigureSkipped(f"no stromal TIL scores with a pathologist reading for cohort {cohort} "
+                            "(run segment-wsi)")
+    fig = new_figure(4.0 * len(stats_), 4.0)
+    for k, row in enumerate(stats_.itertuples(index=False)):
+        ax = fig.add_subplot(1, len(stats_), k + 1)
+        for category in CATEGORIES:
+            part = frame[frame["til_category"] == category]
+            ax.plot(part["stromal_til_pct"], part[row.measure], "o", ms=4, alpha=0.7,
+                    color=CATEGORY_COLOURS[category], label=f"{category} (n={len(part)})")
+        ax.plot([0, 100], [0, 100], ":", color="grey", lw=0.8)
+        ax.set_xlabel("pathologist stromal TILs (%)")
+        ax.set_ylabel(STROMAL_MEASURES[row.measure])
+        ax.set_title(f"r = {row.pearson_r:.2f}, rho = {row.spearman_rho:.2f}, n = {row.n}\n"
+                     f"bias {row.bias:+.1f} ({row.loa_low:.1f} to {row.loa_high:.1f})", fontsize=8)
+        if k == 0:
+            ax.legend(fontsize=7)
+    return save_png_svg(fig, out / "stromal_til_vs_reading")
+
+
 FIGURES: dict[str, Callable[[duckdb.DuckDBPyConnection, Path], list[Path]]] = {
     "feature_heatmap": feature_heatmap,
     "correlation_heatmap": correlation_heatmap,
@@ -325,6 +359,7 @@ FIGURES: dict[str, Callable[[duckdb.DuckDBPyConnection, Path], list[Path]]] = {
     "km_curves": km_curves,
     "til_map_montage": til_map_montage,
     "til_score_vs_reading": til_score_scatter,
+    "stromal_til_vs_reading": stromal_til_scatter,
     "inclusion_flow": inclusion_flow,
 }
 
@@ -341,6 +376,10 @@ CAPTIONS: dict[str, str] = {
     "til_map_montage": "Tumour–TIL maps (top: slide thumbnail with the map overlaid; bottom: the map, red "
                        "lymphocytes, green tumour, blue tissue), two slides per pathologist TIL category.",
     "til_score_vs_reading": "Computational TIL score against the pathologists' stromal TIL reading.",
+    "stromal_til_vs_reading": "Stromal TIL scores from the tissue compartments (TIGER: TILs counted in stroma; "
+                              "lymphocyte map restricted to stroma) and the tumour-bed TIL score against the "
+                              "pathologists' stromal TIL reading; dotted line: identity. Title: Pearson r, "
+                              "Spearman rho, Bland–Altman bias (95% limits of agreement).",
     "inclusion_flow": "Patient flow (Figure S1): inclusion criteria per cohort, then the patients each analysis "
                       "kept, with the numbers excluded at each step.",
 }

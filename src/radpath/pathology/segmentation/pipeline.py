@@ -180,18 +180,7 @@ def segment_slides(
 def til_agreement(con: duckdb.DuckDBPyConnection, cohort: str) -> pd.DataFrame:
     """Each computational TIL score against the pathologists' stromal TIL reading: n, Pearson r, Spearman rho,
     Bland-Altman bias (score - reading) and 95 % limits of agreement (bias +- 1.96 SD)."""
-    from scipy import stats
+    from radpath.stats.agreement import agreement
 
     frame = con.execute("SELECT * FROM seg_til_comparison WHERE cohort = ?", [cohort]).df()
-    rows = []
-    for measure in ("stromal_til", "stromal_til_patch", "til_score"):
-        both = frame[[measure, "stromal_til_pct"]].dropna()
-        if len(both) < 3:
-            continue
-        x, y = both[measure].to_numpy(float), both["stromal_til_pct"].to_numpy(float)
-        diff = x - y
-        sd = float(diff.std(ddof=1))
-        rows.append({"measure": measure, "n": len(both), "pearson_r": float(stats.pearsonr(x, y)[0]),
-                     "spearman_rho": float(stats.spearmanr(x, y)[0]), "bias": float(diff.mean()),
-                     "loa_low": float(diff.mean() - 1.96 * sd), "loa_high": float(diff.mean() + 1.96 * sd)})
-    return pd.DataFrame(rows)
+    return agreement(frame, ["stromal_til", "stromal_til_patch", "til_score"], "stromal_til_pct")
