@@ -16,7 +16,7 @@ TRAIN="$STUDY/tcga_brca/manifest.yaml"
 VALID="$STUDY/ispy1/manifest.yaml"
 
 step "synthetic study (truth table, MRI, slides, expression, mutations, clinical tables)"
-"$BIN/radpath" synth --out "$STUDY" --seed 1
+"$BIN/radpath" synth --out "$STUDY" --seed 1 --jobs "$JOBS"
 step "ingest clinical, TIL and outcome tables; inclusion criteria"
 "$BIN/radpath" ingest "$TRAIN" "$VALID"
 step "DCE-MRI features"

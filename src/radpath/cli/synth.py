@@ -21,12 +21,16 @@ def synth(
     modality: list[str] = typer.Option(
         None, "--modality", help="Render only these modalities (repeatable) [default: all registered]."
     ),
+    jobs: int = typer.Option(
+        1, "--jobs", "-j", min=1, help="Processes rendering modalities side by side (the study is the same)."
+    ),
 ) -> None:
     """Write a synthetic two-cohort study (truth table, files, one manifest per cohort)."""
     from radpath.synth.study import generate_study
 
     study = generate_study(
-        out, seed=seed, n_train=n_train, n_valid=n_valid, modalities=modality or None, progress=RichProgress()
+        out, seed=seed, n_train=n_train, n_valid=n_valid, modalities=modality or None, progress=RichProgress(),
+        jobs=jobs,
     )
     console.print(f"truth table: {study.truth_path}")
     for cohort, manifest in study.manifests.items():

@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from radpath.errors import ConfigError
@@ -49,6 +50,29 @@ def _manifest(cohort: str, sections: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _render(
+    names: list[str], truth: pd.DataFrame, out: Path, seed: int, jobs: int, progress: Progress
+) -> list[tuple[str, dict[str, dict[str, Any]]]]:
+    """(name, manifest sections) of each renderer, in registry order whatever order they finish in."""
+    if jobs <= 1 or len(names) == 1:
+        done = []
+        for name in names:
+            done.append((name, RENDERERS[name](truth, out, seed)))
+            progress.advance(True, name)
+        return done
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: a parent that has already run torch (a test session) would hang forked workers
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(RENDERERS[name], truth, out, seed): name for name in names}
+        results = {}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            progress.advance(True, futures[future])
+    return [(name, results[name]) for name in names]
+
+
 def generate_study(
     out: str | Path,
     *,
@@ -57,8 +81,11 @@ def generate_study(
     n_valid: int = 105,
     modalities: Sequence[str] | None = None,
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> Study:
-    """Draw the truth and render every registered modality (or those named) under `out`."""
+    """Draw the truth and render every registered modality (or those named) under `out`; with `jobs` > 1 the
+    renderers run side by side in that many processes (each draws from its own seed stream and writes its own
+    files, so the study is the same either way)."""
     out = Path(out)
     names = list(modalities) if modalities else list(RENDERERS)
     unknown = [name for name in names if name not in RENDERERS]
@@ -73,10 +100,9 @@ def generate_study(
     sections: dict[str, dict[str, Any]] = {TRAIN: {}, VALID: {}}
     progress = progress or NullProgress()
     progress.start(len(names), "synthetic study")
-    for name in names:
-        for cohort, section in RENDERERS[name](truth, out, seed).items():
+    for _name, rendered in _render(names, truth, out, seed, jobs, progress):
+        for cohort, section in rendered.items():
             sections[cohort].update(section)
-        progress.advance(True, name)
     progress.finish()
     manifests = {}
     for cohort in (TRAIN, VALID):
