@@ -240,13 +240,21 @@ def load_model(
         raise ModelFileError(f"model file {path}: a {meta.get('task')!r} model, expected a {task!r} model")
     if input_px is not None and int(meta.get("input_px", -1)) != input_px:
         raise ModelFileError(f"model file {path}: input size {meta.get('input_px')} px, expected {input_px} px")
+    return instantiate(path, tensors, meta, build, device), meta
+
+
+def instantiate(
+    path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
+    build: Callable[..., nn.Module], device: str = "cpu",
+) -> nn.Module:
+    """The network `build(meta['arch'], **meta['arch_kwargs'])` with a model file's weights, in eval mode on
+    `device`; weights that do not fit are a ModelFileError naming the file (patch, cell and tissue models)."""
     model = build(str(meta.get("arch")), **meta.get("arch_kwargs", {}))
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:
         raise ModelFileError(f"model file {path}: weights do not fit architecture {meta.get('arch')}: {exc}") from None
-    model.eval().to(device)
-    return model, meta
+    return model.eval().to(device)
 
 
 def resolve_device(device: str = "auto") -> str:

@@ -174,6 +174,17 @@ def _write_case(con: duckdb.DuckDBPyConnection, run: Run, case_id: str, value: d
     write_slide(con, run, cohort, case_id, value, params)
 
 
+def grouped_slide_cases(
+    con: duckdb.DuckDBPyConnection, targets: list[str], mpp: float | None = None
+) -> dict[tuple[str, float | None], list[tuple[str, str]]]:
+    """The slides of every target (manifest or slide file) grouped by (cohort, manifest mpp): one run each."""
+    groups: dict[tuple[str, float | None], list[tuple[str, str]]] = {}
+    for target in targets:
+        cohort, cases, group_mpp = slide_cases(con, target, mpp)
+        groups.setdefault((cohort, group_mpp), []).extend(cases)
+    return groups
+
+
 def slide_cases(con: duckdb.DuckDBPyConnection, target: str, mpp: float | None = None
                 ) -> tuple[str, list[tuple[str, str]], float | None]:
     """(cohort, [(patient_id, slide path)], manifest mpp) from a manifest, or ('slides', [(stem, path)])."""
@@ -208,10 +219,7 @@ def score_slides(
     from radpath.pathology.scores import FEATURE_DEFS
 
     models = check_models(params)  # fail early, before any run is recorded
-    groups: dict[tuple[str, float | None], list[tuple[str, str]]] = {}
-    for target in targets:
-        cohort, cases, mpp = slide_cases(con, target, params.mpp)
-        groups.setdefault((cohort, mpp), []).extend(cases)
+    groups = grouped_slide_cases(con, targets, params.mpp)
     register_feature_defs(con, MODALITY, FEATURE_DEFS)
     summaries = []
     for (cohort, mpp), cases in groups.items():

@@ -122,7 +122,7 @@ def load_cell_model(
     path: str | Path, method: str | None = None, *, input_px: int | None = None, device: str = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a saved cell detector (eval mode) and its metadata; checks format, method and input size."""
-    from radpath.pathology.models import read_model_file
+    from radpath.pathology.models import instantiate, read_model_file
 
     tensors, meta = read_model_file(path)
     if meta.get("format") != FORMAT:
@@ -132,10 +132,4 @@ def load_cell_model(
         raise ModelFileError(f"model file {path}: a {meta.get('method')!r} cell detector, expected {method!r}")
     if input_px is not None and int(meta.get("input_px", -1)) != int(input_px):
         raise ModelFileError(f"model file {path}: input size {meta.get('input_px')} px, expected {input_px} px")
-    model = build(str(meta.get("arch")), **meta.get("arch_kwargs", {}))
-    try:
-        model.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise ModelFileError(f"model file {path}: weights do not fit architecture {meta.get('arch')}: {exc}") from None
-    model.eval().to(device)
-    return model, meta
+    return instantiate(path, tensors, meta, build, device), meta

@@ -145,15 +145,12 @@ def segment_slides(
 ) -> list[StageSummary]:
     """Segment the slides of each manifest (or the slide files given) through `run_case_stage`."""
     from radpath.pathology.cellfile import cell_file_path
-    from radpath.pathology.pipeline import slide_cases
+    from radpath.pathology.pipeline import grouped_slide_cases
     from radpath.pathology.segmentation.features import FEATURE_DEFS
     from radpath.pathology.segmentation.nets import read_seg_meta
 
     read_seg_meta(params.model)   # fail early, before any run is recorded
-    groups: dict[tuple[str, float | None], list[tuple[str, str]]] = {}
-    for target in targets:
-        cohort, cases, mpp = slide_cases(con, target, params.mpp)
-        groups.setdefault((cohort, mpp), []).extend(cases)
+    groups = grouped_slide_cases(con, targets, params.mpp)
     register_feature_defs(con, MODALITY, FEATURE_DEFS)
     summaries = []
     for (cohort, mpp), cases in groups.items():
