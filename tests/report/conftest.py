@@ -109,4 +109,14 @@ def study_db(report_db: Path, table_study, tmp_path: Path) -> Path:
         run_evaluate(con, "tcga_brca", "composite", ["sig"])
         run_apply(con, "composite", "ispy1")
         validate_survival(con, ValidationOptions(cohort="ispy1", model="composite", n_boot=50, seed=1, min_events=3))
+        # what segment-wsi writes: seg_slides rows and STROMAL_TIL = reading + 5 exactly, six patients
+        til = con.execute("SELECT patient_id, stromal_til_pct FROM til WHERE cohort = 'tcga_brca' "
+                          "AND stromal_til_pct IS NOT NULL ORDER BY patient_id LIMIT 6").df()
+        with transaction(con):
+            run = start_run(con, "test-seg", {})
+            _rows(con, "seg_slides", pd.DataFrame({
+                "cohort": "tcga_brca", "patient_id": til["patient_id"], "slide_path": "s.tiff",
+                "mask_path": "m.tiff", "overlay_png": "o.png", "mask_mpp": 8.0, "run_id": run.run_id}))
+            write_features(con, run, "tcga_brca", "pathology", pd.DataFrame({
+                "patient_id": til["patient_id"], "code": "STROMAL_TIL", "value": til["stromal_til_pct"] + 5.0}))
     return db

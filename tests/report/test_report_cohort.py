@@ -21,8 +21,7 @@ def _cli(args: list[str]) -> int:
 
 
 def test_figures_all_drawn_exit_0(study_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # study_db holds a stored evaluation, which the ROC and box-plot figures read; segment-wsi rows are added
-    _add_segmentation(study_db)
+    # study_db holds a stored evaluation (ROC and box plots) and segment-wsi rows (stromal TIL figure)
     assert _cli(["figures", "--out", str(tmp_path / "f"), "--db", str(study_db)]) == 0
     assert "not drawn" not in capsys.readouterr().out
     assert (tmp_path / "f" / "feature_heatmap.png").stat().st_size > 5_000
@@ -65,33 +64,14 @@ def test_the_default_cohort_is_the_one_training_cohort(report_db: Path) -> None:
             default_cohort(con)
 
 
-def _add_segmentation(db: Path) -> None:
-    """seg_slides rows and STROMAL_TIL = reading + 5 exactly for six patients of tcga_brca (what segment-wsi writes)."""
-    import pandas as pd
-
-    from radpath.warehouse import start_run, transaction, write_features
-
-    with open_warehouse(db) as con:
-        til = con.execute("SELECT patient_id, stromal_til_pct FROM til WHERE cohort = 'tcga_brca' "
-                          "AND stromal_til_pct IS NOT NULL ORDER BY patient_id LIMIT 6").df()
-        with transaction(con):
-            run = start_run(con, "test-seg", {})
-            for pid in til["patient_id"]:
-                con.execute("INSERT INTO seg_slides (cohort, patient_id, slide_path, mask_path, overlay_png, "
-                            "mask_mpp, run_id) VALUES ('tcga_brca', ?, 's.tiff', 'm.tiff', 'o.png', 8.0, ?)",
-                            [pid, run.run_id])
-            write_features(con, run, "tcga_brca", "pathology", pd.DataFrame({
-                "patient_id": til["patient_id"], "code": "STROMAL_TIL", "value": til["stromal_til_pct"] + 5.0}))
-
-
-def test_stromal_til_figure_from_segmentation_rows(report_db: Path, tmp_path: Path) -> None:
-    """The report draws the stromal TIL scores of segment-wsi against the reading (#12) once seg rows exist."""
+def test_stromal_til_figure_from_segmentation_rows(report_db: Path, study_db: Path, tmp_path: Path) -> None:
+    """The report draws the stromal TIL scores of segment-wsi against the reading (#12) once seg rows exist
+    (study_db: STROMAL_TIL = reading + 5 exactly for six patients)."""
     from radpath.report.figures import FigureSkipped, stromal_til_scatter
 
     with open_warehouse(report_db, read_only=True) as con, pytest.raises(FigureSkipped, match="run segment-wsi"):
         stromal_til_scatter(con, tmp_path)
-    _add_segmentation(report_db)
-    with open_warehouse(report_db, read_only=True) as con:
+    with open_warehouse(study_db, read_only=True) as con:
         paths = stromal_til_scatter(con, tmp_path)
     assert [p.name for p in paths] == ["stromal_til_vs_reading.png", "stromal_til_vs_reading.svg"]
     assert "bias +5.0 (5.0 to 5.0)" in paths[1].read_text()   # score = reading + 5 exactly
