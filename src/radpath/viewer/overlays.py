@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import math
 import threading
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,17 +87,21 @@ class Placement:
     height_px: float
 
 
-class Overlay:
+class Overlay(ABC):
+    """A layer drawn over a slide; subclasses say when it exists for a slide and where it lies."""
+
     name: ClassVar[str]
     title: ClassVar[str]
     kind: ClassVar[str]                # "image" | "dzi"
     legend: ClassVar[list[tuple[str, str]]] = []
 
+    @abstractmethod
     def available(self, slide: SlideRecord) -> bool:
-        raise NotImplementedError
+        """Whether the stage behind the layer has written it for this slide."""
 
+    @abstractmethod
     def placement(self, slide: SlideRecord, mpp: float | None, width: int, height: int) -> Placement:
-        raise NotImplementedError
+        """Where the layer lies on the slide (level-0 pixels)."""
 
     def image(self, slide: SlideRecord) -> bytes:
         raise OverlayNotFound(f"{self.name} is not an image layer")
