@@ -317,9 +317,9 @@ def til_score_scatter(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
     return save_png_svg(fig, out / "til_score_vs_reading")
 
 
-STROMAL_MEASURES = {"stromal_til": "stromal TIL, cells in stroma (%)",
-                    "stromal_til_patch": "stromal TIL, lymphocyte map in stroma (%)",
-                    "til_score": "tumour-bed TIL score (%)"}
+STROMAL_MEASURES = {"stromal_til": "stromal TIL, cells (%)",
+                    "stromal_til_patch": "stromal TIL, map (%)",
+                    "til_score": "tumour-bed TIL (%)"}
 
 
 def stromal_til_scatter(con: duckdb.DuckDBPyConnection, out: Path, cohort: str | None = None) -> list[Path]:
@@ -334,7 +334,7 @@ def stromal_til_scatter(con: duckdb.DuckDBPyConnection, out: Path, cohort: str |
     if stats_.empty or not stats_["measure"].isin(["stromal_til", "stromal_til_patch"]).any():
         raise FigureSkipped(f"no stromal TIL scores with a pathologist reading for cohort {cohort} "
                             "(run segment-wsi)")
-    fig = new_figure(4.0 * len(stats_), 4.0)
+    fig = new_figure(4.4 * len(stats_), 4.0)
     for k, row in enumerate(stats_.itertuples(index=False)):
         ax = fig.add_subplot(1, len(stats_), k + 1)
         for category in CATEGORIES:
