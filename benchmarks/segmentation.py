@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from timing import best_of
 
 from radpath.pathology.segmentation.nets import build_net
 from radpath.pathology.segmentation.wsi import layout_for, segment_slide_mask, tissue_cores
@@ -32,15 +33,6 @@ from radpath.pathology.slides import SlideInfo, open_slide, thumbnail
 from radpath.pathology.tiling import read_batches
 from radpath.pathology.tissue import tissue_mask
 from radpath.synth.slides import render_section, write_pyramid
-
-
-def _best(fn: Any, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def measure(args: argparse.Namespace, info: SlideInfo, mask: np.ndarray, device: str, *, encoder: str, depth: int,
@@ -78,10 +70,10 @@ def measure(args: argparse.Namespace, info: SlideInfo, mask: np.ndarray, device:
                 readers=readers)
             sync()
         run()   # warm up
-        return _best(run, args.repeats), out["mask"], out["counts"]["tiles"]
+        return best_of(run, args.repeats), out["mask"], out["counts"]["tiles"]
 
-    t_io = _best(io, args.repeats)
-    t_model = _best(compute, args.repeats) * n / (n_batches * batch)
+    t_io = best_of(io, args.repeats)
+    t_model = best_of(compute, args.repeats) * n / (n_batches * batch)
     limit = max(t_io, t_model)
     print(f"[{device}] {encoder} depth {depth}, {tile} px tiles at {mpp} um/px, batch {batch}: {n} tissue tiles")
     print(f"    io {n / t_io:8.1f} tiles/s   model {n / t_model:8.1f} tiles/s   "

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best_of
 
 from radpath.pathology.infer import grid_origins, predict_map
 from radpath.pathology.models import build
@@ -30,15 +31,6 @@ from radpath.pathology.slides import SlideInfo, open_slide, thumbnail
 from radpath.pathology.tiling import read_batches
 from radpath.pathology.tissue import PatchGrid, tissue_mask
 from radpath.synth.slides import render_section, write_pyramid
-
-
-def _best(fn: object, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def measure(args: argparse.Namespace, info: SlideInfo, grid: PatchGrid, selected: np.ndarray, device: str) -> None:
@@ -70,10 +62,10 @@ def measure(args: argparse.Namespace, info: SlideInfo, grid: PatchGrid, selected
                         workers=readers)
             sync()
         run()  # warm up (first-shape kernels, thread start)
-        return _best(run, args.repeats)
+        return best_of(run, args.repeats)
 
-    t_io = _best(io, args.repeats)
-    t_model = _best(compute, args.repeats) * n / (n_batches * args.batch)
+    t_io = best_of(io, args.repeats)
+    t_model = best_of(compute, args.repeats) * n / (n_batches * args.batch)
     limit = max(t_io, t_model)
     print(f"[{device}] io {n / t_io:8.0f} patches/s   model {n / t_model:8.0f} patches/s   "
           f"limit: {'model' if t_model > t_io else 'tile I/O'}")

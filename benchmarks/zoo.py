@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best_of
 
 from radpath.pathology.infer import grid_origins, predict_map
 from radpath.pathology.models import build, load_model
@@ -29,15 +28,6 @@ from radpath.pathology.slides import open_slide
 from radpath.pathology.tiling import read_batches
 from radpath.pathology.tissue import PatchGrid
 from radpath.synth.slides import render_section, write_pyramid
-
-
-def _best(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -67,7 +57,7 @@ def main() -> None:
                 pass
 
         read(None)   # warm the file cache so neither variant pays for the first read
-        t_direct, t_via = _best(lambda: read(None), args.repeats), _best(lambda: read(350), args.repeats)
+        t_direct, t_via = best_of(lambda: read(None), args.repeats), best_of(lambda: read(350), args.repeats)
 
         mean, std = [0.7238, 0.5716, 0.6779], [0.1120, 0.1459, 0.1089]
         folder = Path(tmp) / "zoo"
@@ -87,8 +77,8 @@ def main() -> None:
         def predict(model: torch.nn.Module, meta: dict[str, object]) -> None:
             predict_map(model, meta, info, grid, selected, case_id="bench", batch=32, workers=1)
 
-        t_own = _best(lambda: predict(own, own_meta), args.repeats)
-        t_zoo = _best(lambda: predict(zoo_model, zoo_meta), args.repeats)
+        t_own = best_of(lambda: predict(own, own_meta), args.repeats)
+        t_zoo = best_of(lambda: predict(zoo_model, zoo_meta), args.repeats)
     n = int(selected.sum())
     print(f"{n} patches of 350 px at 0.5 um/px from a 0.25 um/px slide, torch threads {torch.get_num_threads()}")
     print(f"read    direct to 224 px   {n / t_direct:8.1f} patches/s (baseline)")
