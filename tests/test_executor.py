@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +77,36 @@ def test_a_killed_pool_process_fails_cases_instead_of_the_run() -> None:
     assert by_case["b"].error.startswith("case b: the worker process running it was lost (BrokenProcessPool")
     for case, result in by_case.items():  # the others either finished or were lost with the pool
         assert result.ok or "was lost" in (result.error or ""), case
+
+
+TORCH_PARENT = """
+def main():
+    import torch
+    torch.set_num_threads(2)
+    x = torch.randn(256, 256)
+    float((x @ x).sum())                     # the intra-op thread pool has now run in the parent
+    from radpath.executor import pool_context, run_cases
+    from torch_worker import work
+    results = list(run_cases(work, [(str(i), i) for i in range(4)], jobs=2))
+    print(pool_context().get_start_method(), sorted(r.value for r in results if r.ok))
+if __name__ == "__main__":
+    main()
+"""
+
+TORCH_WORKER = """
+import torch
+def work(n):
+    x = torch.ones(64, 64)
+    return int((x @ x)[0, 0].item()) + n
+"""
+
+
+def test_a_parent_that_ran_torch_still_gets_working_pool_processes(tmp_path: Path) -> None:
+    """Forked after torch's thread pool ran, a worker waited forever on an inherited lock (the run hung)."""
+    (tmp_path / "torch_worker.py").write_text(TORCH_WORKER, encoding="utf-8")
+    script = tmp_path / "parent.py"
+    script.write_text(TORCH_PARENT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["forkserver", "[64,", "65,", "66,", "67]"]

@@ -8,10 +8,17 @@ message names the case (and the file, when the worker raised a `CaseError` that 
 loss of a worker: a task that a dying Dask worker took down (`KilledWorker`, once the scheduler's
 ``allowed-failures`` retries are spent) or a process pool broken by a killed process becomes a failed result of
 its case, to be re-run with ``--retry-failed``.
+
+The local pool forks its workers (cheap: the parent's imports are shared) unless the parent has already
+imported torch: a process forked after torch's intra-op thread pool has run waits forever on a lock it
+inherited, so then the workers start from a clean interpreter (``forkserver``) and import what the
+worker needs themselves.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -77,7 +84,7 @@ def run_cases(
                 progress.advance(result.ok, case_id)
                 yield result
         else:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=pool_context()) as pool:
                 futures = {pool.submit(_call, worker, case_id, payload): case_id for case_id, payload in cases}
                 for future in as_completed(futures):
                     result = _collect(future, futures[future], "worker process")
@@ -85,6 +92,14 @@ def run_cases(
                     yield result
     finally:
         progress.finish()
+
+
+def pool_context() -> multiprocessing.context.BaseContext:
+    """How the local pool starts its workers: fork, or forkserver once torch is loaded in this process."""
+    methods = multiprocessing.get_all_start_methods()
+    if "torch" in sys.modules and "forkserver" in methods:
+        return multiprocessing.get_context("forkserver")
+    return multiprocessing.get_context("fork" if "fork" in methods else methods[0])
 
 
 def _run_dask(
