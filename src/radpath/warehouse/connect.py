@@ -37,14 +37,31 @@ def open_duckdb(
         text = str(exc)
         if "lock" in text.lower():
             pid = _PID.search(text)
-            who = f" (PID {pid.group(1)})" if pid else ""
-            raise WarehouseLockedError(
-                f"warehouse {path} is in use: another radpath process{who} is writing to it; "
-                "wait for it to finish (DuckDB allows one writer at a time)"
-            ) from exc
+            raise WarehouseLockedError(locked_message(path, int(pid.group(1)) if pid else None)) from exc
         raise WarehouseError(f"cannot open warehouse {path}: {_first_line(text)}") from exc
     except duckdb.Error as exc:
         raise WarehouseError(f"cannot open warehouse {path}: not a DuckDB database ({_first_line(str(exc))})") from exc
+
+
+def _command_line(pid: int) -> list[str]:
+    """The argv of process `pid` (Linux /proc), or [] where it cannot be read."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def locked_message(path: Path, pid: int | None) -> str:
+    """Who holds the warehouse and what to do: a viewer (`radpath serve`) is named as such."""
+    argv = _command_line(pid) if pid is not None else []
+    names = [Path(a).name for a in argv[:3]]
+    if "serve" in argv and any(n == "radpath" or n.startswith("radpath.") for n in names):
+        return (f"warehouse {path} is in use: `radpath serve` (PID {pid}) has it open, and DuckDB lets no other "
+                "process write while it does; stop the viewer, run this command, then start the viewer again")
+    who = f" (PID {pid}: {' '.join(argv)[:120]})" if argv else (f" (PID {pid})" if pid is not None else "")
+    return (f"warehouse {path} is in use: another process{who} has it open for writing; "
+            "wait for it to finish (DuckDB allows one writer at a time)")
 
 
 def missing_warehouse_message(path: Path) -> str:
