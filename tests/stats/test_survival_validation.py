@@ -106,6 +106,11 @@ def test_planted_tnbc_effect_is_detected_and_absent_in_hr_positive(warehouse: du
     assert _stat(res, "all", "mann_whitney_subtype", "TNBC vs HR+/HER2-")["p_value"] < 0.05
     medians = _stat(res, "TNBC", "km_median", "low")
     assert medians["estimate"] < 1500 and medians["ci_lower"] < medians["estimate"] < medians["ci_upper"]
+    # the KM figures' annotation in the journal format (it printed P = 3e-09 with .2g before)
+    assert report.analysis.annotations["TNBC"] == "log-rank P < 0.001"
+    hr_p = hr_lr["p_value"]
+    expected = f"log-rank P = {hr_p:.3f}" if hr_p <= 0.99 else "log-rank P > 0.99"
+    assert report.analysis.annotations["HR+/HER2-"] == expected
 
 
 def test_results_one_row_per_statistic_with_provenance_and_rerun_replaces(

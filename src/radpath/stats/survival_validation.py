@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from radpath.errors import StatsError
+from radpath.numbers import p_text
 from radpath.stats import survival as sv
 from radpath.warehouse import finish_run, replace_rows, start_run, transaction
 from radpath.warehouse.cohorts import require_cohort
@@ -210,7 +211,7 @@ def analyse(frame: pd.DataFrame, thresholds: dict[str, float], options: Validati
             lr = sv.logrank(t, e, labels, ids, min_events=options.min_events)
             rows.append(_row(name, "logrank", term, estimate=lr.statistic, df=lr.df, p=lr.p, n=lr.n,
                              n_events=lr.n_events, estimable=lr.estimable, note=lr.note))
-            annotation.append(f"log-rank P = {lr.p:.2g}" if lr.estimable else lr.note)
+            annotation.append(f"log-rank {p_text(lr.p)}" if lr.estimable else lr.note)
         analysis.annotations[name] = "; ".join(annotation[:1])
 
         cox_frame = pd.DataFrame({"time": t.to_numpy(), "event": e.to_numpy(), "predicted": pred,
