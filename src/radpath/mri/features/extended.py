@@ -97,32 +97,29 @@ def tumour_shape(maps: CaseMaps) -> dict[str, float]:
 def region_features(values: np.ndarray, roi: np.ndarray, spacing_mm: float, classes: list[str],
                     bin_width: float) -> dict[str, float]:
     """pyradiomics `classes` of one map within one region, in one pass: cropped to the region once, grey levels
-    discretised once (pyradiomics' own binning), every texture class given the discretised levels.
+    discretised once (pyradiomics' own binning), every class given those levels (radpath.mri.features.leveled).
 
     Equal to `RadiomicsFeatureExtractor.execute` (crop to the mask's bounding box; fixed bin width), which crops
     and bins again for every class (tested in tests/mri/test_extended_speed.py). Keys are `<class>_<feature>`.
     """
     from radiomics import imageoperations
 
+    from radpath.mri.features import leveled
+
     settings = _settings(bin_width)
     box = _box(roi)
     crop, mask = values[box].astype(np.float64), roi[box]
     mask_image = _image(mask, spacing_mm)
+    levels, _ = imageoperations.binImage(crop, mask, **settings)
     out: dict[str, float] = {}
-    textures = [c for c in classes if c != "firstorder"]
     if "firstorder" in classes:
-        for name, value in _run("firstorder", _image(crop, spacing_mm), mask_image, settings).items():
-            out[f"firstorder_{name}"] = value
-    if textures:
-        levels, _ = imageoperations.binImage(crop, mask, **settings)
-        n_levels = int(levels[mask].max())
-        # the levels are 1..Ng: a fixed bin count of Ng over them maps every level onto itself (no second binning
-        # of the raw intensities per class)
-        level_settings = dict(settings, binCount=n_levels)
-        level_image = _image(levels.astype(np.float64), spacing_mm)
-        for cls in textures:
-            for name, value in _run(cls, level_image, mask_image, level_settings).items():
-                out[f"{cls}_{name}"] = value
+        first = leveled.first_order_class()(_image(crop, spacing_mm), mask_image, levels, **settings)
+        out.update({f"firstorder_{name}": value for name, value in leveled.run(first).items()})
+    level_image = _image(levels.astype(np.float64), spacing_mm)
+    for cls in classes:
+        if cls != "firstorder":
+            feature = leveled.feature_class(cls)(level_image, mask_image, **settings)
+            out.update({f"{cls}_{name}": value for name, value in leveled.run(feature).items()})
     return out
 
 
