@@ -33,25 +33,6 @@ for _var in ("OMP_NUM_THREADS", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "OPENBLA
     os.environ.setdefault(_var, "1")
 
 
-def previous_path(maps: CaseMaps, params: MRIParams) -> dict[str, float]:
-    """The 403 features as radpath computed them before issue 15 (the baseline): the tumour shape computed for
-    M1-M3 and again in the extended set, the surrounding shell twice, pyradiomics' extractor per map and region."""
-    from radpath.mri.features import FAMILIES
-    from radpath.mri.features.core import margin_sharpness, shape_features
-    from radpath.mri.features.extended import extended_by_extractor
-
-    out: dict[str, float] = {}
-    shape = shape_features(maps.tumour, maps.spacing_mm)
-    sharp = margin_sharpness(maps.early - maps.pre, maps.tumour, maps.spacing_mm)
-    out.update({"M1": shape["volume_mm3"] / 1000.0, "M2": shape["sphericity"], "M3": shape["surface_volume_ratio"],
-                "M4": float(sharp.mean()), "M5": float(sharp.std())})
-    for family in FAMILIES:
-        if family.paper and family.name != "morphology":
-            out.update(family.compute(maps, params))
-    out.update(extended_by_extractor(maps, params))
-    return out
-
-
 def real_sized_maps(diameter_mm: float = 30.0, margin_mm: float = 24.0, band_mm: float = 20.0,
                     band_fill: float = 0.9, noise: float = 0.05, seed: int = 0) -> CaseMaps:
     """CaseMaps (1 mm grid) of a real-sized case: see the module docstring."""
@@ -104,15 +85,16 @@ def compare(maps: CaseMaps, params: MRIParams, repeat: int, label: str) -> None:
     from timing import best_of
 
     from radpath.mri.features import compute_features
+    from radpath.mri.features.extended import all_by_extractor
 
     values = compute_features(maps, params)
     maps.cache.clear()
-    reference = previous_path(maps, params)
+    reference = all_by_extractor(maps, params)
     assert set(reference) == set(values), "the two paths give different feature sets"
     worst = max(abs(values[k] - reference[k]) / max(abs(reference[k]), 1e-12) for k in reference
                 if np.isfinite(reference[k]))
     t_one = best_of(lambda: (maps.cache.clear(), compute_features(maps, params)), repeat)
-    t_before = best_of(lambda: (maps.cache.clear(), previous_path(maps, params)), repeat)
+    t_before = best_of(lambda: (maps.cache.clear(), all_by_extractor(maps, params)), repeat)
     print(f"all {len(values)} features, {label} (best of {repeat}; largest relative difference {worst:.1e}, "
           f"{sum(values[k] != reference[k] for k in reference)} not bit-equal):")
     print(f"  before issue 15 (baseline): extractor per map and region  {t_before:.3f} s")

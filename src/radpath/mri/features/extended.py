@@ -171,6 +171,26 @@ def extended_by_extractor(maps: CaseMaps, params: MRIParams) -> dict[str, float]
     return out
 
 
+def all_by_extractor(maps: CaseMaps, params: MRIParams) -> dict[str, float]:
+    """All the features as radpath computed them before issue 15 (the baseline of benchmarks/mri.py and the
+    reference of tests/mri/test_extended_speed.py): the tumour shape computed for M1-M3 and again in the extended
+    set, the surrounding shell twice, pyradiomics' extractor per map and region (`extended_by_extractor`)."""
+    from radpath.mri.features import FAMILIES
+    from radpath.mri.features.core import margin_sharpness, shape_features
+
+    out: dict[str, float] = {}
+    shape = shape_features(maps.tumour, maps.spacing_mm)
+    sharp = margin_sharpness(maps.early - maps.pre, maps.tumour, maps.spacing_mm)
+    out.update({"M1": shape["volume_mm3"] / 1000.0, "M2": shape["sphericity"], "M3": shape["surface_volume_ratio"],
+                "M4": float(sharp.mean()), "M5": float(sharp.std())})
+    for family in FAMILIES:
+        if family.paper and family.name != "morphology":
+            out.update(family.compute(maps, params))
+    if params.extended:
+        out.update(extended_by_extractor(maps, params))
+    return out
+
+
 # pyradiomics feature -> (IBSI tag, offset): pyradiomics' value equals IBSI's + offset on the IBSI digital phantom
 # (tested in tests/mri/test_extended_ibsi.py). Features without an IBSI counterpart are listed in NO_IBSI with why.
 IBSI_TAGS: dict[str, tuple[str, float]] = {
