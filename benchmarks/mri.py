@@ -105,8 +105,6 @@ def compare(maps: CaseMaps, params: MRIParams, repeat: int, label: str) -> None:
 def region_profile(values: np.ndarray, roi: np.ndarray, width: float, classes: list[str],
                    repeat: int) -> tuple[int, int, dict[str, float]]:
     """(voxels, grey levels, best-of seconds per step) of the one pass on one map and region."""
-    import numpy as np
-    from radiomics import imageoperations
     from timing import best_of
 
     from radpath.mri.features import leveled
@@ -115,16 +113,13 @@ def region_profile(values: np.ndarray, roi: np.ndarray, width: float, classes: l
     settings = _settings(width)
     box = _box(roi)
     crop, mask = values[box], roi[box]
-    levels, _ = imageoperations.binImage(crop, mask, **settings)
-    times = {"crop+bin": best_of(lambda: imageoperations.binImage(values[box], mask, **settings), repeat)}
-    mask_image, level_image, crop_image = (_image(a, 1.0) for a in (mask, levels.astype(np.float64), crop))
-    times["firstorder"] = best_of(lambda: leveled.run(leveled.first_order_class()(
-        crop_image, mask_image, levels, **settings)), repeat)
+    levels, present = leveled.bin_region(crop, mask, settings)
+    times = {"crop+bin": best_of(lambda: leveled.bin_region(values[box], mask, settings), repeat)}
+    image, mask_image = _image(crop, 1.0), _image(mask, 1.0)
     for cls in classes:
-        if cls != "firstorder":
-            times[cls] = best_of(lambda cls=cls: leveled.run(leveled.feature_class(cls)(
-                level_image, mask_image, **settings)), repeat)
-    return int(mask.sum()), len(np.unique(levels[mask])), times
+        times[cls] = best_of(lambda cls=cls: leveled.run(leveled.feature_class(cls)(
+            image, mask_image, levels, present, **settings)), repeat)
+    return int(mask.sum()), len(present), times
 
 
 def real_sized(args: argparse.Namespace, params: MRIParams) -> None:

@@ -102,24 +102,17 @@ def region_features(values: np.ndarray, roi: np.ndarray, spacing_mm: float, clas
     Equal to `RadiomicsFeatureExtractor.execute` (crop to the mask's bounding box; fixed bin width), which crops
     and bins again for every class (tested in tests/mri/test_extended_speed.py). Keys are `<class>_<feature>`.
     """
-    from radiomics import imageoperations
-
     from radpath.mri.features import leveled
 
     settings = _settings(bin_width)
     box = _box(roi)
     crop, mask = values[box].astype(np.float64), roi[box]
-    mask_image = _image(mask, spacing_mm)
-    levels, _ = imageoperations.binImage(crop, mask, **settings)
+    levels, present = leveled.bin_region(crop, mask, settings)
+    image, mask_image = _image(crop, spacing_mm), _image(mask, spacing_mm)
     out: dict[str, float] = {}
-    if "firstorder" in classes:
-        first = leveled.first_order_class()(_image(crop, spacing_mm), mask_image, levels, **settings)
-        out.update({f"firstorder_{name}": value for name, value in leveled.run(first).items()})
-    level_image = _image(levels.astype(np.float64), spacing_mm)
     for cls in classes:
-        if cls != "firstorder":
-            feature = leveled.feature_class(cls)(level_image, mask_image, **settings)
-            out.update({f"{cls}_{name}": value for name, value in leveled.run(feature).items()})
+        feature = leveled.feature_class(cls)(image, mask_image, levels, present, **settings)
+        out.update({f"{cls}_{name}": value for name, value in leveled.run(feature).items()})
     return out
 
 

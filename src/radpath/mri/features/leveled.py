@@ -1,9 +1,10 @@
 """pyradiomics' feature classes given grey levels discretised once per map and region (issue 15, item 9).
 
 pyradiomics bins the image inside every feature class it builds. The extended set bins each map and region once
-(`radiomics.imageoperations.binImage`, fixed bin width) and hands the levels 1..Ng to every class here: the
-class's own binning is skipped, everything else is pyradiomics' code. Two steps of pyradiomics' GLCM class that
-grow with the cube of the number of grey levels are computed another way with the same formulas:
+(`bin_region`: `radiomics.imageoperations.binImage`, fixed bin width) and hands the levels 1..Ng to every class
+(`feature_class`): the class's own binning is skipped, everything else is pyradiomics' code. Two steps of
+pyradiomics' GLCM class that grow with the cube of the number of grey levels are computed another way with the
+same formulas:
 
 - `pxAddy` / `pxSuby` (sum and difference distributions): one `bincount` per angle instead of one boolean mask
   of the whole matrix per k;
@@ -16,28 +17,38 @@ the extended set's time. Values equal pyradiomics' to rounding (tests/mri/test_e
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
 
 
-def _given_levels(feature: Any, levels: np.ndarray) -> np.ndarray:
-    """What `RadiomicsFeaturesBase._applyBinning` returns and records, for levels that are already binned."""
-    out = np.zeros(levels.shape, dtype=int)
-    out[feature.maskArray] = levels[feature.maskArray]
-    feature.coefficients["grayLevels"] = np.unique(out[feature.maskArray])
-    feature.coefficients["Ng"] = int(np.max(feature.coefficients["grayLevels"]))
-    return out
-
-
-class _LevelsInImage:
-    """Mixin of the texture classes: the input image holds the grey levels (1..Ng in the mask)."""
+class _GivenLevels:
+    """Mixin of pyradiomics' feature classes: `_applyBinning` returns the grey levels given at construction
+    (`levels`: int, 1..Ng in the mask, 0 outside, as `binImage` returns them; `present`: the levels in the mask)
+    and records what pyradiomics' own binning records. The image keeps its raw values (first order needs them)."""
 
     coefficients: dict[str, Any]
 
+    def __init__(self, image: Any, mask: Any, levels: np.ndarray, present: np.ndarray, **kwargs: Any) -> None:
+        self._levels, self._present = levels, present
+        super().__init__(image, mask, **kwargs)  # type: ignore[call-arg]
+
     def _applyBinning(self, matrix: np.ndarray) -> np.ndarray:
-        return _given_levels(self, np.rint(matrix).astype(int))
+        self.coefficients["grayLevels"] = self._present
+        self.coefficients["Ng"] = int(np.max(self._present))
+        return self._levels
+
+
+def bin_region(values: np.ndarray, mask: np.ndarray, settings: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(levels, levels present) of `values` in `mask` by pyradiomics' binning; the levels are read-only, shared
+    by every class of the region."""
+    from radiomics import imageoperations
+
+    levels, _ = imageoperations.binImage(values, mask, **settings)
+    present = np.unique(levels[mask])
+    levels.flags.writeable = present.flags.writeable = False
+    return levels, present
 
 
 def _glcm_coefficients(self: Any) -> None:
@@ -88,7 +99,7 @@ def _glcm_mcc(self: Any) -> Any:
 
 @cache
 def feature_class(name: str) -> type:
-    """pyradiomics' feature class `name` taking an image of grey levels (for the texture classes)."""
+    """pyradiomics' feature class `name` built as `(image, mask, levels, present, **settings)` (`_GivenLevels`)."""
     from radiomics import getFeatureClasses
 
     base = getFeatureClasses()[name]
@@ -97,25 +108,7 @@ def feature_class(name: str) -> type:
                                "__module__": base.__module__}
     if name == "glcm":
         members.update({"_calculateCoefficients": _glcm_coefficients, "getMCCFeatureValue": _glcm_mcc})
-    return type(f"Leveled{base.__name__}", (_LevelsInImage, base), members)
-
-
-@lru_cache(maxsize=1)
-def first_order_class() -> type:
-    """pyradiomics' first-order class taking the raw image and its grey levels (entropy, uniformity)."""
-    from radiomics.firstorder import RadiomicsFirstOrder
-
-    class LeveledFirstOrder(RadiomicsFirstOrder):  # type: ignore[misc]
-        __module__ = RadiomicsFirstOrder.__module__     # logs to pyradiomics' logger, as the class it extends
-
-        def __init__(self, image: Any, mask: Any, levels: np.ndarray, **kwargs: Any) -> None:
-            self._levels = levels
-            super().__init__(image, mask, **kwargs)
-
-        def _applyBinning(self, matrix: np.ndarray) -> np.ndarray:
-            return _given_levels(self, self._levels)
-
-    return LeveledFirstOrder
+    return type(f"Leveled{base.__name__}", (_GivenLevels, base), members)
 
 
 def run(feature: Any) -> dict[str, float]:
