@@ -8,8 +8,9 @@ before numpy is imported).
 Real-sized profile (issue 15, item 9: a real case took ~11 s for the 403 features): the maps the features see
 after preprocessing, at 1 mm: a lobulated 3 cm tumour (~14k voxels) in the crop_margin_mm (24 mm) box around it,
 dense parenchyma filling ~90 % of the 2 cm band around it (~150k voxels) with six enhancing vessels, and noise
-like a real normalised DCE series (SD 0.05), so that SER in the parenchyma spans its clip range (~190 grey
-levels at bin width 0.05) as it does on real data. Sizes and grey levels are printed.
+like a real normalised DCE series (SD 0.05), so that SER in the parenchyma spans its clip range (~190 bins at
+width 0.05, ~150 of them occupied) as on real data. Sizes and occupied grey levels are printed. --tumour-mm 40
+gives the upper end (~34k tumour voxels).
 
 Run: .venv/bin/python benchmarks/mri.py [--size 256 256 80] [--repeat 3] [--tumour-mm 30]
 """
