@@ -66,14 +66,6 @@ def _box(mask: np.ndarray, pad: int = 0) -> tuple[slice, ...]:
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
 
 
-def _run(cls_name: str, image: Any, mask: Any, settings: dict[str, Any]) -> dict[str, float]:
-    from radiomics import getFeatureClasses
-
-    feature_class = getFeatureClasses()[cls_name](image, mask, **settings)
-    feature_class.enableAllFeatures()
-    return {name: float(value) for name, value in feature_class.execute().items()}
-
-
 def _image(array: np.ndarray, spacing_mm: float) -> Any:
     import SimpleITK as sitk
 
@@ -84,9 +76,14 @@ def _image(array: np.ndarray, spacing_mm: float) -> Any:
 
 def mask_shape(mask: np.ndarray, spacing_mm: float) -> dict[str, float]:
     """Every pyradiomics shape feature of a boolean mask (z, y, x) with isotropic voxels."""
+    from radiomics import getFeatureClasses
+
+    from radpath.mri.features.leveled import run
+
     box = _box(mask, pad=1)
-    return _run("shape", _image(mask[box].astype(np.float64), spacing_mm), _image(mask[box], spacing_mm),
-                _settings(1.0))
+    shape = getFeatureClasses()["shape"](_image(mask[box].astype(np.float64), spacing_mm),
+                                         _image(mask[box], spacing_mm), **_settings(1.0))
+    return run(shape)
 
 
 def tumour_shape(maps: CaseMaps) -> dict[str, float]:
