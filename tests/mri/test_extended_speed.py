@@ -104,3 +104,26 @@ def test_leveled_glcm_equals_pyradiomics_glcm_at_many_grey_levels() -> None:
     assert set(fast) == set(reference) and len(fast) == 24
     for name, value in reference.items():
         assert fast[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+def test_a_worker_pins_blas_and_itk_to_its_threads() -> None:
+    """Each of several extract-mri workers pins numpy's BLAS (GLCM eigenvalues and matrix products) as well as ITK
+    to its `threads`; checked in a fresh interpreter whose BLAS starts with its default (one per core)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy, scipy.linalg, SimpleITK as sitk\n"
+            "from threadpoolctl import threadpool_info\n"
+            "from radpath.mri.pipeline import pin_threads\n"
+            "before = max(i['num_threads'] for i in threadpool_info())\n"
+            "pin_threads(1)\n"
+            "print(before, max(i['num_threads'] for i in threadpool_info()), len(threadpool_info()),"
+            " sitk.ProcessObject.GetGlobalDefaultNumberOfThreads())\n")
+    pinned = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")
+    env = {k: v for k, v in os.environ.items() if k not in pinned}
+    before, after, pools, itk = map(int, subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                                         text=True, check=True).stdout.split())
+    assert pools >= 1 and after == 1 and itk == 1
+    if (os.cpu_count() or 1) > 1:
+        assert before > 1                                   # the default it replaced: one thread per core
