@@ -1,10 +1,18 @@
 """MRI timings: the whole extract-mri pipeline on one synthetic 256x256x80 3-phase case, split by step;
 all 403 features (17 of the paper + 386 extended) in one pass per map and region against the path radpath took
 before issue 15 (pyradiomics' extractor, one execute per map and region, shape and shell computed twice), same
-maps, same run; and radpath's IBSI GLCM step against pyradiomics' own GLCM extractor on the same SER map and
-tumour mask. One core: run with OMP/ITK threads pinned to 1 (set below).
+maps, same run, on that case and on a real-sized one (below); and radpath's IBSI GLCM step against pyradiomics'
+own GLCM extractor on the same SER map and tumour mask. One core: OMP/BLAS/ITK threads pinned to 1 (set below,
+before numpy is imported).
 
-Run: .venv/bin/python benchmarks/mri.py [--size 256 256 80] [--repeat 3]
+Real-sized profile (issue 15, item 9: a real case took ~11 s for the 403 features): the maps the features see
+after preprocessing, at 1 mm: a lobulated 3 cm tumour (~14k voxels) in the crop_margin_mm (24 mm) box around it,
+dense parenchyma filling ~90 % of the 2 cm band around it (~150k voxels) with six enhancing vessels, and noise
+like a real normalised DCE series (SD 0.05), so that SER in the parenchyma spans its clip range (~190 bins at
+width 0.05, ~150 of them occupied) as on real data. Sizes and occupied grey levels are printed. --tumour-mm 40
+gives the upper end (~34k tumour voxels).
+
+Run: .venv/bin/python benchmarks/mri.py [--size 256 256 80] [--repeat 3] [--tumour-mm 30]
 """
 
 from __future__ import annotations
@@ -14,28 +22,131 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from radpath.mri.features import CaseMaps
+    from radpath.mri.params import MRIParams
 
 for _var in ("OMP_NUM_THREADS", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 
-def previous_path(maps: object, params: object) -> dict[str, float]:
-    """The 403 features as radpath computed them before issue 15 (the baseline): the tumour shape computed for
-    M1-M3 and again in the extended set, the surrounding shell twice, pyradiomics' extractor per map and region."""
-    from radpath.mri.features import FAMILIES
-    from radpath.mri.features.core import margin_sharpness, shape_features
-    from radpath.mri.features.extended import extended_by_extractor
+def real_sized_maps(diameter_mm: float = 30.0, margin_mm: float = 24.0, band_mm: float = 20.0,
+                    band_fill: float = 0.9, noise: float = 0.05, seed: int = 0) -> CaseMaps:
+    """CaseMaps (1 mm grid) of a real-sized case: see the module docstring."""
+    import numpy as np
+    from scipy import ndimage
 
-    out: dict[str, float] = {}
-    shape = shape_features(maps.tumour, maps.spacing_mm)  # type: ignore[attr-defined]
-    sharp = margin_sharpness(maps.early - maps.pre, maps.tumour, maps.spacing_mm)  # type: ignore[attr-defined]
-    out.update({"M1": shape["volume_mm3"] / 1000.0, "M2": shape["sphericity"], "M3": shape["surface_volume_ratio"],
-                "M4": float(sharp.mean()), "M5": float(sharp.std())})
-    for family in FAMILIES:
-        if family.paper and family.name != "morphology":
-            out.update(family.compute(maps, params))  # type: ignore[arg-type]
-    out.update(extended_by_extractor(maps, params))  # type: ignore[arg-type]
-    return out
+    from radpath.mri.features import CaseMaps
+    from radpath.mri.kinetics import pe_array, ser_array
+
+    rng = np.random.default_rng(seed)
+
+    def smooth(sigma: float) -> np.ndarray:
+        field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma)
+        return np.asarray((field - field.mean()) / field.std())
+
+    n = int(diameter_mm * 1.3 + 2 * margin_mm)           # the lobes reach 1.15 x the radius
+    shape = (n, n, n)
+    z, y, x = np.mgrid[:n, :n, :n] - (n - 1) / 2
+    rho = np.sqrt(z ** 2 + y ** 2 + x ** 2) + 1e-9
+    theta, phi = np.arccos(np.clip(z / rho, -1, 1)), np.arctan2(y, x)
+    tumour = rho <= diameter_mm / 2 * (1 + 0.15 * np.sin(3 * theta + 0.4) * np.cos(4 * phi + 1.1))
+    distance = ndimage.distance_transform_edt(~tumour)
+    band = (distance > 0) & (distance <= band_mm)
+    fgt = smooth(3.0)
+    parenchyma = ~tumour & (fgt > np.quantile(fgt[band], 1 - band_fill))
+    enhancing = smooth(2.5) > 0.5
+    pe = np.where(tumour, 1.2 * (1 + 0.25 * smooth(1.5)), 0.0)
+    pe = np.where(parenchyma & enhancing, 0.55 + 0.15 * smooth(2.0), pe)
+    pe = np.where(parenchyma & ~enhancing, 0.12 + 0.02 * smooth(2.0), pe)
+    centred = np.stack([z, y, x], -1)
+    for _ in range(6):                                    # vessels: tubes of PE ~3 through the parenchyma
+        point, direction = rng.uniform(-n / 2, n / 2, 3), rng.normal(size=3)
+        direction /= np.linalg.norm(direction)
+        offset = centred - point
+        offset -= (offset @ direction)[..., None] * direction
+        vessel = (np.linalg.norm(offset, axis=-1) <= rng.uniform(1.0, 2.0)) & parenchyma
+        pe = np.where(vessel, 3.0 * (1 + 0.2 * rng.standard_normal(shape)), pe)
+    ser = np.where(tumour, np.clip(1.3 + 0.25 * smooth(1.5), 0.4, 4.0), 1.0)
+    pre = np.where(tumour | parenchyma, 1.0, 0.3) * (1 + 0.03 * rng.standard_normal(shape))
+    early = pre * (1 + pe) + noise * rng.standard_normal(shape)
+    late = pre * (1 + pe / ser) + noise * rng.standard_normal(shape)
+    return CaseMaps(spacing_mm=1.0, pre=pre, early=early, late=late, tumour=tumour, parenchyma=parenchyma,
+                    pe=pe_array(pre, early), ser=ser_array(pre, early, late, clip=5.0), native_voxel_mm3=1.0,
+                    native_parenchyma=parenchyma, native_pe=pe_array(pre, early))
+
+
+def compare(maps: CaseMaps, params: MRIParams, repeat: int, label: str) -> None:
+    """All 403 features in one pass against the baseline on the same maps: values and best-of-`repeat` seconds."""
+    import numpy as np
+    from timing import best_of
+
+    from radpath.mri.features import compute_features
+    from radpath.mri.features.extended import all_by_extractor
+
+    values = compute_features(maps, params)
+    maps.cache.clear()
+    reference = all_by_extractor(maps, params)
+    assert set(reference) == set(values), "the two paths give different feature sets"
+    worst = max(abs(values[k] - reference[k]) / max(abs(reference[k]), 1e-12) for k in reference
+                if np.isfinite(reference[k]))
+    t_one = best_of(lambda: (maps.cache.clear(), compute_features(maps, params)), repeat)
+    t_before = best_of(lambda: (maps.cache.clear(), all_by_extractor(maps, params)), repeat)
+    print(f"all {len(values)} features, {label} (best of {repeat}; largest relative difference {worst:.1e}, "
+          f"{sum(values[k] != reference[k] for k in reference)} not bit-equal):")
+    print(f"  before issue 15 (baseline): extractor per map and region  {t_before:.3f} s")
+    print(f"  one pass per map and region, levels shared by the classes {t_one:.3f} s")
+    print(f"  ratio one-pass / before = {t_one / t_before:.2f}  ({t_before / t_one:.2f}x faster)")
+
+
+def region_profile(values: np.ndarray, roi: np.ndarray, width: float, classes: list[str],
+                   repeat: int) -> tuple[int, int, dict[str, float]]:
+    """(voxels, grey levels, best-of seconds per step) of the one pass on one map and region."""
+    from timing import best_of
+
+    from radpath.mri.features import leveled
+    from radpath.mri.features.extended import _box, _image, _settings
+
+    settings = _settings(width)
+    box = _box(roi)
+    crop, mask = values[box], roi[box]
+    levels, present = leveled.bin_region(crop, mask, settings)
+    times = {"crop+bin": best_of(lambda: leveled.bin_region(values[box], mask, settings), repeat)}
+    image, mask_image = _image(crop, 1.0), _image(mask, 1.0)
+    for cls in classes:
+        times[cls] = best_of(lambda cls=cls: leveled.run(leveled.feature_class(cls)(
+            image, mask_image, levels, present, **settings)), repeat)
+    return int(mask.sum()), len(present), times
+
+
+def real_sized(args: argparse.Namespace, params: MRIParams) -> None:
+    """The real-sized profile: sizes, where the one pass spends its time, and the 403-feature comparison."""
+    from timing import best_of
+
+    from radpath.mri.features.core import surrounding
+    from radpath.mri.features.extended import mask_shape
+
+    start = time.perf_counter()
+    maps = real_sized_maps(args.tumour_mm)
+    shell = surrounding(maps, params.ts_distance_mm)
+    print(f"real-sized maps ({time.perf_counter() - start:.1f} s to make): grid {maps.tumour.shape} at 1 mm, "
+          f"tumour {args.tumour_mm:g} mm lobulated, {int(maps.tumour.sum())} voxels; parenchyma within "
+          f"{params.ts_distance_mm:g} mm {int(shell.sum())} voxels")
+    t_shape = best_of(lambda: mask_shape(maps.tumour, 1.0), args.repeat)
+    t_shell = best_of(lambda: (maps.cache.clear(), surrounding(maps, params.ts_distance_mm)), args.repeat)
+    print(f"  where the one pass spends its time (best of {args.repeat}, s): tumour shape {t_shape:.3f}, "
+          f"shell (distance transform) {t_shell:.3f}")
+    for code, kinetic, width in (("PE", maps.pe, params.pe_bin_width), ("SER", maps.ser, params.ser_bin_width)):
+        for region, roi in (("TUM", maps.tumour), ("TSP", shell)):
+            voxels, n_levels, times = region_profile(kinetic.values, roi & kinetic.valid, width,
+                                                     list(params.extended_classes), args.repeat)
+            print(f"  {code:<3} {region}: {voxels:6d} voxels, {n_levels:3d} grey levels  "
+                  + "  ".join(f"{name} {seconds:.3f}" for name, seconds in times.items()))
+    compare(maps, params, args.repeat, f"real-sized case ({args.tumour_mm:g} mm tumour)")
 
 
 def main() -> None:
@@ -44,6 +155,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--extended", action="store_true", help="Include the pyradiomics extended set in the "
                         "whole-case timing (the 403-feature comparison always runs it).")
+    parser.add_argument("--tumour-mm", type=float, default=30.0, help="Tumour diameter of the real-sized profile.")
+    parser.add_argument("--only-real", action="store_true", help="Run the real-sized profile only.")
     args = parser.parse_args()
 
     import numpy as np
@@ -68,6 +181,9 @@ def main() -> None:
              "tumour_pe_mean": 1.2, "ser_skew": 0.5, "ts_bpe_ser": 1.0, "bpe_fraction": 0.3,
              "parenchyma_fraction": 0.35}
     params = MRIParams(extended=args.extended)
+    real_sized(args, MRIParams())
+    if args.only_real:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "BENCH"
         start = time.perf_counter()
@@ -92,25 +208,8 @@ def main() -> None:
             print(f"  {name:<10} {np.median(values):7.3f} s  ({100 * np.median(values) / np.median(totals):4.1f} %)")
 
         maps = prepared.maps
-        all_features = params.model_copy(update={"extended": True})
-        one_pass, before = [], []
-        for _ in range(args.repeat):
-            maps.cache.clear()
-            start = time.perf_counter()
-            values = compute_features(maps, all_features)
-            one_pass.append(time.perf_counter() - start)
-            maps.cache.clear()
-            start = time.perf_counter()
-            reference = previous_path(maps, all_features)
-            before.append(time.perf_counter() - start)
-        assert set(reference) == set(values), "the two paths give different feature sets"
-        worst = max(abs(values[k] - reference[k]) / max(abs(reference[k]), 1e-12) for k in reference
-                    if np.isfinite(reference[k]))
-        t_one, t_before = float(np.median(one_pass)), float(np.median(before))
-        print(f"all {len(values)} features (median of {args.repeat}; largest relative difference {worst:.1e}):")
-        print(f"  before issue 15 (baseline): extractor per map and region  {t_before:.3f} s")
-        print(f"  one pass per map and region, preprocessing reused        {t_one:.3f} s")
-        print(f"  ratio one-pass / before = {t_one / t_before:.2f}  ({t_before / t_one:.2f}x faster)")
+        compare(maps, params.model_copy(update={"extended": True}), args.repeat,
+                f"synthetic {size[0]}x{size[1]}x{size[2]} case ({int(maps.tumour.sum())} tumour voxels)")
 
         roi = maps.tumour & maps.ser.valid
         image, mask = maps.image(maps.ser.values), maps.image(roi)

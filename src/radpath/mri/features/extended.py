@@ -66,14 +66,6 @@ def _box(mask: np.ndarray, pad: int = 0) -> tuple[slice, ...]:
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
 
 
-def _run(cls_name: str, image: Any, mask: Any, settings: dict[str, Any]) -> dict[str, float]:
-    from radiomics import getFeatureClasses
-
-    feature_class = getFeatureClasses()[cls_name](image, mask, **settings)
-    feature_class.enableAllFeatures()
-    return {name: float(value) for name, value in feature_class.execute().items()}
-
-
 def _image(array: np.ndarray, spacing_mm: float) -> Any:
     import SimpleITK as sitk
 
@@ -84,9 +76,14 @@ def _image(array: np.ndarray, spacing_mm: float) -> Any:
 
 def mask_shape(mask: np.ndarray, spacing_mm: float) -> dict[str, float]:
     """Every pyradiomics shape feature of a boolean mask (z, y, x) with isotropic voxels."""
+    from radiomics import getFeatureClasses
+
+    from radpath.mri.features.leveled import run
+
     box = _box(mask, pad=1)
-    return _run("shape", _image(mask[box].astype(np.float64), spacing_mm), _image(mask[box], spacing_mm),
-                _settings(1.0))
+    shape = getFeatureClasses()["shape"](_image(mask[box].astype(np.float64), spacing_mm),
+                                         _image(mask[box], spacing_mm), **_settings(1.0))
+    return run(shape)
 
 
 def tumour_shape(maps: CaseMaps) -> dict[str, float]:
@@ -97,32 +94,22 @@ def tumour_shape(maps: CaseMaps) -> dict[str, float]:
 def region_features(values: np.ndarray, roi: np.ndarray, spacing_mm: float, classes: list[str],
                     bin_width: float) -> dict[str, float]:
     """pyradiomics `classes` of one map within one region, in one pass: cropped to the region once, grey levels
-    discretised once (pyradiomics' own binning), every texture class given the discretised levels.
+    discretised once (pyradiomics' own binning), every class given those levels (radpath.mri.features.leveled).
 
     Equal to `RadiomicsFeatureExtractor.execute` (crop to the mask's bounding box; fixed bin width), which crops
     and bins again for every class (tested in tests/mri/test_extended_speed.py). Keys are `<class>_<feature>`.
     """
-    from radiomics import imageoperations
+    from radpath.mri.features import leveled
 
     settings = _settings(bin_width)
     box = _box(roi)
     crop, mask = values[box].astype(np.float64), roi[box]
-    mask_image = _image(mask, spacing_mm)
+    levels, present = leveled.bin_region(crop, mask, settings)
+    image, mask_image = _image(crop, spacing_mm), _image(mask, spacing_mm)
     out: dict[str, float] = {}
-    textures = [c for c in classes if c != "firstorder"]
-    if "firstorder" in classes:
-        for name, value in _run("firstorder", _image(crop, spacing_mm), mask_image, settings).items():
-            out[f"firstorder_{name}"] = value
-    if textures:
-        levels, _ = imageoperations.binImage(crop, mask, **settings)
-        n_levels = int(levels[mask].max())
-        # the levels are 1..Ng: a fixed bin count of Ng over them maps every level onto itself (no second binning
-        # of the raw intensities per class)
-        level_settings = dict(settings, binCount=n_levels)
-        level_image = _image(levels.astype(np.float64), spacing_mm)
-        for cls in textures:
-            for name, value in _run(cls, level_image, mask_image, level_settings).items():
-                out[f"{cls}_{name}"] = value
+    for cls in classes:
+        feature = leveled.feature_class(cls)(image, mask_image, levels, present, **settings)
+        out.update({f"{cls}_{name}": value for name, value in leveled.run(feature).items()})
     return out
 
 
@@ -171,6 +158,26 @@ def extended_by_extractor(maps: CaseMaps, params: MRIParams) -> dict[str, float]
                 continue
             result = extractor.execute(image, maps.image(roi))
             out.update({f"X_{region}_{code}_{key.split('_', 1)[1]}": float(value) for key, value in result.items()})
+    return out
+
+
+def all_by_extractor(maps: CaseMaps, params: MRIParams) -> dict[str, float]:
+    """All the features as radpath computed them before issue 15 (the baseline of benchmarks/mri.py and the
+    reference of tests/mri/test_extended_speed.py): the tumour shape computed for M1-M3 and again in the extended
+    set, the surrounding shell twice, pyradiomics' extractor per map and region (`extended_by_extractor`)."""
+    from radpath.mri.features import FAMILIES
+    from radpath.mri.features.core import margin_sharpness, shape_features
+
+    out: dict[str, float] = {}
+    shape = shape_features(maps.tumour, maps.spacing_mm)
+    sharp = margin_sharpness(maps.early - maps.pre, maps.tumour, maps.spacing_mm)
+    out.update({"M1": shape["volume_mm3"] / 1000.0, "M2": shape["sphericity"], "M3": shape["surface_volume_ratio"],
+                "M4": float(sharp.mean()), "M5": float(sharp.std())})
+    for family in FAMILIES:
+        if family.paper and family.name != "morphology":
+            out.update(family.compute(maps, params))
+    if params.extended:
+        out.update(extended_by_extractor(maps, params))
     return out
 
 
