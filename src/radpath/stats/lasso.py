@@ -44,7 +44,8 @@ class LassoSettings:
     stop_ratio: float = 1.1
     patience: int = 10
     block: int = 5
-    solver: str = "working_set"       # or "path": lasso_path on the full problem (the previous implementation)
+    solver: str = "compiled"          # "working_set": the same steps around sklearn's Cython solver, per alpha;
+                                      # "path": lasso_path on the full problem (the first implementation)
     ws_ratio: float = 1.0             # working sets when p > ws_ratio x n (else plain solves on all features)
 
     def working_sets(self, p: int, n: int) -> bool:
@@ -154,6 +155,44 @@ def _fold_block(f: _Fold, chunk: Array, s: LassoSettings, cd: Any, rng: Any, gra
     return err
 
 
+def _inner_errors_compiled(folds: list[_Fold], alphas: Array, s: LassoSettings) -> Array:
+    """`_inner_errors_working_set`, a block of alphas on all folds per call of the compiled kernel, every solve
+    on the fold's Gram matrix (scikit-learn's Gram solver gives the same iterates as the residual one)."""
+    from radpath.stats import lasso_kernel as kernel
+
+    k, p = len(folds), len(folds[0].coef)
+    n = np.array([len(f.yt) for f in folds], dtype=np.int64)
+    ns = np.array([len(f.ys) for f in folds], dtype=np.int64)
+    gram = np.empty((k, p, p))
+    xs = np.zeros((k, ns.max(), p))
+    ys = np.zeros((k, ns.max()))
+    modes = np.empty(k, dtype=np.int64)
+    for i, f in enumerate(folds):
+        xs[i, : ns[i]] = f.xs
+        ys[i, : ns[i]] = f.ys
+        if f._gram is not None and not s.working_sets(p, int(n[i])):
+            modes[i], gram[i] = kernel.MODE_GRAM, f._gram
+        else:
+            modes[i] = kernel.MODE_WS if s.working_sets(p, int(n[i])) else kernel.MODE_FULL
+            np.dot(f.xt.T, f.xt, out=gram[i])
+    xty = np.stack([f._xty for f in folds])
+    y_norm2 = np.array([np.dot(f.yt, f.yt) for f in folds])
+    coef = np.zeros((k, p))
+    grad = np.stack([f.grad for f in folds])
+    prev_l1 = np.full(k, np.inf)
+    updates = np.zeros(k, dtype=np.int64)
+
+    def block(chunk: Array) -> Array:
+        out: Array = kernel.inner_block(gram, xty, y_norm2, n, xs, ys, ns, np.ascontiguousarray(chunk), coef, grad,
+                                        prev_l1, updates, s.max_iter, s.tol, modes)
+        return out
+
+    mse = _early_stopped(alphas, s, block)
+    for i, f in enumerate(folds):
+        f.coef, f.updates = coef[i].copy(), int(updates[i])
+    return mse
+
+
 def _inner_errors_path(folds: list[_Fold], alphas: Array, s: LassoSettings) -> Array:
     from sklearn.linear_model import lasso_path
 
@@ -185,6 +224,9 @@ def _early_stopped(alphas: Array, s: LassoSettings, block: Any) -> Array:
     return mse
 
 
+_SOLVERS = {"compiled": _inner_errors_compiled, "working_set": _inner_errors_working_set, "path": _inner_errors_path}
+
+
 def lasso_cv_fit(x: Array, y: Array, s: LassoSettings, work: dict[str, int] | None = None) -> tuple[float, Array]:
     """LassoCV's chosen alpha and its coefficients (refit on all of x, y).
 
@@ -192,12 +234,12 @@ def lasso_cv_fit(x: Array, y: Array, s: LassoSettings, work: dict[str, int] | No
     (alphas solved per fold, before the early stop)."""
     from sklearn.linear_model import lasso_path
 
-    if s.solver not in {"working_set", "path"}:
-        raise StatsError(f"unknown LASSO solver {s.solver!r}; known: working_set, path")
+    if s.solver not in _SOLVERS:
+        raise StatsError(f"unknown LASSO solver {s.solver!r}; known: {', '.join(_SOLVERS)}")
     n, p = x.shape
     alphas = alpha_grid(x, y, s.eps, s.n_alphas)
     folds = [_Fold(x, y, train, test) for train, test in kfold(n, s.inner_folds)]
-    inner = _inner_errors_working_set if s.solver == "working_set" else _inner_errors_path
+    inner = _SOLVERS[s.solver]
     mse = inner(folds, alphas, s)
     alpha = float(alphas[int(np.nanargmin(mse))])
     if work is not None:
