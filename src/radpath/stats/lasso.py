@@ -163,18 +163,22 @@ def _inner_errors_compiled(folds: list[_Fold], alphas: Array, s: LassoSettings) 
     k, p = len(folds), len(folds[0].coef)
     n = np.array([len(f.yt) for f in folds], dtype=np.int64)
     ns = np.array([len(f.ys) for f in folds], dtype=np.int64)
+    x = np.zeros((k, n.max(), p))
     gram = np.empty((k, p, p))
+    have = np.zeros((k, p), dtype=np.bool_)
     xs = np.zeros((k, ns.max(), p))
     ys = np.zeros((k, ns.max()))
     modes = np.empty(k, dtype=np.int64)
     for i, f in enumerate(folds):
+        x[i, : n[i]] = f.xt
         xs[i, : ns[i]] = f.xs
         ys[i, : ns[i]] = f.ys
-        if f._gram is not None and not s.working_sets(p, int(n[i])):
-            modes[i], gram[i] = kernel.MODE_GRAM, f._gram
+        if s.working_sets(p, int(n[i])):
+            modes[i] = kernel.MODE_WS
+        elif f._gram is not None:   # n > p: LassoCV's Gram solver, on the same Gram matrix
+            modes[i], gram[i], have[i] = kernel.MODE_GRAM, f._gram, True
         else:
-            modes[i] = kernel.MODE_WS if s.working_sets(p, int(n[i])) else kernel.MODE_FULL
-            np.dot(f.xt.T, f.xt, out=gram[i])
+            modes[i] = kernel.MODE_FULL
     xty = np.stack([f._xty for f in folds])
     y_norm2 = np.array([np.dot(f.yt, f.yt) for f in folds])
     coef = np.zeros((k, p))
@@ -183,8 +187,8 @@ def _inner_errors_compiled(folds: list[_Fold], alphas: Array, s: LassoSettings) 
     updates = np.zeros(k, dtype=np.int64)
 
     def block(chunk: Array) -> Array:
-        out: Array = kernel.inner_block(gram, xty, y_norm2, n, xs, ys, ns, np.ascontiguousarray(chunk), coef, grad,
-                                        prev_l1, updates, s.max_iter, s.tol, modes)
+        out: Array = kernel.inner_block(x, n, gram, have, xty, y_norm2, xs, ys, ns, np.ascontiguousarray(chunk), coef,
+                                        grad, prev_l1, updates, s.max_iter, s.tol, modes)
         return out
 
     mse = _early_stopped(alphas, s, block)

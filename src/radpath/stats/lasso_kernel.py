@@ -108,21 +108,29 @@ def _cd_gram(w, alpha, gram, q, y_norm2, max_iter, tol, qw, xta, active, exclude
     for n_iter in range(max_iter):
         w_max = 0.0
         d_w_max = 0.0
+        # (Qw)_j of the coordinate being updated is carried in `cur`, computed as the update loop computes it,
+        # so that the next coordinate need not wait for the loop's stores (same values, shorter latency chain)
+        cur = qw[active[0]] if n_active else 0.0
         for f_iter in range(n_active):
             j = active[f_iter]
+            nxt = active[f_iter + 1] if f_iter + 1 < n_active else j
             gjj = gram[j, j]
             if gjj == 0.0:
+                cur = qw[nxt]
                 continue
             w_j = w[j]
-            tmp = q[j] - qw[j] + w_j * gjj
+            tmp = q[j] - cur + w_j * gjj
             shrunk = abs(tmp) - alpha
             new = math.copysign(shrunk, tmp) / gjj if shrunk > 0 else 0.0
             w[j] = new
             if new != w_j:
                 d = new - w_j
                 gj = gram[j]
+                cur = qw[nxt] + d * gj[nxt]
                 for i in range(p):
                     qw[i] += d * gj[i]
+            else:
+                cur = qw[nxt]
             d_w_j = abs(new - w_j)
             if d_w_j > d_w_max:
                 d_w_max = d_w_j
@@ -137,16 +145,19 @@ def _cd_gram(w, alpha, gram, q, y_norm2, max_iter, tol, qw, xta, active, exclude
 
 
 @njit(cache=True, fastmath=_FAST)
-def _solve_ws_gram(gram, q, y_norm2, coef, grad, prev_l1, l1, max_iter, tol, ws, idx, w, buf, qs, qw, xta, active,
-                   excluded, gw):  # type: ignore[no-untyped-def]
-    """`_solve_ws` computed on the fold's Gram matrix: coordinate descent on the working set's block of it
-    (scikit-learn's Gram solver, the same iterates as the residual one) and |x_j' r| = |q_j - (G coef)_j|."""
+def _solve_ws_gram(x, n, gram, have, q, y_norm2, coef, grad, prev_l1, l1, max_iter, tol, ws, idx, w, buf, qs, qw, xta,
+                   active, excluded, gw):  # type: ignore[no-untyped-def]
+    """The working-set step of ``_Fold.solve`` computed on the fold's Gram matrix: coordinate descent on the
+    working set's block of it (scikit-learn's Gram solver, the same iterates as the residual one on those
+    columns) and the KKT check on |x_j' r| = |q_j - (G coef)_j|. Only the Gram rows of features that have been
+    in a working set are computed (``have``)."""
     p = len(coef)
     threshold = 2 * l1 - prev_l1 if math.isfinite(prev_l1) else l1
     for j in range(p):
         ws[j] = coef[j] != 0 or grad[j] > threshold
     updates = 0
     while True:
+        _gram_rows(x, n, gram, have, ws)
         m = 0
         for j in range(p):
             if ws[j]:
@@ -182,11 +193,29 @@ def _solve_ws_gram(gram, q, y_norm2, coef, grad, prev_l1, l1, max_iter, tol, ws,
 
 
 @njit(cache=True, fastmath=_FAST)
-def inner_block(gram, xty, y_norm2, n, xs, ys, ns, alphas, coef, grad, prev_l1, updates, max_iter, tol, modes):  # type: ignore[no-untyped-def]
+def _gram_rows(x, n, gram, have, ws):  # type: ignore[no-untyped-def]
+    """Rows j of the Gram matrix x[:n]' x[:n] for every j with ws[j] that is not there yet (have[j])."""
+    p = len(have)
+    for j in range(p):
+        if ws[j] and not have[j]:
+            g = gram[j]
+            g[:] = 0.0
+            for i in range(n):
+                xi = x[i]
+                v = xi[j]
+                for c in range(p):
+                    g[c] += v * xi[c]
+            have[j] = True
+
+
+@njit(cache=True, fastmath=_FAST)
+def inner_block(x, n, gram, have, xty, y_norm2, xs, ys, ns, alphas, coef, grad, prev_l1, updates, max_iter, tol,
+                modes):  # type: ignore[no-untyped-def]
     """Summed test MSE over the inner folds for each of `alphas`, continuing each fold's path from its
-    coef/grad/prev_l1 (updated in place; coordinate updates added to `updates`). Fold f: Gram matrix
-    gram[f] and X'y xty[f] of its centred training data (n[f] rows, y'y = y_norm2[f]), test rows
-    xs[f, :ns[f]] and ys[f, :ns[f]] centred with the training means; modes[f] one of MODE_*."""
+    coef/grad/prev_l1 (updated in place; coordinate updates added to `updates`). Fold f: centred training
+    rows x[f, :n[f]], their Gram matrix gram[f] (rows j with have[f, j]; filled in as needed), X'y xty[f] and
+    y'y y_norm2[f]; test rows xs[f, :ns[f]], ys[f, :ns[f]] centred with the training means; modes[f] one of
+    MODE_*."""
     k_folds, p = xty.shape
     total = np.zeros(len(alphas))
     ws = np.zeros(p, dtype=np.bool_)
@@ -201,11 +230,14 @@ def inner_block(gram, xty, y_norm2, n, xs, ys, ns, alphas, coef, grad, prev_l1, 
     buf = np.empty(p * p)
     for f in range(k_folds):
         c = coef[f]
+        if modes[f] != MODE_WS:
+            ws[:] = True
+            _gram_rows(x[f], n[f], gram[f], have[f], ws)
         for a in range(len(alphas)):
             l1 = alphas[a] * n[f]
             if modes[f] == MODE_WS:
-                updates[f] += _solve_ws_gram(gram[f], xty[f], y_norm2[f], c, grad[f], prev_l1[f], l1, max_iter,
-                                             tol, ws, idx, w, buf, qs, qw, xta, active, excluded, gw)
+                updates[f] += _solve_ws_gram(x[f], n[f], gram[f], have[f], xty[f], y_norm2[f], c, grad[f], prev_l1[f],
+                                             l1, max_iter, tol, ws, idx, w, buf, qs, qw, xta, active, excluded, gw)
                 prev_l1[f] = l1
             else:
                 updates[f] += _cd_gram(c, l1, gram[f], xty[f], y_norm2[f], max_iter, tol, qw, xta, active,
@@ -220,3 +252,12 @@ def inner_block(gram, xty, y_norm2, n, xs, ys, ns, alphas, coef, grad, prev_l1, 
                 err += d * d
             total[a] += err / ns[f]
     return total
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the kernel with a tiny problem, e.g. before forking workers."""
+    x = np.array([[[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]]])
+    inner_block(x, np.array([4]), np.empty((1, 2, 2)), np.zeros((1, 2), dtype=np.bool_), np.ones((1, 2)),
+                np.array([4.0]), np.zeros((1, 1, 2)), np.zeros((1, 1)), np.array([1]), np.array([0.1]),
+                np.zeros((1, 2)), np.ones((1, 2)), np.full(1, np.inf), np.zeros(1, dtype=np.int64), 10, 1e-4,
+                np.array([MODE_WS]))
