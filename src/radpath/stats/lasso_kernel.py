@@ -1,23 +1,23 @@
-"""Compiled inner-CV LASSO paths: one call computes a block of alphas on every inner fold.
+"""Compiled inner-CV LASSO paths (numba): one call computes a block of alphas on every inner fold.
 
-What `radpath.stats.lasso` did per alpha in Python around scikit-learn's Cython solvers, done here in one
-numba function per block of the path, with the same algorithms:
+What `radpath.stats.lasso` does per alpha in Python around scikit-learn's Cython solver, done here in one call
+per block of the path, with the same algorithm:
 
-* ``_cd`` is scikit-learn's ``enet_coordinate_descent`` (``beta = 0``, cyclic, gap-safe screening): the same
-  coordinate updates, the same stopping rule (largest update relative to the largest coefficient below
-  ``tol``, then the duality gap below ``tol * y'y``), the same screening after every gap check. It runs on the
-  columns listed in ``idx`` of a fold's matrix instead of on a copied sub-matrix.
-* ``_cd_gram`` is ``enet_coordinate_descent_gram`` (what LassoCV uses when n > p) on the fold's Gram matrix.
-* ``_solve_ws`` is the working-set step of ``_Fold.solve``: active features plus those passing the sequential
-  strong rule, coordinate descent on that set warm-started, a KKT check ``|x_j' r| <= l1`` on every feature,
-  violators added and the solve repeated.
+* ``_cd_gram`` is scikit-learn's ``enet_coordinate_descent_gram`` (``beta = 0``, cyclic, gap-safe
+  screening): the same coordinate updates, the same stopping rule (largest update relative to the largest
+  coefficient below ``tol``, then the duality gap below ``tol * y'y``), the same screening after every gap
+  check. On a working set's block of the Gram matrix it makes the same updates as ``enet_coordinate_descent``
+  on those columns (``x_j' r = q_j - (Q w)_j``), at a cost per update of the set's size instead of n;
+* ``_solve_ws_gram`` is the working-set step of ``lasso._Fold.solve``: active features plus those passing the
+  sequential strong rule, coordinate descent on that set warm-started, a KKT check ``|x_j' r| <= l1`` on every
+  feature, violators added and the solve repeated.
 
-The arithmetic is the same up to the order of floating-point sums (loops instead of BLAS calls), so the
-coefficients agree with the Cython solvers to rounding and the errors along the path, hence the chosen alpha,
-agree (tests/stats/test_lasso.py compares them fit by fit).
+The arithmetic is the same up to the order of floating-point sums, so the coefficients agree with the Cython
+solver to rounding and the errors along the path, hence the chosen alpha, agree (tests/stats/test_lasso.py
+compares them fit by fit, and with ``lasso_path``/``LassoCV`` on random problems).
 
-Layout: fold f's centred training matrix is ``x[f, :, :n[f]]`` with one contiguous row per feature (a column
-of the data), its test rows ``xs[f, :ns[f], :]``; unused rows are padding.
+Numba compiles on first use and caches the machine code beside this file (or in ``NUMBA_CACHE_DIR``);
+``warm_up()`` does it once, e.g. before forking workers.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from numba import njit
 # reassociation lets the dot products vectorise; it only changes the order of sums
 _FAST = {"reassoc", "contract", "nsz"}
 
+# how a fold is solved, as in lasso._Fold.solve: working sets (p > n), all features with the residual solver's
+# first gap check (p == n), scikit-learn's Gram solver on all features (n > p, LassoCV's precompute="auto")
 MODE_WS, MODE_FULL, MODE_GRAM = 0, 1, 2
 
 
