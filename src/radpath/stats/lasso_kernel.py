@@ -36,7 +36,7 @@ MODE_WS, MODE_FULL, MODE_GRAM = 0, 1, 2
 
 
 @njit(cache=True, fastmath=_FAST)
-def _dot(a, b, n):  # type: ignore[no-untyped-def]
+def _dot(a, b, n):
     s = 0.0
     for i in range(n):
         s += a[i] * b[i]
@@ -44,7 +44,7 @@ def _dot(a, b, n):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, fastmath=_FAST)
-def _gap_gram(p, w, alpha, qw, q, y_norm2, xta):  # type: ignore[no-untyped-def]
+def _gap_gram(p, w, alpha, qw, q, y_norm2, xta):
     """scikit-learn's gap_enet_gram with beta = 0."""
     q_dot_w = _dot(w, q, p)
     wqw = _dot(w, qw, p)
@@ -65,7 +65,7 @@ def _gap_gram(p, w, alpha, qw, q, y_norm2, xta):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, fastmath=_FAST)
-def _screen_gram(p, w, alpha, gram, qw, xta, dual_norm, gap, active, excluded, first):  # type: ignore[no-untyped-def]
+def _screen_gram(p, w, alpha, gram, qw, xta, dual_norm, gap, active, excluded, first):
     n_active = 0
     radius = math.sqrt(2 * abs(gap)) / alpha
     theta_scale = alpha if alpha > dual_norm else dual_norm
@@ -93,7 +93,7 @@ def _screen_gram(p, w, alpha, gram, qw, xta, dual_norm, gap, active, excluded, f
 
 
 @njit(cache=True, fastmath=_FAST)
-def _cd_gram(w, alpha, gram, q, y_norm2, max_iter, tol, qw, xta, active, excluded, gram_rule):  # type: ignore[no-untyped-def]
+def _cd_gram(w, alpha, gram, q, y_norm2, max_iter, tol, qw, xta, active, excluded, gram_rule):
     """scikit-learn's enet_coordinate_descent_gram (beta = 0, cyclic, screening) on Q = gram, q = X'y; w in
     place; returns n_iter. With ``gram_rule`` False the first gap check is the one of the residual solver
     (``gap <= tol`` rather than ``0 <= gap <= tol``): the same iterates as ``_cd`` on the same columns."""
@@ -148,7 +148,7 @@ def _cd_gram(w, alpha, gram, q, y_norm2, max_iter, tol, qw, xta, active, exclude
 
 @njit(cache=True, fastmath=_FAST)
 def _solve_ws_gram(x, n, gram, have, q, y_norm2, coef, grad, prev_l1, l1, max_iter, tol, ws, idx, w, buf, qs, qw, xta,
-                   active, excluded, gw):  # type: ignore[no-untyped-def]
+                   active, excluded, gw):
     """The working-set step of ``_Fold.solve`` computed on the fold's Gram matrix: coordinate descent on the
     working set's block of it (scikit-learn's Gram solver, the same iterates as the residual one on those
     columns) and the KKT check on |x_j' r| = |q_j - (G coef)_j|. Only the Gram rows of features that have been
@@ -195,7 +195,7 @@ def _solve_ws_gram(x, n, gram, have, q, y_norm2, coef, grad, prev_l1, l1, max_it
 
 
 @njit(cache=True, fastmath=_FAST)
-def _gram_rows(x, n, gram, have, ws):  # type: ignore[no-untyped-def]
+def _gram_rows(x, n, gram, have, ws):
     """Rows j of the Gram matrix x[:n]' x[:n] for every j with ws[j] that is not there yet (have[j])."""
     p = len(have)
     for j in range(p):
@@ -212,7 +212,7 @@ def _gram_rows(x, n, gram, have, ws):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, fastmath=_FAST)
 def inner_block(x, n, gram, have, xty, y_norm2, xs, ys, ns, alphas, coef, grad, prev_l1, updates, max_iter, tol,
-                modes):  # type: ignore[no-untyped-def]
+                modes):
     """Summed test MSE over the inner folds for each of `alphas`, continuing each fold's path from its
     coef/grad/prev_l1 (updated in place; coordinate updates added to `updates`). Fold f: centred training
     rows x[f, :n[f]], their Gram matrix gram[f] (rows j with have[f, j]; filled in as needed), X'y xty[f] and
