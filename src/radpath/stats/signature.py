@@ -2,9 +2,9 @@
 
 For each of `repeats` random k-fold partitions and each fold, a LASSO is fitted on the training folds with
 its penalty chosen by inner k-fold CV as scikit-learn's ``LassoCV(cv=inner_folds)`` does
-(`radpath.stats.lasso`: same grid, inner folds, solver and refit; working-set inner paths with an early stop).
-Repeats run in parallel worker processes (``n_jobs``), in small interleaved chunks so that both workers stay
-busy to the end.
+(`radpath.stats.lasso`: same grid, inner folds, solver and refit; working-set inner paths with an early stop,
+computed by a compiled kernel). Repeats run in parallel worker processes (``n_jobs``, one BLAS thread each), in
+small interleaved chunks so that both workers stay busy to the end.
 
 The selection frequency of a feature is the fraction of the folds x repeats fits with a non-zero coefficient.
 Features selected in more than ``min_frequency`` of the fits enter a final OLS on the standardised features.
