@@ -112,6 +112,7 @@ def test_compiled_paths_match_sklearn_lasso_path_and_lassocv(n: int, p: int, see
     np.testing.assert_allclose(mse, ref.mse_path_.sum(axis=1), rtol=1e-7)
     alpha, coef = lasso_cv_fit(x, y, s)
     assert alpha == pytest.approx(ref.alpha_, rel=1e-12)                 # the same grid point
+    np.testing.assert_array_equal(coef != 0, ref.coef_ != 0)            # the same selection
     np.testing.assert_allclose(coef, ref.coef_, rtol=1e-6, atol=1e-9)
     for fold in folds:
         with warnings.catch_warnings():
