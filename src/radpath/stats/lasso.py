@@ -1,9 +1,9 @@
 """LassoCV, fast: the penalty scikit-learn's ``LassoCV(cv=inner_folds)`` would choose, and its refit.
 
 Same alpha grid (``eps``, ``n_alphas`` on the data given), same inner ``KFold`` without shuffling, same
-coordinate-descent solver (scikit-learn's Cython ``enet_coordinate_descent``, same tolerance, same screening),
-same refit (``lasso_path`` at the chosen alpha on all of x, Gram matrix when n > p, exactly as LassoCV).
-Three things make the inner paths fast:
+coordinate-descent algorithm (scikit-learn's ``enet_coordinate_descent``: cyclic, same tolerance, same
+duality-gap stop, same gap-safe screening, warm starts along the path), same refit (``lasso_path`` at the
+chosen alpha on all of x, Gram matrix when n > p, exactly as LassoCV). What makes the inner paths fast:
 
 * **working sets**: at each alpha of an inner path, coordinate descent runs only on the features that are
   active or pass the sequential strong rule (``|x_j' r| > 2 l1 - l1_prev``), warm-started from the previous
@@ -11,13 +11,17 @@ Three things make the inner paths fast:
   the solve repeated. The result satisfies the same duality-gap tolerance as a full solve (no feature outside
   the set would change the dual scaling), so the cross-validated error agrees with a full-problem path to
   within the solver tolerance and the chosen alpha agrees (the benchmark and the tests count agreements);
-* the solver is called directly, once per alpha, without the per-call argument validation of ``lasso_path``;
+* **a compiled kernel** (``solver="compiled"``, `radpath.stats.lasso_kernel`): a block of alphas on all inner
+  folds in one numba call, each working-set solve on the fold's Gram matrix (rows computed only for features
+  that enter a working set): the same coordinate updates as the Cython solver on the same columns, at a cost
+  per update of the working-set size instead of the number of patients, and no Python per alpha;
 * each inner path stops early: it is computed in blocks of alphas and stops once the mean inner-CV error of the
   last ``patience`` alphas all lie above ``stop_ratio`` x its minimum so far (the tail of the path, tiny
   penalties with p ~ n, only ever worsens the CV error there); ``full_path=True`` computes the whole grid.
 
-``solver="path"`` keeps the previous implementation (blocks of ``lasso_path`` calls on the full problem) as the
-baseline the benchmark measures against.
+The previous implementations stay as the baselines the benchmark and tests measure against:
+``solver="working_set"`` runs the same working-set steps in Python around scikit-learn's Cython solver (one
+call per alpha and fold), ``solver="path"`` blocks of ``lasso_path`` calls on the full problem.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ class LassoSettings:
     stop_ratio: float = 1.1
     patience: int = 10
     block: int = 5
-    solver: str = "working_set"       # or "path": lasso_path on the full problem (the previous implementation)
+    solver: str = "compiled"          # "working_set": the same steps around sklearn's Cython solver, per alpha;
+                                      # "path": lasso_path on the full problem (the first implementation)
     ws_ratio: float = 1.0             # working sets when p > ws_ratio x n (else plain solves on all features)
 
     def working_sets(self, p: int, n: int) -> bool:
@@ -154,6 +159,48 @@ def _fold_block(f: _Fold, chunk: Array, s: LassoSettings, cd: Any, rng: Any, gra
     return err
 
 
+def _inner_errors_compiled(folds: list[_Fold], alphas: Array, s: LassoSettings) -> Array:
+    """`_inner_errors_working_set`, a block of alphas on all folds per call of the compiled kernel, every solve
+    on the fold's Gram matrix (scikit-learn's Gram solver gives the same iterates as the residual one)."""
+    from radpath.stats import lasso_kernel as kernel
+
+    k, p = len(folds), len(folds[0].coef)
+    n = np.array([len(f.yt) for f in folds], dtype=np.int64)
+    ns = np.array([len(f.ys) for f in folds], dtype=np.int64)
+    x = np.zeros((k, n.max(), p))
+    gram = np.empty((k, p, p))
+    have = np.zeros((k, p), dtype=np.bool_)
+    xs = np.zeros((k, ns.max(), p))
+    ys = np.zeros((k, ns.max()))
+    modes = np.empty(k, dtype=np.int64)
+    for i, f in enumerate(folds):
+        x[i, : n[i]] = f.xt
+        xs[i, : ns[i]] = f.xs
+        ys[i, : ns[i]] = f.ys
+        if s.working_sets(p, int(n[i])):
+            modes[i] = kernel.MODE_WS
+        elif f._gram is not None:   # n > p: LassoCV's Gram solver, on the same Gram matrix
+            modes[i], gram[i], have[i] = kernel.MODE_GRAM, f._gram, True
+        else:
+            modes[i] = kernel.MODE_FULL
+    xty = np.stack([f._xty for f in folds])
+    y_norm2 = np.array([np.dot(f.yt, f.yt) for f in folds])
+    coef = np.zeros((k, p))
+    grad = np.stack([f.grad for f in folds])
+    prev_l1 = np.full(k, np.inf)
+    updates = np.zeros(k, dtype=np.int64)
+
+    def block(chunk: Array) -> Array:
+        out: Array = kernel.inner_block(x, n, gram, have, xty, y_norm2, xs, ys, ns, np.ascontiguousarray(chunk), coef,
+                                        grad, prev_l1, updates, s.max_iter, s.tol, modes)
+        return out
+
+    mse = _early_stopped(alphas, s, block)
+    for i, f in enumerate(folds):
+        f.coef, f.updates = coef[i].copy(), int(updates[i])
+    return mse
+
+
 def _inner_errors_path(folds: list[_Fold], alphas: Array, s: LassoSettings) -> Array:
     from sklearn.linear_model import lasso_path
 
@@ -185,6 +232,19 @@ def _early_stopped(alphas: Array, s: LassoSettings, block: Any) -> Array:
     return mse
 
 
+_SOLVERS = {"compiled": _inner_errors_compiled, "working_set": _inner_errors_working_set, "path": _inner_errors_path}
+
+
+def inner_cv(x: Array, y: Array, s: LassoSettings) -> tuple[Array, Array, list[_Fold]]:
+    """LassoCV's alpha grid, the inner-CV test MSE summed over the folds at each alpha (NaN past the early stop)
+    and the inner folds (``coef``: each fold's coefficients at the last alpha solved)."""
+    if s.solver not in _SOLVERS:
+        raise StatsError(f"unknown LASSO solver {s.solver!r}; known: {', '.join(_SOLVERS)}")
+    alphas = alpha_grid(x, y, s.eps, s.n_alphas)
+    folds = [_Fold(x, y, train, test) for train, test in kfold(len(y), s.inner_folds)]
+    return alphas, _SOLVERS[s.solver](folds, alphas, s), folds
+
+
 def lasso_cv_fit(x: Array, y: Array, s: LassoSettings, work: dict[str, int] | None = None) -> tuple[float, Array]:
     """LassoCV's chosen alpha and its coefficients (refit on all of x, y).
 
@@ -192,13 +252,8 @@ def lasso_cv_fit(x: Array, y: Array, s: LassoSettings, work: dict[str, int] | No
     (alphas solved per fold, before the early stop)."""
     from sklearn.linear_model import lasso_path
 
-    if s.solver not in {"working_set", "path"}:
-        raise StatsError(f"unknown LASSO solver {s.solver!r}; known: working_set, path")
     n, p = x.shape
-    alphas = alpha_grid(x, y, s.eps, s.n_alphas)
-    folds = [_Fold(x, y, train, test) for train, test in kfold(n, s.inner_folds)]
-    inner = _inner_errors_working_set if s.solver == "working_set" else _inner_errors_path
-    mse = inner(folds, alphas, s)
+    alphas, mse, folds = inner_cv(x, y, s)
     alpha = float(alphas[int(np.nanargmin(mse))])
     if work is not None:
         work["updates"] = work.get("updates", 0) + sum(f.updates for f in folds)

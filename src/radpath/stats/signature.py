@@ -2,9 +2,9 @@
 
 For each of `repeats` random k-fold partitions and each fold, a LASSO is fitted on the training folds with
 its penalty chosen by inner k-fold CV as scikit-learn's ``LassoCV(cv=inner_folds)`` does
-(`radpath.stats.lasso`: same grid, inner folds, solver and refit; working-set inner paths with an early stop).
-Repeats run in parallel worker processes (``n_jobs``), in small interleaved chunks so that both workers stay
-busy to the end.
+(`radpath.stats.lasso`: same grid, inner folds, solver and refit; working-set inner paths with an early stop,
+computed by a compiled kernel). Repeats run in parallel worker processes (``n_jobs``, one BLAS thread each), in
+small interleaved chunks so that both workers stay busy to the end.
 
 The selection frequency of a feature is the fraction of the folds x repeats fits with a non-zero coefficient.
 Features selected in more than ``min_frequency`` of the fits enter a final OLS on the standardised features.
@@ -39,10 +39,12 @@ def outer_splits(n: int, folds: int, repeats: int, seed: int) -> list[list[NDArr
     return out
 
 
-def _repeat_block(args: tuple[Array, Array, list[list[NDArray[np.int64]]], LassoSettings]) -> tuple[Array, Array]:
-    x, y, repeats, settings = args
+def _repeat_block(args: tuple[Array, Array, list[list[NDArray[np.int64]]], LassoSettings, bool]) -> tuple[Array, Array]:
+    from threadpoolctl import threadpool_limits
+
+    x, y, repeats, settings, in_worker = args
     chosen, coefs = [], []
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(1 if in_worker else None):
         warnings.simplefilter("ignore")  # ConvergenceWarning at tiny penalties, as in LassoCV
         for splits in repeats:
             for train in splits:
@@ -60,16 +62,20 @@ def repeated_lasso(
     settings = settings or LassoSettings()
     splits = outer_splits(len(y), folds, repeats, seed)
     jobs = max(1, min(n_jobs if n_jobs > 0 else (os.cpu_count() or 1), repeats))
+    if settings.solver == "compiled":
+        from radpath.stats.lasso_kernel import warm_up
+
+        warm_up()  # compiled (or loaded from cache) once here, inherited by forked workers
     if jobs == 1:
-        results = [_repeat_block((x, y, splits, settings))]
+        results = [_repeat_block((x, y, splits, settings, False))]
         order = list(range(repeats))
     else:
         import sklearn.linear_model  # noqa: F401  imported once here, inherited by forked workers
 
         n_chunks = min(repeats, 4 * jobs)
         chunks = [list(range(i, repeats, n_chunks)) for i in range(n_chunks)]
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(_repeat_block, [(x, y, [splits[r] for r in c], settings) for c in chunks]))
+        with ProcessPoolExecutor(max_workers=jobs) as pool:  # one BLAS thread per worker (no oversubscription)
+            results = list(pool.map(_repeat_block, [(x, y, [splits[r] for r in c], settings, True) for c in chunks]))
         order = [r for c in chunks for r in c]
     alphas = np.concatenate([a.reshape(-1, folds) for a, _ in results])
     coefs = np.concatenate([c.reshape(-1, folds, x.shape[1]) for _, c in results])
