@@ -83,7 +83,7 @@ def detect_cells(
     workers: int = typer.Option(1, "--workers", min=0, help="Threads reading slide tiles ahead of the model."),
     stain: str = typer.Option("auto", "--stain", help="Whole slides' tissue mask: he (saturation, the H&E rule), ihc "
                               "(optical density: pale haematoxylin-counterstained tissue) or auto (optical density "
-                              "where the saturation rule misses most of the tissue); recorded per case."),
+                              "where the saturation rule misses most of the tissue)."),
     truth: Path = typer.Option(None, "--truth", metavar="FILE", help="CSV of patient_id, ki67_index, til_cell_score "
                                "(e.g. the synthetic study's ihc/<cohort>/truth.csv): print the RMSE and r against it "
                                "[default: none]."),

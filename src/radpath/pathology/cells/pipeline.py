@@ -108,7 +108,6 @@ def write_case(con: duckdb.DuckDBPyConnection, run: Run, case_id: str, value: di
         "cohort": cohort, "patient_id": case_id, "source_kind": value["kind"], "method": value["method"],
         "n_images": value["n_images"], "n_ki67_positive": n["ki67_positive"], "n_ki67_negative": n["ki67_negative"],
         "n_lymphocyte": n["lymphocyte"] + n["plasma_cell"], "tissue_area_mm2": value["area_mm2"],
-        "tissue_method": value["tissue_method"],
         "ki67_index": s["KI67_INDEX"], "til_cell_score": s["TIL_CELL_SCORE"],
         "ki67_category": ki67_category(s["KI67_INDEX"]), "til_cell_category": til_cell_category(s["TIL_CELL_SCORE"]),
         "model_path": model, "run_id": run.run_id}]), key)
