@@ -112,3 +112,14 @@ def test_he_masks_stay_identical(tmp_path: Path) -> None:
 def test_unknown_stain_is_refused() -> None:
     with pytest.raises(ValueError, match="stain must be one of"):
         find_tissue(np.full((10, 10, 3), 240, np.uint8), stain="pap")
+
+
+def test_detect_cells_refuses_an_unknown_stain(tmp_path: Path) -> None:
+    from radpath.errors import ConfigError
+    from radpath.pathology.cells.pipeline import DetectParams, detect_cells
+    from radpath.warehouse import open_warehouse
+
+    params = DetectParams(model=str(tmp_path / "none.safetensors"), out_dir=str(tmp_path), stain="pap")
+    with open_warehouse(tmp_path / "w.duckdb") as con, pytest.raises(ConfigError, match="--stain must be one of "
+                                                                     "auto, he, ihc, got 'pap'"):
+        detect_cells(con, [str(tmp_path)], params)
