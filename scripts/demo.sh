@@ -35,7 +35,7 @@ step "tissue compartments (TIGER): train a small segmentation network, segment t
   --out "$DIR/tissue_masks" --jobs "$JOBS"
 step "cell detection: PathoNet on synthetic Ki-67 IHC fields; Ki-67 index and cell TIL score per patient"
 "$BIN/radpath" train-cells --method density --data "$STUDY/ihc/train" --out "$DIR/models/cells.safetensors" \
-  --lr 3e-3 --epochs 10 --step-epochs 8 --crops 3
+  --epochs 10 --crops 3
 "$BIN/radpath" evaluate-cells --data "$STUDY/ihc/test" --model "$DIR/models/cells.safetensors"
 "$BIN/radpath" detect-cells "$STUDY/ihc/tcga_brca/images.csv" --cohort tcga_brca \
   --model "$DIR/models/cells.safetensors" --out "$DIR/cells" --jobs "$JOBS" --truth "$STUDY/ihc/tcga_brca/truth.csv"

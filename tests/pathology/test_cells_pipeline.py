@@ -20,7 +20,7 @@ from radpath.pathology.cells.matching import match_cells
 from radpath.pathology.cells.nets import load_cell_model
 from radpath.pathology.cells.pipeline import DetectParams, detect_cells
 from radpath.pathology.cells.train import CellTrainConfig, density_target, train_cells
-from radpath.synth.ihc import render_field, render_labelled_set, render_patient_fovs
+from radpath.synth.ihc import render_field, render_ihc_section, render_labelled_set, render_patient_fovs
 from radpath.synth.slides import write_pyramid
 from radpath.warehouse import open_warehouse
 
@@ -130,6 +130,41 @@ def test_whole_slide_tiling_agrees_with_the_field(density_model: Path, tmp_path:
     agree = match_cells(found["xy"], found["classes"], field_xy, field_cls, 3.0)["all"]
     # tiles see the same pixels (JPEG tiles aside) and keep only their core: the same cells, none twice
     assert agree["f1"] >= 0.9, agree
+
+
+def test_ihc_whole_slide_densities_per_mm2_of_planted_tissue(density_model: Path, tmp_path: Path) -> None:
+    """A Ki-67 IHC whole slide (pale counterstained section on glass): the tissue area is the planted section's
+    and the densities per mm2 are the planted cells over it (the H&E saturation rule kept only the nuclei:
+    about a seventh of the area, densities about seven times too high)."""
+    section = render_ihc_section(np.random.default_rng(3), 30.0, 0.3)
+    folder = tmp_path / "ihc_slides"
+    write_pyramid(folder / "IHC-1.tiff", section["rgb"], mpp=0.5, levels=2)
+    planted_mm2 = float(section["tissue"].sum()) * 0.25 / 1e6
+    cells = section["cells"]
+    model, meta = load_cell_model(density_model)
+    found = detect_slide(model, meta, str(folder / "IHC-1.tiff"), "IHC-1", batch=4)
+    assert found["tissue_method"] == "optical_density"
+    assert found["tissue_mm2"] == pytest.approx(planted_mm2, rel=0.03)
+    old = detect_slide(model, meta, str(folder / "IHC-1.tiff"), "IHC-1", batch=4, stain="he")
+    assert old["tissue_method"] == "saturation" and old["tissue_mm2"] < 0.5 * planted_mm2
+    truth_xy = cells[["x", "y"]].to_numpy(float)
+    agree = match_cells(found["xy"], found["classes"], truth_xy, cells["class"].to_numpy(str), 6.0)["all"]
+    assert agree["f1"] >= 0.85, agree
+    db = tmp_path / "ihc.duckdb"
+    with open_warehouse(db) as con:
+        [summary] = detect_cells(con, [str(folder)], DetectParams(model=str(density_model),
+                                                                  out_dir=str(tmp_path / "cells")))
+        assert summary.done == ["IHC-1"]
+        row = con.execute("SELECT * FROM cell_scores").df().iloc[0]
+        feats = dict(con.execute("SELECT code, value FROM features WHERE modality = 'cells'").fetchall())
+    assert row.source_kind == "slide"
+    assert row.tissue_area_mm2 == pytest.approx(planted_mm2, rel=0.03)
+    planted = cells["class"].value_counts()
+    for code, cls in (("KI67_POS_DENSITY", "ki67_positive"), ("KI67_NEG_DENSITY", "ki67_negative"),
+                      ("LYMPHOCYTE_DENSITY", "lymphocyte")):
+        assert feats[code] == pytest.approx(planted[cls] / planted_mm2, rel=0.2), code
+    total = feats["KI67_POS_DENSITY"] + feats["KI67_NEG_DENSITY"] + feats["LYMPHOCYTE_DENSITY"]
+    assert total == pytest.approx(len(cells) / planted_mm2, rel=0.1)
 
 
 def test_cli_train_detect_evaluate(cell_sets: dict[str, Path], density_model: Path, tmp_path: Path,

@@ -81,6 +81,9 @@ def detect_cells(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     batch: int = typer.Option(8, "--batch", min=1, help="Slide tiles per inference batch."),
     workers: int = typer.Option(1, "--workers", min=0, help="Threads reading slide tiles ahead of the model."),
+    stain: str = typer.Option("auto", "--stain", help="Whole slides' tissue mask: he (saturation, the H&E rule), ihc "
+                              "(optical density: pale haematoxylin-counterstained tissue) or auto (optical density "
+                              "where the saturation rule misses most of the tissue)."),
     truth: Path = typer.Option(None, "--truth", metavar="FILE", help="CSV of patient_id, ki67_index, til_cell_score "
                                "(e.g. the synthetic study's ihc/<cohort>/truth.csv): print the RMSE and r against it "
                                "[default: none]."),
@@ -96,7 +99,7 @@ def detect_cells(
     from radpath.warehouse import open_warehouse
 
     params = DetectParams(model=str(model), out_dir=str(out.resolve()), device=resolve_device(device), mpp=mpp,
-                          batch=batch, workers=workers, threads=1 if jobs > 1 else 0)
+                          batch=batch, workers=workers, threads=1 if jobs > 1 else 0, stain=stain)
     with open_warehouse(db) as con:
         summaries = detect(con, targets, params, cohort=cohort, method=method, jobs=jobs, scheduler=scheduler,
                            retry_failed=retry_failed, progress=RichProgress())

@@ -1,10 +1,25 @@
-"""Tissue detection on a thumbnail (Otsu on HSV saturation), the patch grid's geometry, and mask metrics.
+"""Tissue detection on a thumbnail, the patch grid's geometry, and mask metrics.
 
-Glass is bright and unsaturated; stained tissue is saturated. The threshold is Otsu's on the
-thumbnail's (lightly smoothed) saturation histogram, clamped to [MIN_SATURATION, MAX_SATURATION]:
-never below the floor, so a glass-only slide (whose saturation is all noise) has no tissue instead of
-half its noise called tissue; never above the ceiling, so a section with little glass is not split
-into "dark nuclei" versus "stroma" (Otsu's two classes) with the stroma called glass.
+Two measures of "not glass", chosen per slide (`find_tissue`, stain "auto") or by the caller:
+
+* saturation (H&E): glass is bright and unsaturated, eosin- and haematoxylin-stained tissue is saturated.
+  The threshold is Otsu's on the thumbnail's (lightly smoothed) HSV saturation, clamped to
+  [MIN_SATURATION, MAX_SATURATION]: never below the floor, so a glass-only slide (whose saturation is all
+  noise) has no tissue instead of half its noise called tissue; never above the ceiling, so a section with
+  little glass is not split into "dark nuclei" versus "stroma" (Otsu's two classes) with the stroma called
+  glass.
+* optical density (IHC): a haematoxylin counterstain (Ki-67, CD3 slides) leaves the tissue between the
+  stained nuclei pale grey-blue with a saturation below the H&E floor, so the saturation mask keeps only the
+  nuclei. Tissue still absorbs light: OD = sum over R, G, B of -log10(I / I_glass) (clipped at 0), with
+  I_glass the colour of the thumbnail's glass (the most common luminance among its brighter half: the
+  brightest mode), lightly smoothed, cut at Otsu's threshold clamped to [MIN_OD, MAX_OD] (the same two
+  guards as above). The mask is this OD mask united with the saturation mask.
+
+"auto" takes the OD mask when the saturation mask covers less than SATURATED_SHARE of the OD mask's tissue
+(pale tissue the saturation floor calls glass); on H&E the two masks cover the same tissue and the
+saturation mask, exactly as before, is kept. Which one was used is returned (`TissueMask.method`) for the
+caller to record. A thumbnail without glass gives no glass colour to measure against: there the OD mask
+is empty and "auto" keeps the saturation mask.
 
 Mask metrics shared by segmentation training, `evaluate-seg` and the tests: `dice_iou` (per-label Dice
 and IoU of two label arrays, labels or label groups) and `stromal_til_score` (TIGER's stromal TIL
@@ -20,6 +35,10 @@ import numpy as np
 
 MIN_SATURATION = 0.08   # saturation (0-1) below which a pixel is glass whatever Otsu says
 MAX_SATURATION = 0.15   # saturation above which a pixel is tissue whatever Otsu says (eosin stroma ~0.3)
+MIN_OD = 0.025          # summed optical density (R + G + B) below which a pixel is glass whatever Otsu says
+MAX_OD = 0.05           # summed OD above which a pixel is tissue (pale counterstained tissue ~0.08, eosin ~0.3)
+SATURATED_SHARE = 0.5   # "auto": OD mask when the saturation mask covers less than this share of its tissue
+STAINS = ("auto", "he", "ihc")
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
@@ -48,13 +67,81 @@ def saturation(rgb: np.ndarray) -> np.ndarray:
     return np.where(high > 0, (high - low) / np.maximum(high, 1.0), 0.0).astype(np.float32)
 
 
-def tissue_mask(rgb: np.ndarray, min_saturation: float = MIN_SATURATION) -> np.ndarray:
-    """Boolean tissue mask of a thumbnail."""
+def saturation_mask(rgb: np.ndarray, min_saturation: float = MIN_SATURATION) -> np.ndarray:
+    """Boolean tissue mask of a thumbnail by saturation (the H&E rule; see the module docstring)."""
     from scipy.ndimage import gaussian_filter
 
     sat = gaussian_filter(saturation(rgb), 1.5)
     cut = min(max(otsu_threshold(sat), min_saturation), max(MAX_SATURATION, min_saturation))
     return np.asarray(sat > cut)
+
+
+def glass_colour(rgb: np.ndarray) -> np.ndarray | None:
+    """Mean RGB of the thumbnail's glass: pixels within 3 levels of the most common luminance among the
+    brighter half of the image (the brightest mode). None when that mode is darker than 200 (no glass)."""
+    pixels = np.asarray(rgb, np.float32).reshape(-1, 3)
+    if len(pixels) == 0:
+        return None
+    lum = pixels.mean(1)
+    bright = lum[lum >= np.median(lum)]
+    hist = np.bincount(np.clip(np.round(bright), 0, 255).astype(np.int64), minlength=256).astype(float)
+    hist = np.convolve(hist, np.ones(5) / 5, mode="same")          # a mode robust to single-level noise
+    mode = float(np.argmax(hist))
+    if mode < 200:
+        return None
+    return np.asarray(pixels[np.abs(lum - mode) <= 3].mean(0), np.float64)
+
+
+def optical_density(rgb: np.ndarray, glass: np.ndarray) -> np.ndarray:
+    """Summed optical density sum_c -log10(I_c / glass_c) per pixel, clipped at 0 (brighter than glass)."""
+    intensity = np.maximum(np.asarray(rgb, np.float32), 1.0)
+    od = -np.log10(intensity / np.asarray(glass, np.float32).reshape(1, 1, 3))
+    return np.asarray(np.clip(od, 0.0, None).sum(-1), np.float32)
+
+
+def od_mask(rgb: np.ndarray, glass: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Boolean tissue mask of a thumbnail by optical density against its glass, and the OD cut used
+    (NaN and an empty mask when the thumbnail has no glass to measure against)."""
+    from scipy.ndimage import gaussian_filter
+
+    glass = glass_colour(rgb) if glass is None else glass
+    if glass is None:
+        return np.zeros(np.asarray(rgb).shape[:2], bool), float("nan")
+    od = gaussian_filter(optical_density(rgb, glass), 1.5)
+    cut = min(max(otsu_threshold(np.clip(od, 0.0, 1.0)), MIN_OD), MAX_OD)
+    return np.asarray(od > cut), float(cut)
+
+
+@dataclass(frozen=True)
+class TissueMask:
+    """A thumbnail's tissue mask and how it was found: `method` "saturation" or "optical_density";
+    `saturated_share` the fraction of the OD mask's tissue inside the saturation mask (NaN without glass)."""
+
+    mask: np.ndarray
+    method: str
+    saturated_share: float
+    od_cut: float
+
+
+def find_tissue(rgb: np.ndarray, stain: str = "auto", min_saturation: float = MIN_SATURATION) -> TissueMask:
+    """Tissue mask of a thumbnail: "he" saturation, "ihc" optical density (united with saturation), "auto"
+    the OD mask when the saturation mask misses most of the OD mask's tissue (see the module docstring)."""
+    if stain not in STAINS:
+        raise ValueError(f"stain must be one of {STAINS}, got {stain!r}")
+    sat = saturation_mask(rgb, min_saturation)
+    if stain == "he":
+        return TissueMask(sat, "saturation", float("nan"), float("nan"))
+    od, cut = od_mask(rgb)
+    n_od = int(od.sum())
+    share = float((od & sat).sum() / n_od) if n_od else float("nan")
+    if stain == "ihc" or (n_od and share < SATURATED_SHARE):
+        return TissueMask(od | sat, "optical_density", share, cut)
+    return TissueMask(sat, "saturation", share, cut)
+
+
+def tissue_mask(rgb: np.ndarray, min_saturation: float = MIN_SATURATION, stain: str = "auto") -> np.ndarray:
+    """Boolean tissue mask of a thumbnail (`find_tissue(...).mask`)."""
+    return find_tissue(rgb, stain, min_saturation).mask
 
 
 @dataclass(frozen=True)

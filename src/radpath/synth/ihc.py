@@ -181,3 +181,35 @@ def render_ihc(truth: pd.DataFrame, out: Path, seed: int) -> dict[str, dict[str,
     render_labelled_set(out / "ihc" / "test", seed, 16, stream=8)
     render_patient_fovs(truth, out, seed, n_fov=1)
     return {}
+
+
+GLASS = np.array([243, 242, 245], float)   # the H&E slides' glass (synth.slides.GLASS)
+
+
+def render_ihc_section(
+    rng: np.random.Generator, ki67_pct: float, lymph_share: float, shape: tuple[int, int] = (512, 640),
+) -> dict[str, Any]:
+    """A small Ki-67 IHC whole-slide picture: a pale counterstained tissue section (an irregular ellipse
+    covering about half the slide, painted by `render_field`: brown positive, blue negative nuclei and
+    lymphocytes on a pale background) on glass.
+
+    Returns `rgb` (uint8), the planted `tissue` mask (level-0 pixels) and `cells` (x, y, class) whose
+    centres lie in the tissue (nuclei cut by the section's edge included; those outside are glass).
+    """
+    from scipy.ndimage import gaussian_filter
+
+    h, w = shape
+    side = max(h, w)
+    field, cells = render_field(rng, ki67_pct, lymph_share, size=side)
+    yy, xx = np.mgrid[0:h, 0:w]
+    ellipse = ((yy - h / 2) / (0.42 * h)) ** 2 + ((xx - w / 2) / (0.42 * w)) ** 2
+    wobble = gaussian_filter(rng.standard_normal((h, w)), 24.0)
+    tissue = (1.0 - ellipse + wobble / wobble.std() * 0.15) > 0.0
+    glass = GLASS[None, None, :] + rng.normal(0, 2.0, (h, w, 3))
+    rgb = np.where(tissue[..., None], field[:h, :w].astype(float), glass)
+    ix = np.clip(cells["x"].to_numpy().astype(int), 0, side - 1)
+    iy = np.clip(cells["y"].to_numpy().astype(int), 0, side - 1)
+    inside = (ix < w) & (iy < h)
+    inside[inside] = tissue[iy[inside], ix[inside]]
+    return {"rgb": np.clip(rgb, 0, 255).astype(np.uint8), "tissue": tissue,
+            "cells": cells[inside].reset_index(drop=True)}

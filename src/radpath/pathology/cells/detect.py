@@ -5,11 +5,13 @@
 * Patch method: 70 x 70 patches centred on a grid of step `stride_px` are classified in batches; grid points
   with lymphocyte probability >= the threshold are kept and non-maximum suppression within the cell radius
   leaves one detection per cell.
-* Whole slides: tissue is found on a thumbnail (`tissue.tissue_mask`); square tiles (`SLIDE_TILE_PX` model
-  pixels: a core grown by a margin on every side so cells on tile borders see their surroundings) cover the
-  slide and only tiles with tissue are read, through the shared tiled loop (`tiling.read_batches`,
-  `tiling.run_batches` for the density network). Each tile keeps the cells whose centre lies in its core,
-  so no cell is counted twice. Coordinates are level-0 pixels.
+* Whole slides: tissue is found on a thumbnail (`tissue.find_tissue`: saturation on H&E, optical density on
+  pale counterstained IHC slides, chosen per slide unless `stain` says; the choice is returned, and the
+  densities per mm2 divide by this mask's area); square tiles (`SLIDE_TILE_PX` model pixels: a core grown
+  by a margin on every side so cells on tile borders see their surroundings) cover the slide and only tiles
+  with tissue are read, through the shared tiled loop (`tiling.read_batches`, `tiling.run_batches` for the
+  density network). Each tile keeps the cells whose centre lies in its core, so no cell is counted twice.
+  Coordinates are level-0 pixels.
 
 Images at another resolution than the model's are resized to the model's microns per pixel first and the
 centres scaled back.
@@ -141,19 +143,21 @@ def select_patches(
 
 def detect_slide(
     model: Any, meta: dict[str, Any], path: str, case_id: str, *, mpp: float | None = None, device: str = "cpu",
-    batch: int = 8, readers: int = 1, thumb_px: int = 1024, min_tissue: float = 0.05,
+    batch: int = 8, readers: int = 1, thumb_px: int = 1024, min_tissue: float = 0.05, stain: str = "auto",
 ) -> dict[str, Any]:
-    """Cells of a whole slide (level-0 pixels), its microns per pixel and the tissue area (mm2)."""
+    """Cells of a whole slide (level-0 pixels), its microns per pixel, the tissue area (mm2) and how the tissue
+    was found (`tissue_method`: "saturation" or "optical_density"; `stain` as `tissue.find_tissue`)."""
     from radpath.pathology.slides import open_slide, thumbnail
     from radpath.pathology.tiling import read_batches, run_batches
-    from radpath.pathology.tissue import tissue_mask
+    from radpath.pathology.tissue import find_tissue
 
     slide, info = open_slide(path, case_id, mpp)
     try:
         thumb = thumbnail(slide, info, thumb_px)
     finally:
         slide.close()
-    mask = tissue_mask(thumb)
+    tissue = find_tissue(thumb, stain)
+    mask = tissue.mask
     tissue_mm2 = float(mask.mean() * info.width * info.height * info.mpp**2 / 1e6)
     tile = max(SLIDE_TILE_PX, int(meta["input_px"]) // 8 * 8) if meta["method"] == "density" else SLIDE_TILE_PX
     core = tile - 2 * MARGIN_PX
@@ -189,4 +193,5 @@ def detect_slide(
         "xy": xy[inside], "classes": (np.concatenate(names) if names else np.zeros(0, str))[inside],
         "scores": (np.concatenate(scores) if scores else np.zeros(0, np.float32))[inside],
         "mpp": info.mpp, "tissue_mm2": tissue_mm2, "n_tiles": len(origins), "slide": path,
+        "tissue_method": tissue.method,
     }

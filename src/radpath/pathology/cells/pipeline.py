@@ -47,6 +47,7 @@ class DetectParams:
     batch: int = 8                    # slide tiles per inference batch
     workers: int = 1                  # threads reading slide tiles ahead of the model
     threads: int = 0                  # torch threads per worker (0 = torch's default)
+    stain: str = "auto"               # slides' tissue mask: auto | he (saturation) | ihc (optical density)
 
 
 @functools.lru_cache(maxsize=2)
@@ -69,13 +70,14 @@ def detect_case(payload: dict[str, Any]) -> dict[str, Any]:
     model, meta = _model(params.model, params.device)
     if payload["kind"] == "slide":
         found = detect_slide(model, meta, payload["slide"], case_id, mpp=params.mpp, device=params.device,
-                             batch=params.batch, readers=params.workers)
+                             batch=params.batch, readers=params.workers, stain=params.stain)
         mpp = float(found["mpp"])
         frame = cell_frame(Path(payload["slide"]).stem, found["xy"][:, 0], found["xy"][:, 1],
                            list(found["classes"]), mpp, found["scores"])
         area, n_images, source = float(found["tissue_mm2"]), 1, str(payload["slide"])
+        tissue_method = str(found["tissue_method"])
     else:
-        parts, area = [], 0.0
+        parts, area, tissue_method = [], 0.0, "field"
         mpps = set()
         for name, path, mpp_image in payload["images"]:
             rgb = read_image(path, case_id)
@@ -90,7 +92,7 @@ def detect_case(payload: dict[str, Any]) -> dict[str, Any]:
         source = str(Path(payload["images"][0][1]).parent) if n_images > 1 else str(payload["images"][0][1])
     path = write_cells(cell_file_path(params.out_dir, str(payload["cohort"]), case_id), frame)
     return {"source": source, "kind": payload["kind"], "cells_path": str(path), "n_cells": len(frame), "mpp": mpp,
-            "n_images": n_images, "area_mm2": area, "counts": class_counts(frame),
+            "n_images": n_images, "area_mm2": area, "tissue_method": tissue_method, "counts": class_counts(frame),
             "scores": cell_scores(frame, area), "method": meta["method"]}
 
 
@@ -171,7 +173,10 @@ def detect_cells(
 ) -> list[StageSummary]:
     """Detect cells for every case of the targets through `run_case_stage` (one run per cohort)."""
     from radpath.pathology.cells.nets import load_cell_model
+    from radpath.pathology.tissue import STAINS
 
+    if params.stain not in STAINS:
+        raise ConfigError(f"--stain must be one of {', '.join(STAINS)}, got {params.stain!r}")
     load_cell_model(params.model, method)   # fail early (wrong kind of model file), before a run is recorded
     groups: dict[tuple[str, str, float | None], list[tuple[str, Any]]] = {}
     for target in targets:

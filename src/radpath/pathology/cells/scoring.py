@@ -35,7 +35,8 @@ FEATURE_DEFS = [
     {"code": "LYMPHOCYTE_DENSITY", "family": "cells_density", "name": "Lymphocyte density", "unit": "1/mm2",
      "formula": "(n(lymphocyte) + n(plasma_cell)) / tissue area (mm2)"},
     {"code": "CELL_TISSUE_AREA", "family": "cells_density", "name": "Tissue area of the cell counts",
-     "unit": "mm2", "formula": "tissue pixels of the images (or tissue tiles of the slide) * mpp^2 / 1e6"},
+     "unit": "mm2", "formula": "pixels of the images (all tissue), or of the slide's thumbnail tissue mask "
+                               "(saturation on H&E, optical density on IHC), * mpp^2 / 1e6"},
 ]
 
 
