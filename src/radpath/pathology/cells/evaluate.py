@@ -5,7 +5,11 @@ pooled over the images; "all" pools the counts of the classes (the PathoNet pape
 averages the per-class values. Ki-67 index and TIL score RMSE (percentage points) between detected and
 labelled counts per image (or per patient when dataset.json maps images to patients: {"patients":
 {image: patient}}, as the paper groups crops by patient), and the accuracy of their cut-off categories.
-For lymphocytes, a TIGER-style FROC (sensitivity at 10-300 false positives per mm2).
+For lymphocytes, a TIGER-style FROC (sensitivity at 10-300 false positives per mm2 of the images): the
+candidates are the detections at the lowest threshold of the tuning grid (`FROC_THRESHOLD`), so the curve
+reaches past the model's operating threshold; each is scored by its peak density (patch: probability).
+A detector without the Ki-67 classes (the H&E lymphocyte detector, the patch method) has no Ki-67 or cell
+TIL score: those entries are NaN.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import numpy as np
 from radpath.pathology.cells.data import load_labelled
 from radpath.pathology.cells.matching import add_counts, froc, match_cells
 from radpath.pathology.cells.scoring import ki67_category, ki67_index, til_cell_category, til_cell_score
+
+FROC_THRESHOLD = 0.1    # candidates for the FROC: the lowest threshold of train.THRESHOLD_GRID
 
 
 def _counts(classes: np.ndarray) -> tuple[int, int, int]:
@@ -63,8 +69,10 @@ def evaluate_cells(
         pred_counts, true_counts = _counts(names), _counts(item.classes)
         groups.setdefault(key, []).append(np.array([*pred_counts, *true_counts]))
         if "lymphocyte" in classes:
-            sel = names == "lymphocyte"
-            lymph.append((xy[sel] * item.mpp, scores[sel], item.xy[item.classes == "lymphocyte"] * item.mpp))
+            low = [min(FROC_THRESHOLD, float(t)) for t in meta["thresholds"]]
+            cxy, cnames, cscores = detect_image(model, meta, item.rgb, mpp=item.mpp, device=device, thresholds=low)
+            sel = cnames == "lymphocyte"
+            lymph.append((cxy[sel] * item.mpp, cscores[sel], item.xy[item.classes == "lymphocyte"] * item.mpp))
         area += item.rgb.shape[0] * item.rgb.shape[1] * item.mpp**2 / 1e6
     ki_pred, ki_true, til_pred, til_true = [], [], [], []
     for rows in groups.values():
@@ -75,6 +83,7 @@ def evaluate_cells(
         til_true.append(float(til_cell_score(t_lym, t_pos, t_neg)))
     out: dict[str, Any] = {
         "n_images": len(items), "n_groups": len(groups), "radius_um": radius_um, "method": meta["method"],
+        "model_mpp": float(meta["mpp"]), "area_mm2": area, "stain": str(meta.get("stain", "ihc")),
         "classes": {k: v for k, v in pooled.items()},
         "ki67_rmse": _rmse(ki_pred, ki_true), "til_rmse": _rmse(til_pred, til_true),
         "ki67_category_accuracy": _accuracy([ki67_category(v) for v in ki_pred], [ki67_category(v) for v in ki_true]),
@@ -83,7 +92,7 @@ def evaluate_cells(
     }
     if lymph:
         out["froc_lymphocyte"] = froc(lymph, area, radius_um)
-    if meta["method"] == "patch":   # a lymphocyte-only detector: tumour-cell scores are not defined
+    if not {"ki67_positive", "ki67_negative"} <= set(classes):   # no tumour cells: these scores are undefined
         for key in ("ki67_rmse", "til_rmse", "ki67_category_accuracy", "til_category_accuracy"):
             out[key] = float("nan")
     return out
