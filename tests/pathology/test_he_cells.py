@@ -4,6 +4,7 @@ view, and the cell file segment-wsi reads."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -145,3 +146,23 @@ def test_detect_cells_on_an_he_slide_beside_ihc_fields(he_model: Path, tmp_path:
         assert set(features) == {"HE_LYMPHOCYTE_DENSITY", "HE_CELL_TISSUE_AREA"}
         assert features["HE_LYMPHOCYTE_DENSITY"] == pytest.approx(len(cells) / features["HE_CELL_TISSUE_AREA"])
         assert con.execute("SELECT count(*) FROM feature_defs WHERE code LIKE 'HE_%'").fetchone() == (2,)
+
+
+def test_bad_class_sets_are_refused_naming_the_file(he_sets: dict[str, Path], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from radpath.cli.app import main
+    from radpath.errors import ConfigError
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "dataset.json").write_text(json.dumps({"mpp": 0.5, "classes": ["lymph"]}), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bad/dataset.json: classes must be a non-empty list"):
+        dataset_info(bad)
+    (bad / "dataset.json").write_text(json.dumps({"mpp": 0.5, "stain": "pas"}), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bad/dataset.json: stain must be one of \['ihc', 'he'\], got 'pas'"):
+        dataset_info(bad)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train-cells", "--data", str(he_sets["train"]), "--out", str(tmp_path / "m.safetensors"),
+              "--classes", "lymphocyte,tumour"])
+    assert exit_info.value.code == 2
+    assert "--classes 'lymphocyte,tumour': expected comma-separated names of" in capsys.readouterr().err
