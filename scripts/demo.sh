@@ -33,7 +33,7 @@ step "tissue compartments (TIGER): train a small segmentation network and evalua
 "$BIN/radpath" evaluate-seg --data "$STUDY/segmentation/test" --model "$DIR/models/tissue.safetensors"
 step "H&E lymphocyte detector (TIGER TILs): a small lymphocyte-only PathoNet at 2 um/px, FROC, detect on the slides"
 "$BIN/radpath" train-cells --method density --data "$STUDY/he_cells/train" --out "$DIR/models/he_cells.safetensors" \
-  --model-mpp 2 --width 4 --input-px 64 --lr 3e-3 --epochs 8 --step-epochs 6 --crops 3
+  --model-mpp 2 --sigma-px 1.5 --width 4 --input-px 64 --lr 3e-3 --epochs 8 --step-epochs 6 --crops 3
 "$BIN/radpath" evaluate-cells --data "$STUDY/he_cells/test" --model "$DIR/models/he_cells.safetensors"
 "$BIN/radpath" detect-cells "$TRAIN" --model "$DIR/models/he_cells.safetensors" --out "$DIR/he_cells" --jobs "$JOBS"
 step "stromal TIL scores from the detected lymphocytes (TIGER) inside the segmented stroma"

@@ -92,6 +92,12 @@ def test_lymphocyte_only_model_at_a_coarser_mpp(he_model: Path, he_sets: dict[st
     assert set(f) == {"sens@10", "sens@20", "sens@50", "sens@100", "sens@200", "sens@300", "froc"}
     sens = [f[k] for k in ("sens@10", "sens@20", "sens@50", "sens@100", "sens@200", "sens@300")]
     assert all(0 <= a <= b <= 1 for a, b in zip(sens, sens[1:], strict=False))
+    # the model's own operating point (its tuned threshold is one of the sweep's) lies on the FROC curve: at
+    # every rate at or above its false positives per mm2 the sensitivity is at least its recall
+    rate = lymph["fp"] / result["area_mm2"]
+    for r in (10, 20, 50, 100, 200, 300):
+        if r >= rate:
+            assert f[f"sens@{r}"] >= lymph["recall"] - 1e-12, (r, rate, f)
     assert result["area_mm2"] == pytest.approx(len(load_labelled(he_sets["test"])) * 256 * 256 * 0.25 / 1e6)
 
 
@@ -166,3 +172,18 @@ def test_bad_class_sets_are_refused_naming_the_file(he_sets: dict[str, Path], tm
               "--classes", "lymphocyte,tumour"])
     assert exit_info.value.code == 2
     assert "--classes 'lymphocyte,tumour': expected comma-separated names of" in capsys.readouterr().err
+
+
+def test_slide_tile_computes_the_fewest_pixels() -> None:
+    """A 1536 x 1152 px slide, all tissue, at 4 level-0 px per model px: 384 x 288 model px. Tiles of side t
+    have cores of t - 32 px. By hand: 256 -> 2 x 2 tiles = 262144 px; 224 -> 2 x 2 = 200704; 184 -> 3 x 2 =
+    203136; 176 -> 3 x 2 = 185856; 168 -> 3 x 3 = 254016; 128 -> 4 x 3 = 196608: 176 is the least."""
+    from radpath.pathology.cells.detect import slide_tile
+
+    assert slide_tile(np.ones((96, 128), bool), 1536, 1152, 4.0, 256, 0.05) == 176
+    # glass around a small section (mask rows 40-55, columns 50-69: model rows 120-167, columns 150-209):
+    # 128 (core 96: columns 96-191 and 192-287) needs 2 tiles = 32768 px; 136 (core 104) 2 = 36992;
+    # 144 (core 112: rows and columns 112-223 hold it all) 1 = 20736: the least; 160 (core 128) 2 = 51200
+    small = np.zeros((96, 128), bool)
+    small[40:56, 50:70] = True
+    assert slide_tile(small, 1536, 1152, 4.0, 256, 0.05) == 144

@@ -42,6 +42,9 @@ def train_cells(
     model_mpp: float = typer.Option(None, "--model-mpp", min=0.05, help="Resample the images to this many microns "
                                     "per pixel and detect at it (coarser = faster on whole slides) "
                                     "[default: the images' mpp]."),
+    sigma_px: float = typer.Option(3.0, "--sigma-px", min=0.3, help="Density method: SD of the Gaussian at each "
+                                   "labelled centre, in model pixels (the paper's 3 px at ~0.5 um/px; lower it at a "
+                                   "coarser --model-mpp)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     seed: int = typer.Option(1, "--seed", help="Random seed (split, crops, weights)."),
 ) -> None:
@@ -53,7 +56,7 @@ def train_cells(
     config = CellTrainConfig(
         method=method, width=width, input_px=input_px or (64 if method == "density" else 70), epochs=epochs,
         batch=batch, lr=lr, step_epochs=step_epochs, crops_per_image=crops, radius_um=radius_um, seed=seed,
-        device=resolve_device(device), mpp=mpp, model_mpp=model_mpp,
+        device=resolve_device(device), mpp=mpp, model_mpp=model_mpp, sigma_px=sigma_px,
         classes=_class_list(classes) if classes else None,
     )
 

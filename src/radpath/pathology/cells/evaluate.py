@@ -6,8 +6,10 @@ averages the per-class values. Ki-67 index and TIL score RMSE (percentage points
 labelled counts per image (or per patient when dataset.json maps images to patients: {"patients":
 {image: patient}}, as the paper groups crops by patient), and the accuracy of their cut-off categories.
 For lymphocytes, a TIGER-style FROC (sensitivity at 10-300 false positives per mm2 of the images): the
-candidates are the detections at the lowest threshold of the tuning grid (`FROC_THRESHOLD`), so the curve
-reaches past the model's operating threshold; each is scored by its peak density (patch: probability).
+lymphocyte threshold runs over the tuning grid (`train.THRESHOLD_GRID`), the post-processing detecting
+afresh at each (a density map thresholded lower merges touching cells, so filtering one low-threshold
+detection set by score would not give the detector's operating points); every operating point gives
+(false positives, sensitivity), and sens@r is the best sensitivity with at most r false positives per mm2.
 A detector without the Ki-67 classes (the H&E lymphocyte detector, the patch method) has no Ki-67 or cell
 TIL score: those entries are NaN.
 """
@@ -21,10 +23,8 @@ from typing import Any
 import numpy as np
 
 from radpath.pathology.cells.data import load_labelled
-from radpath.pathology.cells.matching import add_counts, froc, match_cells
+from radpath.pathology.cells.matching import add_counts, froc_points, match_cells, match_points
 from radpath.pathology.cells.scoring import ki67_category, ki67_index, til_cell_category, til_cell_score
-
-FROC_THRESHOLD = 0.1    # candidates for the FROC: the lowest threshold of train.THRESHOLD_GRID
 
 
 def _counts(classes: np.ndarray) -> tuple[int, int, int]:
@@ -49,8 +49,9 @@ def evaluate_cells(
     mpp: float | None = None, method: str | None = None,
 ) -> dict[str, Any]:
     """Metrics of the model file on the labelled folder `data` (see the module docstring)."""
-    from radpath.pathology.cells.detect import detect_image
+    from radpath.pathology.cells.detect import image_predictor
     from radpath.pathology.cells.nets import load_cell_model
+    from radpath.pathology.cells.train import THRESHOLD_GRID
 
     model, meta = load_cell_model(model_path, method, device=device)
     items = load_labelled(data, mpp)
@@ -59,20 +60,26 @@ def evaluate_cells(
     classes = list(meta["classes"])
     pooled: dict[str, dict[str, float]] = {}
     groups: dict[str, list[np.ndarray]] = {}
-    lymph: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    sweep = np.zeros((len(THRESHOLD_GRID), 2))      # lymphocyte false positives, true positives per threshold
+    n_lymph = 0
     area = 0.0
     for item in items:
-        xy, names, scores = detect_image(model, meta, item.rgb, mpp=item.mpp, device=device)
+        predict = image_predictor(model, meta, item.rgb, mpp=item.mpp, device=device)
+        xy, names, scores = predict(list(meta["thresholds"]))
         radius = radius_um / item.mpp
         pooled = add_counts(pooled, match_cells(xy, names, item.xy, item.classes, radius, classes))
         key = str(patients.get(item.name, item.name))
         pred_counts, true_counts = _counts(names), _counts(item.classes)
         groups.setdefault(key, []).append(np.array([*pred_counts, *true_counts]))
         if "lymphocyte" in classes:
-            low = [min(FROC_THRESHOLD, float(t)) for t in meta["thresholds"]]
-            cxy, cnames, cscores = detect_image(model, meta, item.rgb, mpp=item.mpp, device=device, thresholds=low)
-            sel = cnames == "lymphocyte"
-            lymph.append((cxy[sel] * item.mpp, cscores[sel], item.xy[item.classes == "lymphocyte"] * item.mpp))
+            c = classes.index("lymphocyte")
+            true = item.xy[item.classes == "lymphocyte"]
+            n_lymph += len(true)
+            for k, t in enumerate(THRESHOLD_GRID):
+                cxy, cnames, _ = predict([t if j == c else 1e9 for j in range(len(classes))])
+                found = cxy[cnames == "lymphocyte"]
+                hit = len(match_points(found, true, radius))
+                sweep[k] += (len(found) - hit, hit)
         area += item.rgb.shape[0] * item.rgb.shape[1] * item.mpp**2 / 1e6
     ki_pred, ki_true, til_pred, til_true = [], [], [], []
     for rows in groups.values():
@@ -90,8 +97,9 @@ def evaluate_cells(
         "til_category_accuracy": _accuracy([til_cell_category(v) for v in til_pred],
                                            [til_cell_category(v) for v in til_true]),
     }
-    if lymph:
-        out["froc_lymphocyte"] = froc(lymph, area, radius_um)
+    if "lymphocyte" in classes:
+        out["froc_lymphocyte"] = froc_points([(fp, tp / n_lymph if n_lymph else float("nan")) for fp, tp in sweep],
+                                             area)
     if not {"ki67_positive", "ki67_negative"} <= set(classes):   # no tumour cells: these scores are undefined
         for key in ("ki67_rmse", "til_rmse", "ki67_category_accuracy", "til_category_accuracy"):
             out[key] = float("nan")

@@ -204,12 +204,14 @@ def _train_density(train: list[LabelledImage], val: list[LabelledImage], config:
         if log is not None:
             log(history[-1])
     model.eval()
+    min_distance = max(1, int(round(config.sigma_px)))   # watershed markers: 3 px at the paper's sigma
     meta: dict[str, Any] = {"input_px": size, "classes": list(classes), "sigma_px": config.sigma_px,
-                            "min_distance": 3, "mean": mean, "std": std, "mpp": train[0].mpp, "method": "density"}
+                            "min_distance": min_distance, "mean": mean, "std": std, "mpp": train[0].mpp,
+                            "method": "density"}
     maps = {id(item): density_maps(model, meta, item.rgb, device) for item in val}
 
     def predict(item: LabelledImage, thresholds: list[float]) -> Any:
-        return map_centres(maps[id(item)], thresholds, list(classes), min_distance=3)
+        return map_centres(maps[id(item)], thresholds, list(classes), min_distance=min_distance)
 
     thresholds, metrics = tune_thresholds(predict, val, list(classes), config.radius_um)
     meta.update({"thresholds": thresholds, "metrics": metrics, "history": history})
