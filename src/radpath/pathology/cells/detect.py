@@ -30,13 +30,15 @@ SLIDE_TILE_PX = 256        # slide tiles in model pixels (the density network is
 MIN_SLIDE_TILE_PX = 128    # the smallest a density slide tile is made (`slide_tile`)
 
 
-def tile_tissue(mask: np.ndarray, width0: int, height0: int, side0: float) -> tuple[np.ndarray, np.ndarray]:
+def tile_tissue(mask: np.ndarray, width0: int, height0: int, side0: float, integral: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Level-0 origins ((n, 2) x, y) of square tiles of side `side0` covering a slide (the last row and column
-    may run past its edge) and the fraction of each covered by the thumbnail-resolution tissue `mask`."""
+    may run past its edge) and the fraction of each covered by the thumbnail-resolution tissue `mask`
+    (`integral`: its summed-area table, `summed_area(mask)`, when the caller tries several sides)."""
     h, w = mask.shape
     rows, cols = int(np.ceil(height0 / side0)), int(np.ceil(width0 / side0))
-    integral = np.zeros((h + 1, w + 1))
-    integral[1:, 1:] = np.cumsum(np.cumsum(mask.astype(float), 0), 1)
+    if integral is None:
+        integral = summed_area(mask)
     ys = np.minimum(np.arange(rows + 1) * side0, height0) * h / height0
     xs = np.minimum(np.arange(cols + 1) * side0, width0) * w / width0
     y0, x0 = np.floor(ys[:-1]).astype(int).clip(0, h - 1), np.floor(xs[:-1]).astype(int).clip(0, w - 1)
@@ -49,6 +51,13 @@ def tile_tissue(mask: np.ndarray, width0: int, height0: int, side0: float) -> tu
     return origins, fraction.ravel()
 
 
+def summed_area(mask: np.ndarray) -> np.ndarray:
+    """(h + 1, w + 1) summed-area table of a mask (row 0 and column 0 zero)."""
+    integral = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1))
+    integral[1:, 1:] = np.cumsum(np.cumsum(mask.astype(float), 0), 1)
+    return integral
+
+
 def slide_tile(mask: np.ndarray, width0: int, height0: int, scale: float, largest: int, min_tissue: float,
                smallest: int = MIN_SLIDE_TILE_PX) -> int:
     """The density network's slide tile side (model pixels, a multiple of 8 from `smallest` to `largest`) that
@@ -57,8 +66,9 @@ def slide_tile(mask: np.ndarray, width0: int, height0: int, scale: float, larges
     any tissue count, not those over `min_tissue`: a big tile that dilutes a small section below it would
     otherwise look cheapest.)"""
     best: tuple[int, int] | None = None
+    integral = summed_area(mask)
     for tile in range(largest // 8 * 8, min(smallest, largest) - 1, -8):
-        _, fraction = tile_tissue(mask, width0, height0, (tile - 2 * MARGIN_PX) * scale)
+        _, fraction = tile_tissue(mask, width0, height0, (tile - 2 * MARGIN_PX) * scale, integral)
         cost = int((fraction > 0).sum()) * tile * tile
         if best is None or cost < best[0]:
             best = (cost, tile)
