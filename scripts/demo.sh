@@ -28,10 +28,16 @@ step "train the tumour and lymphocyte patch classifiers on synthetic labelled pa
 step "score the whole-slide images (TIL maps and scores)"
 "$BIN/radpath" score-wsi "$TRAIN" --tumor-model "$DIR/models/tumor.pt" --til-model "$DIR/models/lymphocyte.pt" \
   --out "$DIR/til_maps" --jobs "$JOBS"
-step "tissue compartments (TIGER): train a small segmentation network, segment the slides, stromal TIL scores"
+step "tissue compartments (TIGER): train a small segmentation network and evaluate it"
 "$BIN/radpath" train-seg --data "$STUDY/segmentation/train" --out "$DIR/models/tissue.safetensors" --epochs 4
 "$BIN/radpath" evaluate-seg --data "$STUDY/segmentation/test" --model "$DIR/models/tissue.safetensors"
-"$BIN/radpath" segment-wsi "$TRAIN" --model "$DIR/models/tissue.safetensors" --cells "$STUDY/cells_truth" \
+step "H&E lymphocyte detector (TIGER TILs): a small lymphocyte-only PathoNet at 2 um/px, FROC, detect on the slides"
+"$BIN/radpath" train-cells --method density --data "$STUDY/he_cells/train" --out "$DIR/models/he_cells.safetensors" \
+  --model-mpp 2 --sigma-px 1.5 --width 4 --input-px 64 --lr 3e-3 --epochs 8 --step-epochs 6 --crops 3
+"$BIN/radpath" evaluate-cells --data "$STUDY/he_cells/test" --model "$DIR/models/he_cells.safetensors"
+"$BIN/radpath" detect-cells "$TRAIN" --model "$DIR/models/he_cells.safetensors" --out "$DIR/he_cells" --jobs "$JOBS"
+step "stromal TIL scores from the detected lymphocytes (TIGER) inside the segmented stroma"
+"$BIN/radpath" segment-wsi "$TRAIN" --model "$DIR/models/tissue.safetensors" --cells "$DIR/he_cells" \
   --out "$DIR/tissue_masks" --jobs "$JOBS"
 step "cell detection: PathoNet on synthetic Ki-67 IHC fields; Ki-67 index and cell TIL score per patient"
 "$BIN/radpath" train-cells --method density --data "$STUDY/ihc/train" --out "$DIR/models/cells.safetensors" \

@@ -36,6 +36,15 @@ def train_cells(
     radius_um: float = typer.Option(5.0, "--radius-um", min=0.1, help="Matching radius for threshold tuning (um)."),
     mpp: float = typer.Option(None, "--mpp",
                               help="Microns per pixel of the images [default: dataset.json's, else 0.5]."),
+    classes: str = typer.Option(None, "--classes", help="Comma-separated cell classes the density model predicts, "
+                                "e.g. lymphocyte for H&E TILs [default: dataset.json's classes, else "
+                                "ki67_positive,ki67_negative,lymphocyte]."),
+    model_mpp: float = typer.Option(None, "--model-mpp", min=0.05, help="Resample the images to this many microns "
+                                    "per pixel and detect at it (coarser = faster on whole slides) "
+                                    "[default: the images' mpp]."),
+    sigma_px: float = typer.Option(3.0, "--sigma-px", min=0.3, help="Density method: SD of the Gaussian at each "
+                                   "labelled centre, in model pixels (the paper's 3 px at ~0.5 um/px; lower it at a "
+                                   "coarser --model-mpp)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     seed: int = typer.Option(1, "--seed", help="Random seed (split, crops, weights)."),
 ) -> None:
@@ -47,7 +56,8 @@ def train_cells(
     config = CellTrainConfig(
         method=method, width=width, input_px=input_px or (64 if method == "density" else 70), epochs=epochs,
         batch=batch, lr=lr, step_epochs=step_epochs, crops_per_image=crops, radius_um=radius_um, seed=seed,
-        device=resolve_device(device), mpp=mpp,
+        device=resolve_device(device), mpp=mpp, model_mpp=model_mpp, sigma_px=sigma_px,
+        classes=_class_list(classes) if classes else None,
     )
 
     def log(row: dict[str, object]) -> None:
@@ -57,6 +67,17 @@ def train_cells(
     console.print(f"{method} cell detector {out}: thresholds {meta['thresholds']} (tuned on "
                   f"{meta['n_val_images']} validation images)")
     _print_classes(meta["metrics"])
+
+
+def _class_list(text: str) -> tuple[str, ...]:
+    from radpath.errors import ConfigError
+    from radpath.pathology.cellfile import CELL_CLASSES
+
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in CELL_CLASSES]
+    if not names or unknown:
+        raise ConfigError(f"--classes {text!r}: expected comma-separated names of {list(CELL_CLASSES)}")
+    return names
 
 
 def _print_classes(metrics: dict[str, dict[str, float]]) -> None:
@@ -104,6 +125,10 @@ def detect_cells(
         summaries = detect(con, targets, params, cohort=cohort, method=method, jobs=jobs, scheduler=scheduler,
                            retry_failed=retry_failed, progress=RichProgress())
         for s in summaries:
+            if _he_summary(con, s.run.run_id, len(s.done), len(s.failed), out):
+                for error in list(s.failed.values())[:10]:
+                    console.print(f"  failed {error}")
+                continue
             row = con.execute(
                 "SELECT avg(ki67_index), avg(til_cell_score), sum(n_ki67_positive + n_ki67_negative "
                 "+ n_lymphocyte) FROM cell_scores WHERE run_id = ?", [s.run.run_id]).fetchone()
@@ -115,6 +140,19 @@ def detect_cells(
             if truth is not None:
                 _against_truth(con.execute("SELECT patient_id, ki67_index, til_cell_score FROM cell_scores "
                                            "WHERE run_id = ?", [s.run.run_id]).df(), truth)
+
+
+def _he_summary(con: object, run_id: str, done: int, failed: int, out: Path) -> bool:
+    """Print an H&E detector run's summary (lymphocyte density from `features`); False for another run."""
+    row = con.execute(  # type: ignore[attr-defined]
+        "SELECT avg(value), count(*) FROM features WHERE run_id = ? AND code = 'HE_LYMPHOCYTE_DENSITY'",
+        [run_id]).fetchone()
+    if not row or not row[1]:
+        return False
+    cells = con.execute("SELECT sum(n_cells) FROM cell_files WHERE run_id = ?", [run_id]).fetchone()  # type: ignore[attr-defined]
+    console.print(f"run {run_id}: {done} cases, {failed} failed; {int(cells[0] or 0)} lymphocytes on H&E, mean "
+                  f"{float(row[0]):.0f} per mm2 of tissue; cell files in {out} (segment-wsi --cells {out})")
+    return True
 
 
 def _against_truth(found: object, truth: Path) -> None:
@@ -158,12 +196,16 @@ def evaluate_cells(
     from radpath.pathology.models import resolve_device
 
     result = evaluate(data, model, radius_um=radius_um, device=resolve_device(device), mpp=mpp, method=method)
-    console.print(f"{result['method']} detector on {result['n_images']} images (R = {radius_um:g} um):")
+    console.print(f"{result['method']} detector ({result['stain']}, {result['model_mpp']:g} um/px) on "
+                  f"{result['n_images']} images, {result['area_mm2']:.3f} mm2 (R = {radius_um:g} um):")
     _print_classes(result["classes"])
-    console.print(f"  Ki-67 index RMSE {result['ki67_rmse']:.2f} points, category accuracy "
-                  f"{result['ki67_category_accuracy']:.3f} ({result['n_groups']} groups)")
-    console.print(f"  TIL score RMSE {result['til_rmse']:.2f} points, category accuracy "
-                  f"{result['til_category_accuracy']:.3f}")
+    if math.isfinite(result["ki67_rmse"]) or math.isfinite(result["til_rmse"]):
+        console.print(f"  Ki-67 index RMSE {result['ki67_rmse']:.2f} points, category accuracy "
+                      f"{result['ki67_category_accuracy']:.3f} ({result['n_groups']} groups)")
+        console.print(f"  TIL score RMSE {result['til_rmse']:.2f} points, category accuracy "
+                      f"{result['til_category_accuracy']:.3f}")
+    else:
+        console.print("  no Ki-67 classes in the model: Ki-67 index and cell TIL score not defined")
     if "froc_lymphocyte" in result:
         f = result["froc_lymphocyte"]
-        console.print("  lymphocyte FROC " + "  ".join(f"{k} {v:.3f}" for k, v in f.items()))
+        console.print("  lymphocyte FROC (sensitivity at FP/mm2)  " + "  ".join(f"{k} {v:.3f}" for k, v in f.items()))

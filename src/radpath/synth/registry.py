@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from radpath.synth.genomics import render_genomics
+from radpath.synth.he_cells import render_he_cells
 from radpath.synth.ihc import render_ihc
 from radpath.synth.mri import render_mri
 from radpath.synth.slides import render_slides
@@ -29,4 +30,5 @@ RENDERERS: dict[str, Renderer] = {
     "slides": render_slides,
     "genomics": render_genomics,
     "ihc": render_ihc,
+    "he_cells": render_he_cells,
 }

@@ -8,7 +8,9 @@ A labelled folder holds images (PNG/JPEG/TIFF) and one of:
 * a TIGER detection file (`tiger-coco.json` or any COCO JSON with "images" and "annotations"): every
   box is a lymphocyte or plasma cell (TIGER's single detection class), its centre the cell centre.
 
-`dataset.json` (optional) gives `mpp` (microns per pixel; else the `mpp` argument, else 0.5).
+`dataset.json` (optional) gives `mpp` (microns per pixel; else the `mpp` argument, else 0.5), and may give
+the class set a detector trained on the folder predicts (`classes`, names of `CELL_CLASSES`, e.g.
+["lymphocyte"] for H&E TIL points) and the `stain` ("he" or "ihc", the default).
 Errors name the image and file: a label outside the class set, a point outside the image, an empty or
 unreadable image, a JSON that is not a list of points.
 """
@@ -31,6 +33,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 SHIDC_LABELS = {1: "ki67_positive", 2: "ki67_negative", 3: "lymphocyte"}
 DEFAULT_MPP = 0.5
 TIGER_FILES = ("tiger-coco.json", "coco.json")
+STAINS = ("ihc", "he")
 
 
 @dataclass
@@ -139,8 +142,28 @@ def dataset_mpp(folder: Path, mpp: float | None) -> float:
     if mpp is not None:
         return float(mpp)
     if info.is_file():
-        return float(json.loads(info.read_text(encoding="utf-8")).get("mpp", DEFAULT_MPP))
+        return float(dataset_info(folder).get("mpp", DEFAULT_MPP))
     return DEFAULT_MPP
+
+
+def dataset_info(folder: str | Path) -> dict[str, Any]:
+    """The folder's dataset.json as a dict ({} when absent); `classes` and `stain` checked when present."""
+    info_file = Path(folder) / "dataset.json"
+    if not info_file.is_file():
+        return {}
+    try:
+        info = json.loads(info_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{info_file}: not a readable JSON file ({exc})") from None
+    if not isinstance(info, dict):
+        raise ConfigError(f"{info_file}: expected a JSON object (mpp, classes, stain)")
+    classes = info.get("classes")
+    if classes is not None and (not isinstance(classes, list) or not classes
+                                or not set(map(str, classes)) <= set(CELL_CLASSES)):
+        raise ConfigError(f"{info_file}: classes must be a non-empty list of {list(CELL_CLASSES)}, got {classes!r}")
+    if info.get("stain", "ihc") not in STAINS:
+        raise ConfigError(f"{info_file}: stain must be one of {list(STAINS)}, got {info.get('stain')!r}")
+    return info
 
 
 def load_labelled(folder: str | Path, mpp: float | None = None) -> list[LabelledImage]:
@@ -179,6 +202,22 @@ def load_labelled(folder: str | Path, mpp: float | None = None) -> list[Labelled
         check_points(xy, rgb.shape, path.stem, file)
         out.append(LabelledImage(path.name, path, rgb, xy, np.array(classes, dtype=object).astype(str), mpp))
     return out
+
+
+def resample(item: LabelledImage, mpp: float) -> LabelledImage:
+    """The labelled image at `mpp` microns per pixel (RGB resized, centres scaled alike: x' = x * factor,
+    the convention `detect.detect_image` scales back with)."""
+    from PIL import Image
+
+    factor = item.mpp / float(mpp)
+    if abs(factor - 1.0) < 1e-6:
+        return item
+    h, w = item.rgb.shape[:2]
+    size = (max(8, int(round(w * factor))), max(8, int(round(h * factor))))
+    rgb = np.asarray(Image.fromarray(item.rgb).resize(size, Image.Resampling.BILINEAR))
+    scale = np.array([size[0] / w, size[1] / h])
+    xy = np.minimum(item.xy * scale, np.array(size) - 1e-6)
+    return LabelledImage(item.name, item.path, rgb, xy, item.classes, float(mpp))
 
 
 def data_hash(items: list[LabelledImage]) -> str:

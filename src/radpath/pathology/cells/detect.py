@@ -7,9 +7,10 @@
   leaves one detection per cell.
 * Whole slides: tissue is found on a thumbnail (`tissue.find_tissue`: saturation on H&E, optical density on
   pale counterstained IHC slides, chosen per slide unless `stain` says; the choice is returned, and the
-  densities per mm2 divide by this mask's area); square tiles (`SLIDE_TILE_PX` model pixels: a core grown
-  by a margin on every side so cells on tile borders see their surroundings) cover the slide and only tiles
-  with tissue are read, through the shared tiled loop (`tiling.read_batches`, `tiling.run_batches` for the
+  densities per mm2 divide by this mask's area); square tiles (`SLIDE_TILE_PX` model pixels, or for the
+  density network the side of 128-256 px that computes the fewest pixels, `slide_tile`: a core grown by a
+  margin on every side so cells on tile borders see their surroundings) cover the slide and only tiles with
+  tissue are read, through the shared tiled loop (`tiling.read_batches`, `tiling.run_batches` for the
   density network). Each tile keeps the cells whose centre lies in its core, so no cell is counted twice.
   Coordinates are level-0 pixels.
 
@@ -19,6 +20,7 @@ centres scaled back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,15 +29,18 @@ from radpath.pathology.cells.postprocess import map_centres, nms
 
 MARGIN_PX = 16
 SLIDE_TILE_PX = 256        # slide tiles in model pixels (the density network is fully convolutional)
+MIN_SLIDE_TILE_PX = 128    # the smallest a density slide tile is made (`slide_tile`)
 
 
-def tile_tissue(mask: np.ndarray, width0: int, height0: int, side0: float) -> tuple[np.ndarray, np.ndarray]:
+def tile_tissue(mask: np.ndarray, width0: int, height0: int, side0: float, integral: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Level-0 origins ((n, 2) x, y) of square tiles of side `side0` covering a slide (the last row and column
-    may run past its edge) and the fraction of each covered by the thumbnail-resolution tissue `mask`."""
+    may run past its edge) and the fraction of each covered by the thumbnail-resolution tissue `mask`
+    (`integral`: its summed-area table, `summed_area(mask)`, when the caller tries several sides)."""
     h, w = mask.shape
     rows, cols = int(np.ceil(height0 / side0)), int(np.ceil(width0 / side0))
-    integral = np.zeros((h + 1, w + 1))
-    integral[1:, 1:] = np.cumsum(np.cumsum(mask.astype(float), 0), 1)
+    if integral is None:
+        integral = summed_area(mask)
     ys = np.minimum(np.arange(rows + 1) * side0, height0) * h / height0
     xs = np.minimum(np.arange(cols + 1) * side0, width0) * w / width0
     y0, x0 = np.floor(ys[:-1]).astype(int).clip(0, h - 1), np.floor(xs[:-1]).astype(int).clip(0, w - 1)
@@ -46,6 +51,30 @@ def tile_tissue(mask: np.ndarray, width0: int, height0: int, side0: float) -> tu
     ii, jj = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
     origins = np.stack([np.round(jj.ravel() * side0), np.round(ii.ravel() * side0)], 1).astype(np.int64)
     return origins, fraction.ravel()
+
+
+def summed_area(mask: np.ndarray) -> np.ndarray:
+    """(h + 1, w + 1) summed-area table of a mask (row 0 and column 0 zero)."""
+    integral = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1))
+    integral[1:, 1:] = np.cumsum(np.cumsum(mask.astype(float), 0), 1)
+    return integral
+
+
+def slide_tile(mask: np.ndarray, width0: int, height0: int, scale: float, largest: int, min_tissue: float,
+               smallest: int = MIN_SLIDE_TILE_PX) -> int:
+    """The density network's slide tile side (model pixels, a multiple of 8 from `smallest` to `largest`) that
+    computes the fewest pixels over the tiles touching tissue: a slide a little larger than one tile core is
+    not covered by four mostly empty tiles. Ties go to the larger tile (fewer, bigger batches). (Tiles with
+    any tissue count, not those over `min_tissue`: a big tile that dilutes a small section below it would
+    otherwise look cheapest.)"""
+    best: tuple[int, int] | None = None
+    integral = summed_area(mask)
+    for tile in range(largest // 8 * 8, min(smallest, largest) - 1, -8):
+        _, fraction = tile_tissue(mask, width0, height0, (tile - 2 * MARGIN_PX) * scale, integral)
+        cost = int((fraction > 0).sum()) * tile * tile
+        if best is None or cost < best[0]:
+            best = (cost, tile)
+    return best[1] if best else largest
 
 
 def _normalise(x: Any, meta: dict[str, Any]) -> Any:
@@ -105,12 +134,34 @@ def detect_image(
     thresholds: list[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cells of one image: xy ((n, 2) pixels of `rgb`), class names (n,), scores (n,)."""
+    return image_predictor(model, meta, rgb, mpp=mpp, device=device)(
+        list(thresholds if thresholds is not None else meta["thresholds"]))
+
+
+def image_predictor(
+    model: Any, meta: dict[str, Any], rgb: np.ndarray, *, mpp: float | None = None, device: str = "cpu",
+) -> Callable[[list[float]], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The network run once on one image; the returned function gives its cells (as `detect_image`) at any
+    per-class thresholds (post-processing only), e.g. for a FROC sweep."""
     factor = 1.0 if mpp is None else float(mpp) / float(meta["mpp"])
     work = rgb if abs(factor - 1.0) < 1e-3 else _resize(rgb, factor)
-    xy, names, score = detect_array(model, meta, work, device=device, thresholds=thresholds)
-    if work is not rgb:
-        xy = xy * (np.array(rgb.shape[1::-1], float) / np.array(work.shape[1::-1], float))
-    return xy, names, score
+    scale = np.array(rgb.shape[1::-1], float) / np.array(work.shape[1::-1], float)
+    if meta["method"] == "density":
+        maps = density_maps(model, meta, work, device)
+
+        def post(thresholds: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return map_centres(maps, thresholds, list(meta["classes"]), min_distance=int(meta.get("min_distance", 3)))
+    else:
+        points, prob = patch_probabilities(model, meta, work, stride_px=int(meta["stride_px"]), device=device)
+
+        def post(thresholds: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return select_patches(meta, points, prob, thresholds[0])
+
+    def predict(thresholds: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        xy, names, score = post(thresholds)
+        return xy * scale, names, score
+
+    return predict
 
 
 def detect_array(
@@ -159,9 +210,13 @@ def detect_slide(
     tissue = find_tissue(thumb, stain)
     mask = tissue.mask
     tissue_mm2 = float(mask.mean() * info.width * info.height * info.mpp**2 / 1e6)
-    tile = max(SLIDE_TILE_PX, int(meta["input_px"]) // 8 * 8) if meta["method"] == "density" else SLIDE_TILE_PX
-    core = tile - 2 * MARGIN_PX
     scale = float(meta["mpp"]) / info.mpp            # level-0 pixels per model pixel
+    if meta["method"] == "density":
+        largest = max(SLIDE_TILE_PX, int(meta["input_px"]) // 8 * 8)
+        tile = slide_tile(mask, info.width, info.height, scale, largest, min_tissue)
+    else:
+        tile = SLIDE_TILE_PX
+    core = tile - 2 * MARGIN_PX
     origins, fraction = tile_tissue(mask, info.width, info.height, core * scale)
     origins = origins[fraction >= min_tissue]
     reads = origins - int(round(MARGIN_PX * scale))

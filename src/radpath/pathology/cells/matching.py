@@ -122,17 +122,26 @@ def froc(
     thresholds = np.unique(scores)[::-1]
     if len(thresholds) > 200:
         thresholds = np.unique(np.quantile(scores, np.linspace(0, 1, 200)))[::-1]
-    curve = [(0.0, 0.0)]
+    curve = []
     for t in thresholds:
         tp = fp = 0
         for xy, s, true in images:
             sel = np.asarray(s) >= t
             hit = len(match_points(np.asarray(xy)[sel], true, radius))
             tp, fp = tp + hit, fp + int(sel.sum()) - hit
-        curve.append((fp / area_mm2 if area_mm2 > 0 else float("inf"), _ratio(tp, n_true)))
+        curve.append((fp, _ratio(tp, n_true)))
+    return froc_points(curve, area_mm2, fp_per_mm2)
+
+
+def froc_points(
+    curve: Sequence[tuple[float, float]], area_mm2: float, fp_per_mm2: Sequence[float] = FROC_FP_PER_MM2,
+) -> dict[str, float]:
+    """sens@r per rate r and their mean ("froc") from operating points [(false positives, sensitivity)] over
+    `area_mm2`: the highest sensitivity reached with at most r false positives per mm2 (0 when none is)."""
+    curve = [(0.0, 0.0)] + [(fp / area_mm2 if area_mm2 > 0 else float("inf"), sens) for fp, sens in curve]
     out = {}
     for rate in fp_per_mm2:
         reached = [sens for fpr, sens in curve if fpr <= rate and np.isfinite(sens)]
-        out[f"sens@{rate:g}"] = max(reached) if reached else 0.0
+        out[f"sens@{rate:g}"] = float(max(reached)) if reached else 0.0
     out["froc"] = float(np.mean([out[f"sens@{r:g}"] for r in fp_per_mm2]))
     return out

@@ -11,6 +11,12 @@ The worker (`detect_case`, runs on the executor's workers) detects every cell, w
 (`cellfile.cell_file_path(out, cohort, case)`) and returns counts and scores; the coordinating process
 replaces the patient's rows of `cell_files`, `cell_scores` and its `features` (modality 'cells') in one
 transaction per case (`stage.run_case_stage`).
+
+A patient may have both IHC fields of view and an H&E slide: a `cell_files` row is replaced per (cohort,
+patient, source path), and an H&E detector (model `stain` "he": lymphocytes only, no Ki-67 classes) writes
+its own features (`scoring.HE_FEATURE_DEFS`) and no `cell_scores` row (that table holds the Ki-67 index and
+cell TIL score, one row per patient), so the two detections of a patient sit side by side. The H&E
+slide's cell file is what `segment-wsi --cells` reads for TIGER's stromal TIL score.
 """
 
 from __future__ import annotations
@@ -28,7 +34,13 @@ import pandas as pd
 from radpath.errors import ConfigError
 from radpath.pathology.cellfile import cell_file_path, cell_frame, write_cells
 from radpath.pathology.cells.data import DEFAULT_MPP, IMAGE_SUFFIXES, read_image
-from radpath.pathology.cells.scoring import FEATURE_DEFS, cell_scores, class_counts, ki67_category, til_cell_category
+from radpath.pathology.cells.scoring import (
+    STAIN_FEATURE_DEFS,
+    cell_scores,
+    class_counts,
+    ki67_category,
+    til_cell_category,
+)
 from radpath.progress import Progress
 from radpath.stage import StageSummary, run_case_stage
 from radpath.warehouse.runs import Run, hash_file
@@ -93,7 +105,8 @@ def detect_case(payload: dict[str, Any]) -> dict[str, Any]:
     path = write_cells(cell_file_path(params.out_dir, str(payload["cohort"]), case_id), frame)
     return {"source": source, "kind": payload["kind"], "cells_path": str(path), "n_cells": len(frame), "mpp": mpp,
             "n_images": n_images, "area_mm2": area, "tissue_method": tissue_method, "counts": class_counts(frame),
-            "scores": cell_scores(frame, area), "method": meta["method"]}
+            "scores": cell_scores(frame, area, str(meta.get("stain", "ihc"))), "method": meta["method"],
+            "stain": str(meta.get("stain", "ihc"))}
 
 
 def write_case(con: duckdb.DuckDBPyConnection, run: Run, case_id: str, value: dict[str, Any], *, cohort: str,
@@ -102,8 +115,13 @@ def write_case(con: duckdb.DuckDBPyConnection, run: Run, case_id: str, value: di
     key = {"cohort": cohort, "patient_id": case_id}
     replace_rows(con, "cell_files", pd.DataFrame([{
         "cohort": cohort, "patient_id": case_id, "source_path": value["source"], "cells_path": value["cells_path"],
-        "n_cells": value["n_cells"], "mpp": value["mpp"], "run_id": run.run_id}]), key)
+        "n_cells": value["n_cells"], "mpp": value["mpp"], "run_id": run.run_id}]),
+        {**key, "source_path": value["source"]})
     s, n = value["scores"], value["counts"]
+    if value["stain"] == "he":
+        write_features(con, run, cohort, MODALITY, pd.DataFrame({"patient_id": case_id, "code": list(s),
+                                                                 "value": list(s.values())}))
+        return
     replace_rows(con, "cell_scores", pd.DataFrame([{
         "cohort": cohort, "patient_id": case_id, "source_kind": value["kind"], "method": value["method"],
         "n_images": value["n_images"], "n_ki67_positive": n["ki67_positive"], "n_ki67_negative": n["ki67_negative"],
@@ -177,12 +195,13 @@ def detect_cells(
 
     if params.stain not in STAINS:
         raise ConfigError(f"--stain must be one of {', '.join(STAINS)}, got {params.stain!r}")
-    load_cell_model(params.model, method)   # fail early (wrong kind of model file), before a run is recorded
+    _, meta = load_cell_model(params.model, method)   # fail early (wrong kind of model file), before a run
+    stain = str(meta.get("stain", "ihc"))
     groups: dict[tuple[str, str, float | None], list[tuple[str, Any]]] = {}
     for target in targets:
         name, kind, cases, mpp = detect_cases(con, target, cohort, params.mpp)
         groups.setdefault((name, kind, mpp), []).extend(cases)
-    register_feature_defs(con, MODALITY, FEATURE_DEFS)
+    register_feature_defs(con, MODALITY, STAIN_FEATURE_DEFS[stain])
     summaries = []
     for (name, kind, mpp), cases in groups.items():
         run_params = {**asdict(params), "mpp": mpp, "kind": kind, "model_hash": hash_file(Path(params.model))}

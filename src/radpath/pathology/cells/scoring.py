@@ -7,6 +7,11 @@
   as intermediate, one between 39 and 40 as intermediate;
 * densities: cells of a class per mm2 of tissue.
 
+The features depend on the stain the detector was trained on (its model file's `stain`): IHC detectors
+(Ki-67 fields of view) give `FEATURE_DEFS`; an H&E lymphocyte detector (TIGER's TIL points, no tumour-cell
+classes) gives `HE_FEATURE_DEFS` only, under codes of their own, so that an H&E slide's lymphocyte density
+and an IHC field's never overwrite each other in `features`.
+
 A score whose denominator is zero is NaN with a `reason`, never a division error.
 """
 
@@ -38,6 +43,15 @@ FEATURE_DEFS = [
      "unit": "mm2", "formula": "pixels of the images (all tissue), or of the slide's thumbnail tissue mask "
                                "(saturation on H&E, optical density on IHC), * mpp^2 / 1e6"},
 ]
+
+
+HE_FEATURE_DEFS = [
+    {"code": "HE_LYMPHOCYTE_DENSITY", "family": "cells_density_he", "name": "Lymphocyte density on H&E (detected)",
+     "unit": "1/mm2", "formula": "(n(lymphocyte) + n(plasma_cell)) detected on the H&E slide / its tissue area (mm2)"},
+    {"code": "HE_CELL_TISSUE_AREA", "family": "cells_density_he", "name": "Tissue area of the H&E cell counts",
+     "unit": "mm2", "formula": "tissue tiles of the H&E slide (or pixels of its images) * mpp^2 / 1e6"},
+]
+STAIN_FEATURE_DEFS = {"ihc": FEATURE_DEFS, "he": HE_FEATURE_DEFS}
 
 
 class ScoreValue(float):
@@ -88,16 +102,19 @@ def class_counts(cells: pd.DataFrame) -> dict[str, int]:
     return {c: int(counts.get(c, 0)) for c in ("ki67_positive", "ki67_negative", "lymphocyte", "plasma_cell")}
 
 
-def cell_scores(cells: pd.DataFrame, tissue_area_mm2: float) -> dict[str, float]:
-    """The features of FEATURE_DEFS for one patient's cell table over a tissue area."""
+def cell_scores(cells: pd.DataFrame, tissue_area_mm2: float, stain: str = "ihc") -> dict[str, float]:
+    """The features of `STAIN_FEATURE_DEFS[stain]` for one patient's cell table over a tissue area."""
     n = class_counts(cells)
     lymph = n["lymphocyte"] + n["plasma_cell"]
-    ki = ki67_index(n["ki67_positive"], n["ki67_negative"])
-    til = til_cell_score(lymph, n["ki67_positive"], n["ki67_negative"])
     area = float(tissue_area_mm2)
 
     def density(count: int) -> float:
         return count / area if area > 0 else float("nan")
+
+    if stain == "he":
+        return {"HE_LYMPHOCYTE_DENSITY": density(lymph), "HE_CELL_TISSUE_AREA": area}
+    ki = ki67_index(n["ki67_positive"], n["ki67_negative"])
+    til = til_cell_score(lymph, n["ki67_positive"], n["ki67_negative"])
 
     return {
         "KI67_INDEX": float(ki), "TIL_CELL_SCORE": float(til),

@@ -18,6 +18,12 @@ negatives; cross-entropy, Adam; the detection threshold is tuned on the validati
 
 Both split the images (not crops) into training and validation sets; the validation detection metrics
 go into the metadata.
+
+The class set of the density model (its output channels) is `config.classes`, else the data's dataset.json
+`classes` (e.g. ["lymphocyte"] for H&E TIL points, TIGER's one detection class), else Ki-67's three
+(`DENSITY_CLASSES`); labelled points of other classes are not targets. With `config.model_mpp` the images
+are resampled to that resolution first (a coarser one makes whole-slide detection cheaper); the model
+file records the mpp it works at, and detection resamples its inputs to it.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from torch import nn
 
 from radpath import __version__
 from radpath.errors import ConfigError
-from radpath.pathology.cells.data import LabelledImage, data_hash, load_labelled
+from radpath.pathology.cells.data import LabelledImage, data_hash, dataset_info, load_labelled, resample
 from radpath.pathology.cells.matching import add_counts, match_cells
 from radpath.pathology.cells.nets import METHOD_ARCH, METHODS, build, save_cell_model
 
@@ -59,14 +65,17 @@ class CellTrainConfig:
     seed: int = 1
     device: str = "cpu"
     mpp: float | None = None
+    classes: tuple[str, ...] | None = None   # density output channels [default: dataset.json's, else Ki-67's]
+    model_mpp: float | None = None           # resample the images to this mpp [default: the data's]
 
 
-def density_target(shape: tuple[int, int], xy: np.ndarray, classes: np.ndarray, sigma: float) -> np.ndarray:
-    """(C, H, W) float32 maps: per class the maximum of unit-peak Gaussians at the labelled centres."""
+def density_target(shape: tuple[int, int], xy: np.ndarray, classes: np.ndarray, sigma: float,
+                   channels: tuple[str, ...] | list[str] = DENSITY_CLASSES) -> np.ndarray:
+    """(C, H, W) float32 maps: per class of `channels` the maximum of unit-peak Gaussians at its centres."""
     h, w = shape
-    out = np.zeros((len(DENSITY_CLASSES), h, w), np.float32)
+    out = np.zeros((len(channels), h, w), np.float32)
     r = int(np.ceil(3 * sigma))
-    for c, cls in enumerate(DENSITY_CLASSES):
+    for c, cls in enumerate(channels):
         for x, y in xy[classes == cls]:
             x0, x1, y0, y1 = max(0, int(x) - r), min(w, int(x) + r + 2), max(0, int(y) - r), min(h, int(y) + r + 2)
             gy, gx = np.mgrid[y0:y1, x0:x1]
@@ -125,6 +134,9 @@ def train_cells(data: str | Path, config: CellTrainConfig, out: str | Path, log:
         raise ConfigError(f"--method must be one of {METHODS}, got {config.method!r}")
     torch.manual_seed(config.seed)
     items = load_labelled(data, config.mpp)
+    info = dataset_info(data)
+    if config.model_mpp is not None:
+        items = [resample(item, config.model_mpp) for item in items]
     if len(items) < 2:
         raise ConfigError(f"labelled data {data}: need at least 2 images (training and validation), found {len(items)}")
     train_idx, val_idx = _split(len(items), config.val_fraction, config.seed)
@@ -132,11 +144,14 @@ def train_cells(data: str | Path, config: CellTrainConfig, out: str | Path, log:
     mean, std = _stats(train)
     started = time.perf_counter()
     if config.method == "density":
-        model, meta = _train_density(train, val, config, mean, std, log)
+        classes = tuple(config.classes or info.get("classes") or DENSITY_CLASSES)
+        model, meta = _train_density(train, val, config, mean, std, log, classes)
     else:
         model, meta = _train_patch(train, val, config, mean, std, log)
     meta.update({
-        "method": config.method, "arch": METHOD_ARCH[config.method], "arch_kwargs": {"width": config.width},
+        "method": config.method, "arch": METHOD_ARCH[config.method], "stain": info.get("stain", "ihc"),
+        "arch_kwargs": {"width": config.width, **({"n_classes": len(meta["classes"])}
+                                                  if config.method == "density" else {})},
         "mpp": items[0].mpp, "mean": mean, "std": std, "data_hash": data_hash(items),
         "n_train_images": len(train), "n_val_images": len(val), "train_seconds": time.perf_counter() - started,
         "training": {k: v for k, v in vars(config).items() if k != "device"}, "radpath_version": __version__,
@@ -146,7 +161,8 @@ def train_cells(data: str | Path, config: CellTrainConfig, out: str | Path, log:
 
 
 def _train_density(train: list[LabelledImage], val: list[LabelledImage], config: CellTrainConfig,
-                   mean: list[float], std: list[float], log: Any) -> tuple[nn.Module, dict[str, Any]]:
+                   mean: list[float], std: list[float], log: Any,
+                   classes: tuple[str, ...] = DENSITY_CLASSES) -> tuple[nn.Module, dict[str, Any]]:
     from radpath.pathology.cells.detect import density_maps
     from radpath.pathology.cells.postprocess import map_centres
 
@@ -159,8 +175,9 @@ def _train_density(train: list[LabelledImage], val: list[LabelledImage], config:
     device = config.device
     rng = np.random.default_rng(config.seed)
     images = [torch.from_numpy(np.ascontiguousarray(i.rgb.transpose(2, 0, 1))) for i in train]
-    targets = [torch.from_numpy(density_target(i.rgb.shape[:2], i.xy, i.classes, config.sigma_px)) for i in train]
-    model = build("pathonet", width=config.width).to(device)
+    targets = [torch.from_numpy(density_target(i.rgb.shape[:2], i.xy, i.classes, config.sigma_px, classes))
+               for i in train]
+    model = build("pathonet", width=config.width, n_classes=len(classes)).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr or 1e-4)
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=config.step_epochs, gamma=0.1)
     mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
@@ -193,14 +210,16 @@ def _train_density(train: list[LabelledImage], val: list[LabelledImage], config:
         if log is not None:
             log(history[-1])
     model.eval()
-    meta: dict[str, Any] = {"input_px": size, "classes": list(DENSITY_CLASSES), "sigma_px": config.sigma_px,
-                            "min_distance": 3, "mean": mean, "std": std, "mpp": train[0].mpp, "method": "density"}
+    min_distance = max(1, int(round(config.sigma_px)))   # watershed markers: 3 px at the paper's sigma
+    meta: dict[str, Any] = {"input_px": size, "classes": list(classes), "sigma_px": config.sigma_px,
+                            "min_distance": min_distance, "mean": mean, "std": std, "mpp": train[0].mpp,
+                            "method": "density"}
     maps = {id(item): density_maps(model, meta, item.rgb, device) for item in val}
 
     def predict(item: LabelledImage, thresholds: list[float]) -> Any:
-        return map_centres(maps[id(item)], thresholds, list(DENSITY_CLASSES), min_distance=3)
+        return map_centres(maps[id(item)], thresholds, list(classes), min_distance=min_distance)
 
-    thresholds, metrics = tune_thresholds(predict, val, list(DENSITY_CLASSES), config.radius_um)
+    thresholds, metrics = tune_thresholds(predict, val, list(classes), config.radius_um)
     meta.update({"thresholds": thresholds, "metrics": metrics, "history": history})
     return model, meta
 
