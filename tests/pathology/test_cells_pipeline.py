@@ -156,9 +156,11 @@ def test_ihc_whole_slide_densities_per_mm2_of_planted_tissue(density_model: Path
                                                                   out_dir=str(tmp_path / "cells")))
         assert summary.done == ["IHC-1"]
         row = con.execute("SELECT * FROM cell_scores").df().iloc[0]
+        method, file_mm2 = con.execute("SELECT tissue_method, tissue_area_mm2 FROM cell_files").fetchone()
         feats = dict(con.execute("SELECT code, value FROM features WHERE modality = 'cells'").fetchall())
     assert row.source_kind == "slide"
     assert row.tissue_area_mm2 == pytest.approx(planted_mm2, rel=0.03)
+    assert method == "optical_density" and file_mm2 == pytest.approx(planted_mm2, rel=0.03)
     planted = cells["class"].value_counts()
     for code, cls in (("KI67_POS_DENSITY", "ki67_positive"), ("KI67_NEG_DENSITY", "ki67_negative"),
                       ("LYMPHOCYTE_DENSITY", "lymphocyte")):

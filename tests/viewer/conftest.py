@@ -35,6 +35,7 @@ RUN = "run-test"
 # IF NOT EXISTS: once a stage's migration creates the table (cell_files: 0011_cells), the fixture uses it
 SEG_DDL = ("CREATE TABLE IF NOT EXISTS seg_slides (cohort VARCHAR, patient_id VARCHAR, slide_path VARCHAR, "
            "mask_path VARCHAR, overlay_png VARCHAR, mask_mpp DOUBLE, run_id VARCHAR)")
+CELL_COLUMNS = "cohort, patient_id, source_path, cells_path, n_cells, mpp, run_id"   # later migrations add more
 CELL_DDL = ("CREATE TABLE IF NOT EXISTS cell_files (cohort VARCHAR, patient_id VARCHAR, source_path VARCHAR, "
             "cells_path VARCHAR, n_cells INTEGER, mpp DOUBLE, run_id VARCHAR)")
 
@@ -134,7 +135,7 @@ def build_warehouse(folder: Path, *, with_slides: bool = True, with_stage_tables
             if with_slides:
                 con.execute("INSERT INTO seg_slides VALUES ('tcga_brca', 'P-001', ?, ?, NULL, ?, ?)",
                             [str(slide), str(folder / "mask.tiff"), MASK_MPP, RUN])
-                con.execute("INSERT INTO cell_files VALUES ('tcga_brca', 'P-001', ?, ?, ?, ?, ?)",
+                con.execute(f"INSERT INTO cell_files ({CELL_COLUMNS}) VALUES ('tcga_brca', 'P-001', ?, ?, ?, ?, ?)",
                             [str(slide), str(folder / "cells" / "cells.parquet"), len(CELLS), MPP, RUN])
     return ViewerStudy(db=db, slide=slide, slide_id=slide_id(str(slide)), missing_id=slide_id(missing),
                        rgb_map=rgb, labels=labels)

@@ -19,7 +19,7 @@ from radpath.viewer.app import ViewerConfig, create_app
 from radpath.viewer.deepzoom import LRUBytes
 from radpath.viewer.overlays import CELL_COLOURS, COMPARTMENTS, dzi_levels
 
-from .conftest import CELLS, GRID, HEIGHT, MPP, PATCH_UM, WIDTH, ViewerStudy, build_warehouse
+from .conftest import CELL_COLUMNS, CELLS, GRID, HEIGHT, MPP, PATCH_UM, WIDTH, ViewerStudy, build_warehouse
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +253,7 @@ def test_segmented_slide_without_til_scoring(tmp_path: Path) -> None:
     with open_warehouse(seg_only.db) as con:
         con.execute("INSERT INTO seg_slides VALUES ('tcga_brca', 'P-001', ?, ?, NULL, 2.0, 'r')",
                     [str(seg_only.slide), str(seg_only.slide.parent / "mask.tiff")])
-        con.execute("INSERT INTO cell_files VALUES ('tcga_brca', 'P-001', ?, ?, 5, 0.5, 'r')",
+        con.execute(f"INSERT INTO cell_files ({CELL_COLUMNS}) VALUES ('tcga_brca', 'P-001', ?, ?, 5, 0.5, 'r')",
                     [str(seg_only.slide.parent / "fov-1.png"), str(seg_only.slide.parent / "cells" / "cells.parquet")])
     with TestClient(create_app(ViewerConfig(db=seg_only.db, work_dir=tmp_path)), raise_server_exceptions=False) as c:
         page = c.get(f"/slides/{seg_only.slide_id}")

@@ -115,7 +115,8 @@ def write_case(con: duckdb.DuckDBPyConnection, run: Run, case_id: str, value: di
     key = {"cohort": cohort, "patient_id": case_id}
     replace_rows(con, "cell_files", pd.DataFrame([{
         "cohort": cohort, "patient_id": case_id, "source_path": value["source"], "cells_path": value["cells_path"],
-        "n_cells": value["n_cells"], "mpp": value["mpp"], "run_id": run.run_id}]),
+        "n_cells": value["n_cells"], "mpp": value["mpp"], "tissue_method": value["tissue_method"],
+        "tissue_area_mm2": value["area_mm2"], "run_id": run.run_id}]),
         {**key, "source_path": value["source"]})
     s, n = value["scores"], value["counts"]
     if value["stain"] == "he":
