@@ -11,9 +11,10 @@ TIGER's TIL size; a few touch). Lymphocytes are dense (TIL_OCCUPANCY of the boxe
 regions" (inflamed stroma and the nests they reach into, where they are half as dense) and sparse
 elsewhere; the TIL regions cover the share of the stroma that makes the stroma's lymphocyte
 occupancy, TIGER's stromal TIL score, equal the latent `til_pct` that the pathologists' readings are
-drawn from, plus a small background (BACKGROUND_FLOOR + BACKGROUND_SHARE x til of the boxes outside
-TIL regions). A patch classifier's TIL score (TIL-positive patches in the tumour bed: tumour plus a
-band of BED_UM around it) tracks `til_pct` too, through the share of the bed the TIL regions cover.
+drawn from. Outside the TIL regions a sparse background occupies BACKGROUND_FLOOR + BACKGROUND_SHARE x
+til_pct / 100 of the boxes, so a section at 0 % still has a few (score 0.5 %). A patch classifier's
+TIL score (TIL-positive patches in the tumour bed: tumour plus a band of BED_UM around it) tracks
+`til_pct` too, through the share of the bed the TIL regions cover.
 
 Tissue compartments (`radpath.synth.compartments`, drawn from streams of their own): each slide has
 necrosis, fat, in-situ tumour ducts and healthy glands planted, its exact TIGER label mask beside it
@@ -150,7 +151,7 @@ def render_section(
         blocked |= mask
     stroma = tissue & ~tumour & ~blocked
     t = float(np.clip(til_pct, 0.0, 100.0)) / 100.0
-    background = min(t, BACKGROUND_FLOOR + BACKGROUND_SHARE * t)
+    background = BACKGROUND_FLOOR + BACKGROUND_SHARE * t   # above t only below 0.56 %: the floor
     share = float(np.clip((t - background) / (TIL_OCCUPANCY - background), 0.0, 1.0))
     in_stroma = u[stroma]
     cut = np.quantile(in_stroma, share) if in_stroma.size and share > 0 else -1.0
