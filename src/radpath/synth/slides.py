@@ -8,8 +8,8 @@ The picture, drawn from smooth random fields (all from one rng seeded from (seed
 glass (near white) around an irregular tissue section; pink stroma; purple tumour nests with large
 pale nuclei; lymphocytes as small dense dark round nuclei, separate (at most one per 8 x 8 um box,
 TIGER's TIL size; a few touch). Lymphocytes are dense (TIL_OCCUPANCY of the boxes) inside "TIL
-regions" (inflamed stroma and the nests they reach into, where they are half as dense) and sparse
-elsewhere; the TIL regions cover the share of the stroma that makes the stroma's lymphocyte
+regions" of the stroma (inflamed stroma) and sparse elsewhere (in tumour nests half as sparse); the
+TIL regions cover the share of the stroma that makes the stroma's lymphocyte
 occupancy, TIGER's stromal TIL score, equal the latent `til_pct` that the pathologists' readings are
 drawn from. Outside the TIL regions a sparse background occupies BACKGROUND_FLOOR + BACKGROUND_SHARE x
 til_pct / 100 of the boxes, so a section at 0 % still has a few (score 0.5 %). A patch classifier's
@@ -46,11 +46,11 @@ BED_UM = 24.0             # width of the band around the tumour counted as tumou
 PATCH_PX = {"tumor": 176, "lymphocyte": 100}   # at MPP: 88 um and 50 um, the paper's physical sizes
 SEED_OFFSET = 4004
 BOX_UM = 8.0              # TIGER's TIL size: the lymphocyte lattice has one 8 x 8 um box per nucleus at most
-LYMPH_RADIUS = 4          # lymphocyte nucleus radius in pixels (4.5 um across at MPP)
+LYMPH_RADIUS = 5          # lymphocyte nucleus radius in pixels (5.5 um across at MPP)
 TIL_OCCUPANCY = 0.95      # lymphocytes per 8 x 8 um box of stroma inside TIL regions (inflamed stroma)
 BACKGROUND_FLOOR = 0.005  # ... and outside them: floor + share x the target occupancy (a sparse background)
 BACKGROUND_SHARE = 0.1
-TUMOUR_SHARE = 0.5        # occupancy inside tumour nests relative to the stroma around (intratumoural TILs)
+TUMOUR_SHARE = 0.5        # background occupancy inside tumour nests relative to the stroma's (intratumoural)
 
 GLASS = np.array([243, 242, 245], float)
 STROMA = np.array([236, 166, 196], float)
@@ -155,14 +155,14 @@ def render_section(
     share = float(np.clip((t - background) / (TIL_OCCUPANCY - background), 0.0, 1.0))
     in_stroma = u[stroma]
     cut = np.quantile(in_stroma, share) if in_stroma.size and share > 0 else -1.0
-    til = tissue & ~blocked & (u < cut)
+    til = stroma & (u < cut)
 
     # class index per pixel: 0 glass, 1 stroma, 2 tumour, 3 tumour nucleus, 4 lymphocyte nucleus
     epithelium = tumour | plan.get("duct_core", np.zeros(shape, bool))
     kind = tissue.astype(np.uint8) + epithelium.astype(np.uint8)
     kind[_nuclei(rng, np.where(epithelium, np.float32(0.006), np.float32(0.0)), 5)[0]] = 3
-    occupancy = np.where(til, np.float32(TIL_OCCUPANCY), np.float32(background))
-    occupancy *= np.where(stroma, np.float32(1.0), np.where(tumour & ~blocked, np.float32(TUMOUR_SHARE), 0))
+    occupancy = np.where(til, np.float32(TIL_OCCUPANCY), np.where(stroma, np.float32(background), np.float32(0.0)))
+    occupancy[tumour & ~blocked] = np.float32(background * TUMOUR_SHARE)
     lymph, ly, lx = lattice_nuclei(rng, occupancy, max(1, int(round(BOX_UM / mpp))), LYMPH_RADIUS)
     kind[lymph] = 4
     palette = np.stack([GLASS, STROMA, TUMOUR, TUMOUR_NUC, LYMPH_NUC]).astype(np.float32)
