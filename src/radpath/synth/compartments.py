@@ -12,12 +12,13 @@ the TIL regions), 7. Every label comes from the same masks that were painted, so
 
 Stroma far from the tumour stays label 2. TIGER's 2 is the stroma of the tumour bulk, which the
 annotators outline as a region, not a distance rule; a synthetic section is a small field (576 x
-768 um) mostly inside that bulk: about two thirds of its stroma lies within BED_UM of a nest and the
-rest within ~150 um. Calling the far part 7 would make the label a function of distance to tumour
-only, invisible in a 128-um training tile whose tumour may lie outside it, i.e. label noise for
-the network and a lower stroma IoU, while the pathologist's reading (what the score is compared
-with) covers all the section's stroma. Tissue that is not tumour-associated stroma looks different
-here (fat, glands), as it does on a slide, and gets 7 / 4.
+768 um) mostly inside that bulk: 55-80 % of its stroma lies within BED_UM (24 um) of a nest and all
+of it within ~100 um (95 % within 45-75 um; four sections measured). Calling the far part 7 would
+make the label a function of distance to tumour only, invisible in a 128-um training tile whose
+tumour may lie outside it, i.e. label noise for the network and a lower stroma IoU, while the
+pathologist's reading (what the score is compared with) covers all the section's stroma. Tissue
+that is not tumour-associated stroma looks different here (fat, glands), as on a slide, and gets
+7 / 4.
 
 Truth lymphocytes (`truth_cells`): lymphocytes are separate nuclei, at most one per 8 x 8 um box
 of a lattice from the origin (`slides.lattice_nuclei`), so one truth cell per occupied box is
