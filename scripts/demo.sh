@@ -29,7 +29,7 @@ step "score the whole-slide images (TIL maps and scores)"
 "$BIN/radpath" score-wsi "$TRAIN" --tumor-model "$DIR/models/tumor.pt" --til-model "$DIR/models/lymphocyte.pt" \
   --out "$DIR/til_maps" --jobs "$JOBS"
 step "tissue compartments (TIGER): train a small segmentation network, segment the slides, stromal TIL scores"
-"$BIN/radpath" train-seg --data "$STUDY/segmentation/train" --out "$DIR/models/tissue.safetensors" --epochs 4
+"$BIN/radpath" train-seg --data "$STUDY/segmentation/train" --out "$DIR/models/tissue.safetensors" --epochs 8
 "$BIN/radpath" evaluate-seg --data "$STUDY/segmentation/test" --model "$DIR/models/tissue.safetensors"
 "$BIN/radpath" segment-wsi "$TRAIN" --model "$DIR/models/tissue.safetensors" --cells "$STUDY/cells_truth" \
   --out "$DIR/tissue_masks" --jobs "$JOBS"
