@@ -29,7 +29,7 @@ step "score the whole-slide images (TIL maps and scores)"
 "$BIN/radpath" score-wsi "$TRAIN" --tumor-model "$DIR/models/tumor.pt" --til-model "$DIR/models/lymphocyte.pt" \
   --out "$DIR/til_maps" --jobs "$JOBS"
 step "tissue compartments (TIGER): train a small segmentation network and evaluate it"
-"$BIN/radpath" train-seg --data "$STUDY/segmentation/train" --out "$DIR/models/tissue.safetensors" --epochs 4
+"$BIN/radpath" train-seg --data "$STUDY/segmentation/train" --out "$DIR/models/tissue.safetensors" --epochs 8
 "$BIN/radpath" evaluate-seg --data "$STUDY/segmentation/test" --model "$DIR/models/tissue.safetensors"
 step "H&E lymphocyte detector (TIGER TILs): a small lymphocyte-only PathoNet at 2 um/px, FROC, detect on the slides"
 "$BIN/radpath" train-cells --method density --data "$STUDY/he_cells/train" --out "$DIR/models/he_cells.safetensors" \

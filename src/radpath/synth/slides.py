@@ -6,14 +6,20 @@ pixel at level 0) that openslide opens as a generic TIFF. The validation cohort 
 
 The picture, drawn from smooth random fields (all from one rng seeded from (seed, 4004)):
 glass (near white) around an irregular tissue section; pink stroma; purple tumour nests with large
-pale nuclei; lymphocytes as small dense dark round nuclei. Lymphocytes are dense inside "TIL regions"
-covering a fraction ``til_pct / 100`` of the tumour bed (tumour plus a band of BED_UM around it) and
-sparse elsewhere, so a computational TIL score (TIL-positive patches in the tumour bed) tracks the
-latent `til_pct` that the pathologists' readings are drawn from.
+pale nuclei; lymphocytes as small dense dark round nuclei, separate (at most one per 8 x 8 um box,
+TIGER's TIL size; a few touch). Lymphocytes are dense (TIL_OCCUPANCY of the boxes) inside "TIL
+regions" of the stroma (inflamed stroma) and sparse elsewhere (in tumour nests half as sparse); the
+TIL regions cover the share of the stroma that makes the stroma's lymphocyte
+occupancy, TIGER's stromal TIL score, equal the latent `til_pct` that the pathologists' readings are
+drawn from. Outside the TIL regions a sparse background occupies BACKGROUND_FLOOR + BACKGROUND_SHARE x
+til_pct / 100 of the boxes, so a section at 0 % still has a few (score 0.5 %). A patch classifier's
+TIL score (TIL-positive patches in the tumour bed: tumour plus a band of BED_UM around it) tracks
+`til_pct` too, through the share of the bed the TIL regions cover.
 
 Tissue compartments (`radpath.synth.compartments`, drawn from streams of their own): each slide has
-necrosis and fat painted in, its exact TIGER label mask beside it (`slides/<id>.labels.png`, level-0
-pixels) and its truth lymphocytes as a cell file (`cells_truth/tcga_brca/<id>/cells.parquet`);
+necrosis, fat, in-situ tumour ducts and healthy glands planted, its exact TIGER label mask beside it
+(`slides/<id>.labels.png`, level-0 pixels) and its truth lymphocytes as a cell file
+(`cells_truth/tcga_brca/<id>/cells.parquet`);
 `segmentation/{train,test}/` holds tiles with label masks for `radpath train-seg`.
 
 `render_patch_dataset` renders extra sections and crops patches labelled by the planted masks into
@@ -39,6 +45,12 @@ LEVELS = 3
 BED_UM = 24.0             # width of the band around the tumour counted as tumour bed
 PATCH_PX = {"tumor": 176, "lymphocyte": 100}   # at MPP: 88 um and 50 um, the paper's physical sizes
 SEED_OFFSET = 4004
+BOX_UM = 8.0              # TIGER's TIL size: the lymphocyte lattice has one 8 x 8 um box per nucleus at most
+LYMPH_RADIUS = 5          # lymphocyte nucleus radius in pixels (5.5 um across at MPP)
+TIL_OCCUPANCY = 0.95      # lymphocytes per 8 x 8 um box of stroma inside TIL regions (inflamed stroma)
+BACKGROUND_FLOOR = 0.005  # ... and outside them: floor + share x the target occupancy (a sparse background)
+BACKGROUND_SHARE = 0.1
+TUMOUR_SHARE = 0.5        # background occupancy inside tumour nests relative to the stroma's (intratumoural)
 
 GLASS = np.array([243, 242, 245], float)
 STROMA = np.array([236, 166, 196], float)
@@ -69,11 +81,38 @@ def _nuclei(
     """Mask of round nuclei whose centres fall with per-pixel probability `density` (discs stamped),
     and the centres' rows and columns."""
     cy, cx = np.nonzero(rng.random(density.shape, dtype=np.float32) < density)
-    mask = np.zeros(density.shape, bool)
-    h, w = density.shape
+    return _stamp(density.shape, cy, cx, radius), cy, cx
+
+
+def _stamp(shape: tuple[int, int], cy: np.ndarray, cx: np.ndarray, radius: int) -> np.ndarray:
+    """Boolean mask of discs of `radius` centred at (cy, cx), clipped at the border."""
+    mask = np.zeros(shape, bool)
+    h, w = shape
     for dy, dx in zip(*np.nonzero(_disc(radius)), strict=True):
         mask[np.clip(cy + dy - radius, 0, h - 1), np.clip(cx + dx - radius, 0, w - 1)] = True
-    return mask, cy, cx
+    return mask
+
+
+def lattice_nuclei(
+    rng: np.random.Generator, occupancy: np.ndarray, pitch: int, radius: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Separate round nuclei at most one per `pitch` x `pitch` box of a lattice from the origin.
+
+    Box (i, j) holds a nucleus with probability `occupancy` at its centre, which lies uniformly in
+    [radius, pitch - 1 - radius] of the box on both axes: neighbours never overlap and touch (adjacent
+    pixels) only at the extremes. The draws have fixed shapes, whatever `occupancy` holds. Returns the
+    mask and the centres' rows and columns.
+    """
+    h, w = occupancy.shape
+    gh, gw = -(-h // pitch), -(-w // pitch)
+    lo, hi = (radius, pitch - 1 - radius) if pitch - 1 - radius >= radius else (pitch // 2, pitch // 2)
+    cy = np.arange(gh)[:, None] * pitch + rng.integers(lo, hi + 1, (gh, gw))
+    cx = np.arange(gw)[None, :] * pitch + rng.integers(lo, hi + 1, (gh, gw))
+    draw = rng.random((gh, gw), dtype=np.float32)
+    inside = (cy < h) & (cx < w)
+    keep = inside & (draw < occupancy[np.minimum(cy, h - 1), np.minimum(cx, w - 1)])
+    cy, cx = cy[keep], cx[keep]
+    return _stamp((h, w), cy, cx, radius), cy, cx
 
 
 def render_section(
@@ -81,12 +120,20 @@ def render_section(
     compartments: np.random.Generator | None = None,
 ) -> dict[str, np.ndarray]:
     """One H&E section: `rgb` (uint8), the planted masks `tissue`, `tumour`, `bed`, `til`, the TIGER
-    label mask `labels` and the lymphocyte centres `lymph_yx` ((N, 2) rows, columns).
+    label mask `labels` and the lymphocyte centres `lymph_yx` ((N, 2) rows, columns; one separate
+    nucleus per centre, at most one per 8 x 8 um box of the lattice from the origin).
 
-    With a `compartments` generator (a stream of its own, so that `rng`'s draws and every other
-    synthetic output stay as they were) fat and necrosis are painted in too; see `compartments.py`.
+    Lymphocytes (see the module docstring): TIL regions ("inflamed stroma") cover the share of the
+    stroma that, at TIL_OCCUPANCY lymphocytes per 8 x 8 um box inside them and a sparse background
+    outside, makes the stroma's lymphocyte occupancy (TIGER's stromal TIL score) `til_pct` %.
+
+    With a `compartments` generator (a stream of its own: `rng` draws the same numbers either way)
+    necrosis, fat, in-situ tumour ducts and healthy glands are planted and painted too; see
+    `compartments.py`. Their areas hold no lymphocytes and are not stroma.
     """
     from scipy.ndimage import binary_dilation, gaussian_filter
+
+    from radpath.synth.compartments import add_compartments, plan_compartments
 
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w]
@@ -98,17 +145,25 @@ def render_section(
     coarse = binary_dilation(tumour[::step, ::step], structure=_disc(max(1, bed_px // step)))
     bed = np.repeat(np.repeat(coarse, step, 0), step, 1)[:h, :w] & tissue
     u = _field(rng, shape, 24.0)
-    frac = float(np.clip(til_pct, 0.0, 100.0)) / 100.0
-    in_bed = u[bed]
-    cut = np.quantile(in_bed, frac) if in_bed.size and frac > 0 else -1.0
-    til = bed & (u < cut)
-    til |= tissue & ~bed & (u < 0.02)
+    plan = plan_compartments(compartments, tissue, tumour, bed, mpp) if compartments is not None else {}
+    blocked = np.zeros(shape, bool)
+    for mask in plan.values():
+        blocked |= mask
+    stroma = tissue & ~tumour & ~blocked
+    t = float(np.clip(til_pct, 0.0, 100.0)) / 100.0
+    background = BACKGROUND_FLOOR + BACKGROUND_SHARE * t   # above t only below 0.56 %: the floor
+    share = float(np.clip((t - background) / (TIL_OCCUPANCY - background), 0.0, 1.0))
+    in_stroma = u[stroma]
+    cut = np.quantile(in_stroma, share) if in_stroma.size and share > 0 else -1.0
+    til = stroma & (u < cut)
 
     # class index per pixel: 0 glass, 1 stroma, 2 tumour, 3 tumour nucleus, 4 lymphocyte nucleus
-    kind = tissue.astype(np.uint8) + tumour.astype(np.uint8)
-    kind[_nuclei(rng, np.where(tumour, np.float32(0.006), np.float32(0.0)), 5)[0]] = 3
-    lymph_density = np.where(til, np.float32(0.045), np.where(tissue, np.float32(0.0015), np.float32(0.0)))
-    lymph, ly, lx = _nuclei(rng, lymph_density, 3)
+    epithelium = tumour | plan.get("duct_core", np.zeros(shape, bool))
+    kind = tissue.astype(np.uint8) + epithelium.astype(np.uint8)
+    kind[_nuclei(rng, np.where(epithelium, np.float32(0.006), np.float32(0.0)), 5)[0]] = 3
+    occupancy = np.where(til, np.float32(TIL_OCCUPANCY), np.where(stroma, np.float32(background), np.float32(0.0)))
+    occupancy[tumour & ~blocked] = np.float32(background * TUMOUR_SHARE)
+    lymph, ly, lx = lattice_nuclei(rng, occupancy, max(1, int(round(BOX_UM / mpp))), LYMPH_RADIUS)
     kind[lymph] = 4
     palette = np.stack([GLASS, STROMA, TUMOUR, TUMOUR_NUC, LYMPH_NUC]).astype(np.float32)
     rgb = palette[kind]
@@ -123,9 +178,7 @@ def render_section(
         "til": til,
         "lymph_yx": np.stack([ly, lx], axis=1),
     }
-    from radpath.synth.compartments import add_compartments
-
-    return add_compartments(section, compartments)
+    return add_compartments(section, plan, compartments)
 
 
 def write_pyramid(path: Path, rgb: np.ndarray, mpp: float | None = MPP, levels: int = LEVELS) -> None:
