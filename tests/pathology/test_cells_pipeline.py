@@ -104,7 +104,10 @@ def test_detect_cells_folder_and_csv_write_parquet_and_warehouse(density_model: 
     defs = con.execute("SELECT code FROM feature_defs WHERE modality = 'cells'").df()
     con.close()
     assert list(files.patient_id) == ["P0", "P1"] and (files.run_id == again.run.run_id).all()   # replaced
-    assert list(files.columns) == ["cohort", "patient_id", "source_path", "cells_path", "n_cells", "mpp", "run_id"]
+    assert list(files.columns) == ["cohort", "patient_id", "source_path", "cells_path", "n_cells", "mpp", "run_id",
+                                   "tissue_method", "tissue_area_mm2"]
+    assert (files.tissue_method == "field").all()
+    assert files.tissue_area_mm2[0] == pytest.approx(2 * 256 * 256 * 0.25 / 1e6)   # two 256-px fields at 0.5 um/px
     cells = read_cells(cell_file_path(tmp_path / "cells", "tcga_brca", "P0"))
     assert files.n_cells[0] == len(cells) and files.mpp[0] == 0.5 and files.cells_path[0].endswith("cells.parquet")
     assert set(cells.image) == {"P0/fov_0.png", "P0/fov_1.png"}
