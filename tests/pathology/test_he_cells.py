@@ -50,7 +50,8 @@ def test_he_tiles_carry_the_sections_truth(he_sets: dict[str, Path]) -> None:
     assert info["classes"] == ["lymphocyte"] and info["stain"] == "he" and info["mpp"] == 0.5
     items = load_labelled(he_sets["train"])
     assert len(items) >= 2 and all(i.rgb.shape == (256, 256, 3) for i in items)
-    assert sum(len(i.xy) for i in items) > 50 and all(set(i.classes) <= {"lymphocyte"} for i in items)
+    # two small sections hold a few dozen separate lymphocytes (38: one truth cell per nucleus)
+    assert sum(len(i.xy) for i in items) >= 20 and all(set(i.classes) <= {"lymphocyte"} for i in items)
     # the truth of a tile is exactly the section's truth cells inside it, shifted to the tile
     rng = np.random.default_rng([3, 1717, 1])     # the train set's first section, drawn again
     section = render_section(rng, 5.0, shape=SECTION, compartments=np.random.default_rng([3, 1717, 1, 1, 0]))
