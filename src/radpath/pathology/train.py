@@ -197,6 +197,20 @@ def load_init_weights(model: nn.Module, path: str, skip: tuple[str, ...] = ("hea
     model.load_state_dict(fitting, strict=False)
 
 
+def optimise(optimiser: torch.optim.Optimizer, loss: torch.Tensor,
+             scaler: torch.amp.GradScaler | None = None) -> float:
+    """One optimiser step on `loss` (through `scaler` when mixed precision runs on CUDA); the loss's value."""
+    optimiser.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        optimiser.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimiser)
+        scaler.update()
+    return float(loss.detach())
+
+
 def train_classifier(
     data: str | Path, config: TrainConfig, out: str | Path, log: Any = None
 ) -> dict[str, Any]:
@@ -247,11 +261,7 @@ def train_classifier(
             yb = train_y[idx].to(device)
             with torch.autocast("cuda", enabled=device.startswith("cuda")):
                 loss = loss_fn(model((xb - mean) / std), yb)
-            optimiser.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimiser)
-            scaler.update()
-            total += float(loss.detach()) * len(idx)
+            total += optimise(optimiser, loss, scaler) * len(idx)
         metrics = binary_metrics(val_y.numpy(), predict(model, val_x, mean, std, device))
         history.append({"epoch": epoch + 1, "loss": total / max(1, len(order)), "frozen": frozen, **metrics})
         if log is not None:

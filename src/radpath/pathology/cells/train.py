@@ -42,6 +42,7 @@ from radpath.errors import ConfigError
 from radpath.pathology.cells.data import LabelledImage, data_hash, dataset_info, load_labelled, resample
 from radpath.pathology.cells.matching import add_counts, match_cells
 from radpath.pathology.cells.nets import METHOD_ARCH, METHODS, build, save_cell_model
+from radpath.pathology.train import optimise
 
 DENSITY_CLASSES = ("ki67_positive", "ki67_negative", "lymphocyte")
 THRESHOLD_GRID = tuple(np.round(np.arange(0.1, 0.95, 0.05), 2).tolist())
@@ -160,6 +161,14 @@ def train_cells(data: str | Path, config: CellTrainConfig, out: str | Path, log:
     return meta
 
 
+def _end_epoch(epoch: int, schedule: Any, loss: float, history: list[dict[str, Any]], log: Any) -> None:
+    """Step the learning-rate schedule and record (and log) the epoch's mean loss."""
+    schedule.step()
+    history.append({"epoch": epoch + 1, "loss": loss, "lr": schedule.get_last_lr()[0]})
+    if log is not None:
+        log(history[-1])
+
+
 def _train_density(train: list[LabelledImage], val: list[LabelledImage], config: CellTrainConfig,
                    mean: list[float], std: list[float], log: Any,
                    classes: tuple[str, ...] = DENSITY_CLASSES) -> tuple[nn.Module, dict[str, Any]]:
@@ -182,7 +191,7 @@ def _train_density(train: list[LabelledImage], val: list[LabelledImage], config:
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=config.step_epochs, gamma=0.1)
     mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
     std_t = torch.tensor(std, device=device).view(1, 3, 1, 1)
-    history = []
+    history: list[dict[str, Any]] = []
     for epoch in range(config.epochs):
         model.train()
         jobs = [(i, int(rng.integers(0, images[i].shape[1] - size + 1)),
@@ -200,15 +209,8 @@ def _train_density(train: list[LabelledImage], val: list[LabelledImage], config:
                 ys.append(y)
             xb = (torch.stack(xs).to(device).float() / 255.0 - mean_t) / std_t
             yb = torch.stack(ys).to(device)
-            loss = nn.functional.mse_loss(model(xb), yb)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total += float(loss.detach()) * len(xs)
-        schedule.step()
-        history.append({"epoch": epoch + 1, "loss": total / max(1, len(jobs)), "lr": schedule.get_last_lr()[0]})
-        if log is not None:
-            log(history[-1])
+            total += optimise(optimiser, nn.functional.mse_loss(model(xb), yb)) * len(xs)
+        _end_epoch(epoch, schedule, total / max(1, len(jobs)), history, log)
     model.eval()
     min_distance = max(1, int(round(config.sigma_px)))   # watershed markers: 3 px at the paper's sigma
     meta: dict[str, Any] = {"input_px": size, "classes": list(classes), "sigma_px": config.sigma_px,
@@ -265,7 +267,7 @@ def _train_patch(train: list[LabelledImage], val: list[LabelledImage], config: C
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=config.step_epochs, gamma=0.1)
     mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
     std_t = torch.tensor(std, device=device).view(1, 3, 1, 1)
-    history = []
+    history: list[dict[str, Any]] = []
     batch = max(config.batch, 32)
     for epoch in range(config.epochs):
         xs, ys = [], []
@@ -281,15 +283,8 @@ def _train_patch(train: list[LabelledImage], val: list[LabelledImage], config: C
             idx = order[start : start + batch]
             xb, _ = _augment(x_all[idx], None, rng)
             xb = (xb.to(device).float() / 255.0 - mean_t) / std_t
-            loss = nn.functional.cross_entropy(model(xb), y_all[idx].to(device))
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total += float(loss.detach()) * len(idx)
-        schedule.step()
-        history.append({"epoch": epoch + 1, "loss": total / max(1, len(order)), "lr": schedule.get_last_lr()[0]})
-        if log is not None:
-            log(history[-1])
+            total += optimise(optimiser, nn.functional.cross_entropy(model(xb), y_all[idx].to(device))) * len(idx)
+        _end_epoch(epoch, schedule, total / max(1, len(order)), history, log)
     model.eval()
     meta: dict[str, Any] = {"input_px": size, "classes": ["lymphocyte"], "stride_px": config.stride_px,
                             "nms_radius_um": config.nms_radius_um, "mean": mean, "std": std, "mpp": train[0].mpp,

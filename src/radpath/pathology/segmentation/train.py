@@ -25,6 +25,7 @@ from radpath.pathology.segmentation.labels import LabelSet, label_set
 from radpath.pathology.segmentation.nets import build_net, save_seg_model
 from radpath.pathology.tiling import run_batches
 from radpath.pathology.tissue import dice_iou
+from radpath.pathology.train import optimise
 
 
 @dataclass(frozen=True)
@@ -166,11 +167,7 @@ def train_segmentation(data: str | Path, config: SegTrainConfig, out: str | Path
             xb = (xb.to(device).float() / 255.0 - mean_t) / std_t
             with torch.autocast("cuda", enabled=device.startswith("cuda")):
                 loss = dice_loss(model(xb), yb.to(device))
-            optimiser.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimiser)
-            scaler.update()
-            total += float(loss.detach()) * len(idx)
+            total += optimise(optimiser, loss, scaler) * len(idx)
         metrics = evaluate(model, val, labels, mean, std, device)
         stroma_iou = metrics["stroma"]["iou"]
         history.append({"epoch": epoch + 1, "lr": lr, "loss": total / max(1, len(order)),
