@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from radpath.warehouse import open_warehouse, start_run
-from radpath.warehouse.runs import INTERRUPTED, host_name, process_gone, process_started
+from radpath.processes import process_started
+from radpath.warehouse.runs import INTERRUPTED, host_name, process_gone
 
 
 def _status(db: Path) -> dict[str, tuple[str, str | None]]:

@@ -25,6 +25,8 @@ from typing import Any
 
 import duckdb
 
+from radpath.processes import alive, process_started
+
 # Packages whose versions a run records when they are importable; heavy ones only when already loaded.
 _ALWAYS = ("radpath", "numpy", "pandas", "scipy", "duckdb")
 _IF_LOADED = {
@@ -140,41 +142,13 @@ def host_name() -> str:
     return socket.gethostname()
 
 
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def process_started(pid: int) -> str | None:
-    """When process `pid` started, as the kernel says (Linux: boot id and start tick); None where it cannot be read
-    (no such process, another system). Two processes that had the same pid never have the same value."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) ": the name may hold spaces and parentheses
-    if len(fields) < 20 or fields[0] == "Z":     # a zombie has ended; only its exit status is left
-        return None
-    return f"{_boot_id()}:{fields[19]}"
-
-
 def process_gone(pid: int | None, host: str | None, started: str | None) -> bool:
     """True when the process that ran a run has certainly ended: it ran on this host and no process has its pid,
     or the process with its pid now started at another time (the pid was reused). A run from another host, or
     one that recorded no process, is not judged."""
     if pid is None or host != host_name():
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # a process of another user has the pid: compare start times below
-        pass
-    if started is None:  # no start time recorded (not Linux): a live process with the pid is taken as the run's
-        return False
-    return process_started(pid) != started  # None: it ended meanwhile or is a zombie
+    return not alive(pid, started)
 
 
 def _has_process_columns(con: duckdb.DuckDBPyConnection) -> bool:
