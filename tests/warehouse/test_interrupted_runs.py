@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from radpath.warehouse import open_warehouse, start_run
 from radpath.processes import process_started
+from radpath.warehouse import open_warehouse, start_run
 from radpath.warehouse.runs import INTERRUPTED, host_name, process_gone
 
 
