@@ -75,7 +75,7 @@ def serve(
     app = create_app(ViewerConfig(db=path, tile_cache_mb=tile_cache_mb, max_open_slides=max_open_slides))
     warning = network_warning(host)
     if warning:
-        err_console.print(f"[yellow]{warning}[/yellow]")
+        err_console.print(warning, style="yellow")
     sock = listening_socket(host, port)
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"radpath viewer on {path}: http://{shown}:{sock.getsockname()[1]}/  (Ctrl-C stops it)")
