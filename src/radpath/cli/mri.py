@@ -14,7 +14,9 @@ from radpath.cli.common import (
     SchedulerOption,
     console,
     db_path,
+    exit_if_cases_failed,
     print_frame,
+    print_run,
 )
 
 ParamsOption = typer.Option(None, "--params", metavar="YAML",
@@ -47,12 +49,8 @@ def extract_mri(
     with open_warehouse(db_path(db)) as con:
         summary = run(con, manifest, params=settings, cases=case or None, jobs=jobs, scheduler=scheduler,
                       retry_failed=retry_failed, progress=RichProgress())
-    console.print(f"run {summary.run.run_id}: {len(summary.done)} cases done, {len(summary.failed)} failed "
-                  f"({summary.status})")
-    for case_id, error in sorted(summary.failed.items())[:20]:
-        console.print(f"  failed {case_id}: {error}", markup=False)
-    if summary.status == "failed" and summary.failed:
-        raise typer.Exit(1)
+    print_run(summary, f"{len(summary.done)} cases done, {len(summary.failed)} failed ({summary.status})")
+    exit_if_cases_failed([summary])
 
 
 def inspect(

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from radpath.cli.common import DbOption, JobsOption, RetryOption, RichProgress, SchedulerOption, console
+from radpath.cli.common import (
+    DbOption,
+    JobsOption,
+    RetryOption,
+    RichProgress,
+    SchedulerOption,
+    console,
+    exit_if_cases_failed,
+    print_run,
+)
 from radpath.paths import output_file
 
 
@@ -142,9 +151,8 @@ def score_wsi(
         summaries = score_slides(con, targets, params, jobs=jobs, scheduler=scheduler, retry_failed=retry_failed,
                                  progress=RichProgress())
     for s in summaries:
-        console.print(f"run {s.run.run_id}: {len(s.done)} slides scored, {len(s.failed)} failed; maps in {out}")
-        for error in list(s.failed.values())[:10]:
-            console.print(f"  failed {error}")
+        print_run(s, f"{len(s.done)} slides scored, {len(s.failed)} failed", f"maps in {out}")
+    exit_if_cases_failed(summaries)
 
 
 def import_til_maps(
@@ -175,7 +183,8 @@ def import_til_maps(
         s = import_maps(con, folder, cohort=cohort, patch_um=patch_um, tumour_threshold=tumour_threshold,
                         lymphocyte_threshold=lymphocyte_threshold, band_um=band_um, id_length=id_length or None,
                         jobs=jobs, progress=RichProgress())
-    console.print(f"run {s.run.run_id}: {len(s.done)} maps scored, {len(s.failed)} failed")
+    print_run(s, f"{len(s.done)} maps scored, {len(s.failed)} failed")
+    exit_if_cases_failed([s])
 
 
 def inspect(
