@@ -68,9 +68,11 @@ def run_associate(
                               "fdr": fdr}
     if features:
         params["features"] = list(features)
+    require_cohort(con, cohort)
+    data.require_target(con, cohort, target)  # a bad --target or --features fails before a run is recorded
+    matrix, owner, _ = candidate_matrix(con, cohort, modalities, features)
     run = _run(con, "associate", params)
     try:
-        matrix, owner, _ = candidate_matrix(con, cohort, modalities, features)
         targets = {target: data.target(con, cohort, target)}
         for extra in ("TMB", "CYT"):
             if extra.lower() != target.lower():
@@ -115,9 +117,10 @@ def run_fit_signature(
               "min_frequency": min_frequency, "seed": seed, "full_path": full_path}
     if features:
         params["features"] = list(features)
+    require_cohort(con, cohort)
+    matrix, owner, _ = candidate_matrix(con, cohort, modalities, features)  # bad input: no run recorded
     run = _run(con, "fit-signature", params)
     try:
-        matrix, owner, _ = candidate_matrix(con, cohort, modalities, features)
         complete, note = _training(con, cohort, matrix, f"fit-signature on {cohort}")
         X, y = complete.drop(columns=["til"]), complete["til"]
         with warnings.catch_warnings(record=True) as caught:
@@ -177,12 +180,18 @@ def run_fit_composite(
     """Table 4 (univariate r, adjusted OLS) and the refitted composite saved as a model."""
     params = {"cohort": cohort, "signature": signature, "with": list(with_), "adjust": list(adjust), "name": name,
               "log_molecular": log_molecular}
+    require_cohort(con, cohort)
+    codes = [data.MOLECULAR.get(w.lower(), w) for w in with_]
+    for term, code in zip(with_, codes, strict=True):  # a bad --with fails before a run is recorded
+        if not con.execute("SELECT count(*) FROM features WHERE cohort = ? AND modality = 'genomics' AND code = ?",
+                           [cohort, code]).fetchone()[0]:  # type: ignore[index]
+            raise StatsError(f"--with {term}: cohort {cohort} has no genomics feature {code}; molecular terms are "
+                             f"cyt, tmb or a genomics feature code of the cohort (run radpath cytolytic first)")
+    sig = load_model(con, signature)
+    if sig.cohort != cohort:
+        raise StatsError(f"signature {signature} was trained on {sig.cohort}, not {cohort}")
     run = _run(con, "fit-composite", params)
     try:
-        sig = load_model(con, signature)
-        if sig.cohort != cohort:
-            raise StatsError(f"signature {signature} was trained on {sig.cohort}, not {cohort}")
-        codes = [data.MOLECULAR.get(w.lower(), w) for w in with_]
         adjust_mol = [data.MOLECULAR[a.lower()] for a in adjust if a.lower() in data.MOLECULAR]
         clinical = [a for a in adjust if a.lower() not in data.MOLECULAR]
         features = [{"modality": "model", "code": sig.name}] + [{"modality": "genomics", "code": c} for c in codes]
