@@ -78,7 +78,7 @@ def inspect(
 
     settings = load_params(params)
     item = resolve_case(case, manifest, study=study, series=series)
-    console.print(f"case: {item.case_id}", markup=False)
+    console.print(f"case: {item.case_id}")
     choice, found = series_report(item)
     _print_report(found)
     report = inspect_prepared(item, settings, png, choice)
@@ -89,11 +89,11 @@ def _print_report(report: dict[str, object]) -> None:
     """`key: value` lines; a list of texts one per line below its key."""
     for key, value in report.items():
         if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            console.print(f"{key}:", markup=False)
+            console.print(f"{key}:")
             for line in value:
-                console.print(f"  {line}", markup=False, soft_wrap=True)
+                console.print(f"  {line}")
         else:
-            console.print(f"{key}: {value}", markup=False, soft_wrap=True)
+            console.print(f"{key}: {value}")
 
 
 def reduce(

@@ -53,8 +53,16 @@ def cycles(folder: Path) -> list[list[str]]:
     return found
 
 
-def test_the_mri_modules_import_downwards_only() -> None:
-    assert cycles(SRC / "mri") == []
+# cycles known when this test was written, being taken apart (issue 24 §5); nothing may be added here
+PENDING = {"synth": [["compartments", "slides", "compartments"]]}
+
+
+def test_no_two_modules_of_one_folder_import_each_other() -> None:
+    folders = sorted(p for p in SRC.rglob("*") if p.is_dir() and (p / "__init__.py").exists())
+    found = {str(f.relative_to(SRC)): cycles(f) for f in [SRC, *folders]}
+    new = {name: [c for c in found_cycles if c not in PENDING.get(name, [])] for name, found_cycles in found.items()}
+    assert {name: c for name, c in new.items() if c} == {}
+    assert cycles(SRC / "mri") == [] and cycles(SRC / "mri" / "features") == []
 
 
 def test_the_dicom_reader_is_layered() -> None:
