@@ -1,4 +1,4 @@
--- 0013_mri_series_choice: which study and series of a DICOM exam a case was read from, and every series
+-- 0014_mri_series_choice: which study and series of a DICOM exam a case was read from, and every series
 -- skipped with its reason (issue 22 §1, radpath.mri.series). NULL for NIfTI cases and rows written before.
 ALTER TABLE mri_case_qc ADD COLUMN study_uid VARCHAR;          -- StudyInstanceUID of the chosen visit
 ALTER TABLE mri_case_qc ADD COLUMN study_date VARCHAR;         -- its StudyDate (YYYYMMDD, as in the header)
