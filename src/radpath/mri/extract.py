@@ -27,7 +27,7 @@ QC_COLUMNS = (
     "late_phase", "early_s", "late_s", "spacing", "size", "parenchyma_source", "normalisation_scale",
     "tumour_voxels_iso", "pe_masked_tumour", "ser_masked_tumour", "ser_masked_parenchyma", "seconds",
     "phase_split", "field_strength_unit", "breast_source", "skin_band_mm", "parenchyma_cluster",
-    *RECORD_COLUMNS,
+    *RECORD_COLUMNS, "input_files", "input_sha256",
 )
 
 
@@ -96,10 +96,10 @@ def extract_mri(
 ) -> StageSummary:
     """Run the MRI pipeline over a manifest's cases; failures are recorded per case and the run carries on."""
     params = params or MRIParams()
-    cohort, found, folders = mri_cases(con, manifest_path, cases)
+    cohort, found, _ = mri_cases(con, manifest_path, cases)
     register_feature_defs(con, "mri", feature_defs(params))
     payload_params = params.model_dump()
-    inputs = hash_inputs([Path(manifest_path), *folders])
+    inputs = hash_inputs([Path(manifest_path)])        # each case's files: mri_case_qc.input_sha256 (its worker)
     threads = 1 if (jobs > 1 or scheduler) else None
     return run_case_stage(
         con, command=STAGE, stage=STAGE, cohort=cohort, params=payload_params, inputs=inputs,

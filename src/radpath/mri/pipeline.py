@@ -7,6 +7,7 @@ benchmark and the redundancy reduction's contour-variation ICC).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,7 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0,
         tumour_img = (sitk.BinaryDilate(tumour_img, radius) if erode_dilate > 0
                       else sitk.BinaryErode(tumour_img, radius))
     breast_img = io.read_mask(case.breast_mask, pre, cid, "breast mask") if case.breast_mask else None
+    inputs = input_digest(case, dce.phase_files)
     clock.lap("read")
     region = breast.breast_region(pre, breast_img, skin_band_mm=params.skin_band_mm,
                                   chest_fill=params.chest_wall_fill)
@@ -150,11 +152,27 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0,
         "pe_masked_tumour": int(np.count_nonzero(iso["tumour"] & ~pe.valid)),
         "ser_masked_tumour": int(np.count_nonzero(iso["tumour"] & ~ser.valid)),
         "ser_masked_parenchyma": int(np.count_nonzero(maps.parenchyma & ~ser.valid)),
-        **{key: dce.meta.get(key) for key in RECORD_COLUMNS},
+        **{key: dce.meta.get(key) for key in RECORD_COLUMNS}, **inputs,
     }
     native = {"pre": pre, "early": early, "late": late, "tumour": tumour_img, "breast": breast_img, "skin": region.skin,
               "parenchyma": parenchyma, "scale": scale}
     return Prepared(maps, qc, clock.times, native)
+
+
+def input_digest(case: CaseInput, phase_files: list[list[str]]) -> dict[str, Any]:
+    """How many files a case was read from, and one sha256 over them (each file's hash with its path below the
+    case folder): the files of the phases read (never those of skipped series) and the masks given. This is
+    the case's input provenance; `extract-mri` no longer hashes whole case folders, which read every series."""
+    from radpath.warehouse.runs import hash_file
+
+    folder = Path(case.dce) if Path(case.dce).is_dir() else Path(case.dce).parent
+    files = {Path(f) for phase in phase_files for f in phase}
+    files |= {Path(m) for m in (case.mask, case.breast_mask, case.parenchyma_mask) if m and Path(m).is_file()}
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        shown = path.relative_to(folder) if path.is_relative_to(folder) else path
+        digest.update(f"{shown}\t{hash_file(path)}\n".encode())
+    return {"input_files": len(files), "input_sha256": digest.hexdigest()}
 
 
 def features_of(
