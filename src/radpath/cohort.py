@@ -65,9 +65,12 @@ class TilTable(TableSource):
 class MRISource(_Model):
     root: str                                      # one folder per patient below it
     case_dir: str = "{patient_id}"
-    mask: str = "mask.nii.gz"                      # tumour mask, relative to the case folder
+    mask: str = "mask.nii.gz"                      # tumour mask, relative to the case folder, or auto-ftv | auto-fcm
     breast_mask: str | None = None
     parenchyma_mask: str | None = None
+    # VOI boxes of automatic tumour masks: patient_id -> [x0, x1, y0, y1, z0, z1] (voxel indices of the pre-contrast
+    # grid, inclusive), or a CSV with columns patient_id, x0, x1, y0, y1, z0, z1
+    voi_boxes: str | dict[str, list[int]] | None = None
 
 
 class SlideSource(_Model):

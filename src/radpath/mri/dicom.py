@@ -176,6 +176,7 @@ def read_dicom(folder: Path, case_id: str) -> DCE:
     phases: list[Any] = []
     times_s: list[float] = []
     files: list[str] = []
+    slices: list[list[str]] = []
     sources: set[str] = set()
     for group in groups:
         group = sorted(group, key=lambda it: slice_position(it[1]))
@@ -190,6 +191,7 @@ def read_dicom(folder: Path, case_id: str) -> DCE:
         times_s.append(min(t for t, _ in stamped) if stamped else float("nan"))
         sources.update(source for _, source in stamped)
         files.append(str(group[0][0]))
+        slices.append([str(p) for p, _ in group])
     by_time = how in {"series", "slice-position repetition"} or how.startswith("time")
     if by_time and not np.isnan(times_s).any():
         order: list[int] = [int(k) for k in np.argsort(times_s, kind="stable")]
@@ -197,6 +199,7 @@ def read_dicom(folder: Path, case_id: str) -> DCE:
         order = list(range(len(groups)))
     phases = [phases[k] for k in order]
     files = [files[k] for k in order]
+    slices = [slices[k] for k in order]
     times_s = [times_s[k] for k in order]
     if np.isnan(times_s).any():
         raise MRIError(case_id, "DICOM phases carry no trigger, acquisition or content time", file=files[0])
@@ -216,4 +219,4 @@ def read_dicom(folder: Path, case_id: str) -> DCE:
         "files": [Path(f).name for f in files],
         **geometry(phases[0]),
     }
-    return DCE(phases, [t - times_s[0] for t in times_s], meta)
+    return DCE(phases, [t - times_s[0] for t in times_s], meta, slices)

@@ -21,8 +21,9 @@ def resolve_case(case: str, manifest: str | Path | None) -> CaseInput:
         spec = loaded.manifest.mri
         if spec is None:
             raise ConfigError(f"manifest {manifest} has no mri section")
-        return case_input(loaded.resolve(spec.root), case, spec.case_dir, spec.mask, spec.breast_mask,
-                          spec.parenchyma_mask)
+        from radpath.mri.extract import voi_boxes
+
+        return case_input(loaded.resolve(spec.root), case, spec, voi_box=voi_boxes(loaded, spec).get(case))
     folder = Path(case)
     if not folder.is_dir():
         raise ConfigError(f"{case} is not a case folder; give --manifest to look a patient id up")
@@ -113,7 +114,9 @@ def inspect_case(case: str, manifest: str | Path | None, params: MRIParams, png:
         "parenchyma": qc["parenchyma_source"],
         "parenchyma cluster": qc.get("parenchyma_cluster"),
         "parenchyma contour slices": contour_slices(prepared.native["parenchyma"]),
+        "tumour mask": (qc.get("mask_source"), qc.get("mask_note") or ""),
         "tumour voxels (1 mm)": qc["tumour_voxels_iso"],
         "masked SER voxels in tumour": qc["ser_masked_tumour"],
+        "QC flags": "; ".join(qc.get("qc_flags") or []) or "none",
         "montage": str(out),
     }

@@ -33,6 +33,7 @@ class DCE:
     phases: list[Any]                       # SimpleITK images (float32), one geometry
     times_s: list[float]                    # header start times relative to the first phase
     meta: dict[str, Any] = field(default_factory=dict)
+    sources: list[list[str]] = field(default_factory=list)   # DICOM: each phase's slice files in image order
 
 
 def _is_image_file(path: Path) -> bool:
