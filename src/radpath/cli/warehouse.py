@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from radpath.cli.common import DbOption, console, db_path, print_frame
 from radpath.errors import RadpathError
@@ -110,7 +111,7 @@ def status(db: Path = DbOption) -> None:
             "JOIN case_status s ON s.case_id = f.case_id AND s.stage = f.stage AND s.run_id = f.run_id "
             "WHERE s.status = 'failed' GROUP BY ALL ORDER BY ALL"
         ).df()
-    console.print(f"[bold]warehouse[/bold] {path}")
+    console.print(Text.assemble(("warehouse", "bold"), f" {path}"))
     print_frame(cohorts, "cohorts")
     if not modalities.empty:
         print_frame(modalities, "features by modality")
