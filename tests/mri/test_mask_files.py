@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from radpath.cli.app import build_app
 from radpath.mri.io import read_dce, read_mask
 from radpath.mri.mask_files import write_seg
+from radpath.report.tables import TABLES
 from radpath.synth.mri import Protocol, write_dicom
 
 from .tumour_data import SPACING, TIMES, dice, planted_exam
@@ -65,7 +66,7 @@ def test_segment_tumour_writes_a_seg_that_reads_back_voxel_for_voxel(cohort: Pat
     assert f"2 tumour masks written to {out}, 0 failed" in output
     import highdicom as hd
 
-    for k, pid in enumerate(CASES):
+    for pid in CASES:
         nifti, seg_path = out / pid / "tumour_auto-ftv.nii.gz", out / pid / "tumour_auto-ftv.seg.dcm"
         dce = read_dce(cohort / "mri" / pid)
         pre, slices = dce.phases[0], dce.sources[0]
@@ -74,7 +75,8 @@ def test_segment_tumour_writes_a_seg_that_reads_back_voxel_for_voxel(cohort: Pat
         source = pydicom.dcmread(slices[0], stop_before_pixels=True)
         assert seg.StudyInstanceUID == source.StudyInstanceUID
         assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == source.SeriesInstanceUID
-        referenced = {item.ReferencedSOPInstanceUID for item in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
+        instances = seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence
+        referenced = {item.ReferencedSOPInstanceUID for item in instances}
         assert referenced == {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in slices}
         from_seg = sitk.GetArrayFromImage(read_mask(seg_path, pre, pid)) > 0
         from_nifti = sitk.GetArrayFromImage(read_mask(nifti, pre, pid)) > 0
@@ -93,6 +95,8 @@ def test_extract_with_automatic_masks_then_a_corrected_seg_given_back(cohort: Pa
         rows = con.execute("SELECT patient_id, mask_source, mask_voi, mask_file, tumour_cm3, qc_flags, mask_note "
                            "FROM mri_cases ORDER BY 1").fetchall()
         m1 = dict(con.execute("SELECT patient_id, value FROM features WHERE code = 'M1'").fetchall())
+        notes = next(t for t in TABLES if t.name == "table1_features").build(con, None).footnotes
+    assert "MRI tumour masks, cohort automask: 0 given, 2 automatic (auto-ftv: 2)." in notes
     voxel_cm3 = float(np.prod(SPACING)) / 1000.0
     for pid, source, voi, mask_file, cm3, flags, note in rows:
         truth = np.load(cohort / f"{pid}_truth.npy")

@@ -2,9 +2,9 @@
 
 A half-ellipsoidal breast on the chest side of the view (fat, a gland of background parenchymal enhancement,
 PE 0.35), a lobulated tumour (PE ~1.2) with a non-enhancing necrotic core (its hole), an enhancing vessel
-(PE 2.5, a smaller separate component), and isolated noise voxels of high PE (the neighbour rule's); the PE map is
-blurred (partial volume at every edge). The tumour truth (crisp) includes the core. Fat is bright (non-fat-suppressed T1) or dark (fat-suppressed, with dark fat whose
-noisy PE often exceeds 70 %: the background threshold's).
+(PE 2.5, a smaller separate component), and isolated noise voxels of high PE (the neighbour rule's); the PE map
+is blurred (partial volume at every edge). The tumour truth (crisp) includes the core. Fat is bright
+(non-fat-suppressed T1) or dark and noisy (fat-suppressed: the background threshold's).
 """
 
 from __future__ import annotations

@@ -223,7 +223,7 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0) -
         "ser_masked_tumour": int(np.count_nonzero(iso["tumour"] & ~ser.valid)),
         "ser_masked_parenchyma": int(np.count_nonzero(maps.parenchyma & ~ser.valid)),
         "mask_source": found.source, "mask_voi": found.voi, "mask_note": found.auto.note if found.auto else None,
-        "tumour_cm3": round(float(tumour.sum()) * float(np.prod(spacing)) / 1000.0, 4),
+        "tumour_cm3": float(tumour.sum()) * float(np.prod(spacing)) / 1000.0,
         "qc_flags": qc.flags(choice, params, tumour, sitk.GetArrayFromImage(breast_img) > 0, float(np.prod(spacing))),
     }
     native = {"pre": pre, "early": early, "late": late, "tumour": tumour_img, "breast": breast_img, "skin": region.skin,
