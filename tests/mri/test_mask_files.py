@@ -69,7 +69,7 @@ def test_segment_tumour_writes_a_seg_that_reads_back_voxel_for_voxel(cohort: Pat
     for pid in CASES:
         nifti, seg_path = out / pid / "tumour_auto-ftv.nii.gz", out / pid / "tumour_auto-ftv.seg.dcm"
         dce = read_dce(cohort / "mri" / pid)
-        pre, slices = dce.phases[0], dce.sources[0]
+        pre, slices = dce.phases[0], dce.phase_files[0]
         seg = hd.seg.segread(str(seg_path))
         assert seg.SegmentationType == "BINARY" and int(seg.NumberOfFrames) == len(slices)
         source = pydicom.dcmread(slices[0], stop_before_pixels=True)
@@ -113,7 +113,7 @@ def test_extract_with_automatic_masks_then_a_corrected_seg_given_back(cohort: Pa
     shutil.copytree(cohort / "mri", case_copy)
     for name in ("clinical.csv", "params.yaml"):
         shutil.copy(cohort / name, tmp_path / "given" / name)
-    write_seg(corrected, dce.sources[0], case_copy / "P0" / "tumour_corrected.seg.dcm", "auto-ftv")
+    write_seg(corrected, dce.phase_files[0], case_copy / "P0" / "tumour_corrected.seg.dcm", "auto-ftv")
     given = manifest(tmp_path / "given", "automask", "tumour_corrected.seg.dcm")
     output = run("extract-mri", str(given), "--db", str(db), "--case", "P0",
                  "--params", str(tmp_path / "given" / "params.yaml"))

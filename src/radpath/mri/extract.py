@@ -15,6 +15,7 @@ from radpath.errors import ConfigError
 from radpath.mri.features import feature_defs
 from radpath.mri.params import MRIParams
 from radpath.mri.pipeline import case_input, process_case
+from radpath.mri.series import RECORD_COLUMNS
 from radpath.progress import Progress
 from radpath.sources import read_table
 from radpath.stage import StageSummary, run_case_stage
@@ -27,7 +28,7 @@ QC_COLUMNS = (
     "late_phase", "early_s", "late_s", "spacing", "size", "parenchyma_source", "normalisation_scale",
     "tumour_voxels_iso", "pe_masked_tumour", "ser_masked_tumour", "ser_masked_parenchyma", "seconds",
     "phase_split", "field_strength_unit", "breast_source", "skin_band_mm", "parenchyma_cluster",
-    "mask_source", "mask_voi", "mask_note", "mask_file", "tumour_cm3", "qc_flags",
+    "mask_source", "mask_voi", "mask_note", "mask_file", "tumour_cm3", "qc_flags", *RECORD_COLUMNS,
 )
 BOX_COLUMNS = ("x0", "x1", "y0", "y1", "z0", "z1")
 

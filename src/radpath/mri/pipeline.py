@@ -10,13 +10,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from radpath.errors import MRIError
 from radpath.mri.features import CaseMaps, compute_features
 from radpath.mri.params import MRIParams
+
+if TYPE_CHECKING:
+    from radpath.cohort import MRISource
+    from radpath.mri.series import SeriesChoice
 
 
 @dataclass
@@ -26,6 +30,8 @@ class CaseInput:
     mask: str | None                         # tumour mask file; None: `auto_mask` makes one
     breast_mask: str | None = None
     parenchyma_mask: str | None = None
+    study: str | int = "first"               # manifest mri.study: which visit (DICOM)
+    series: str | int | None = None          # manifest mri.series: which series is the DCE (DICOM)
     auto_mask: str | None = None             # auto-ftv | auto-fcm, used when `mask` is None or its file absent
     voi_box: list[int] | None = None         # VOI of the automatic mask: [x0, x1, y0, y1, z0, z1] voxel indices
 
@@ -72,6 +78,11 @@ class _Clock:
         self._last = now
 
 
+def dicom_slices(dce: Any, phase: int) -> list[str]:
+    """The DICOM slice files of a phase in image order (what a SEG of it references); none for NIfTI."""
+    return list(dce.phase_files[phase]) if dce.meta.get("format") == "dicom" and dce.phase_files else []
+
+
 def mask_method(case: CaseInput) -> str:
     """`given` when the case's tumour mask file is used, else its automatic method."""
     if case.mask and (case.auto_mask is None or Path(case.mask).exists()):
@@ -82,8 +93,10 @@ def mask_method(case: CaseInput) -> str:
                    file=str(case.dce))
 
 
-def load_case(case: CaseInput, params: MRIParams, clock: _Clock | None = None) -> Loaded:
-    """Read a case, choose its phases, read its given masks, find the breast region and correct the bias."""
+def load_case(case: CaseInput, params: MRIParams, clock: _Clock | None = None,
+              series_choice: SeriesChoice | None = None) -> Loaded:
+    """Read a case, choose its phases, read its given masks, find the breast region and correct the bias.
+    `series_choice`: the DICOM series already chosen (`radpath.mri.series.find_dce_series`), to skip the header scan."""
     import SimpleITK as sitk
 
     from radpath.mri import breast, io, preprocess
@@ -91,7 +104,7 @@ def load_case(case: CaseInput, params: MRIParams, clock: _Clock | None = None) -
 
     clock = clock or _Clock()
     cid = case.case_id
-    dce = io.read_dce(case.dce, cid)
+    dce = io.read_dce(case.dce, cid, study=case.study, series=case.series, choice=series_choice)
     try:
         choice = choose_phases(dce.times_s, params.early_target_s, params.late_target_s,
                                params.acquisition_centre_fraction)
@@ -141,15 +154,18 @@ def tumour_of(case: CaseInput, loaded: Loaded, params: MRIParams) -> Tumour:
     return Tumour(image, auto.mask, method, auto, where)
 
 
-def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0) -> Prepared:
-    """Preprocess one case; `erode_dilate` (voxels, +/-) perturbs the tumour mask for robustness analyses."""
+def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0,
+                 series_choice: SeriesChoice | None = None) -> Prepared:
+    """Preprocess one case; `erode_dilate` (voxels, +/-) perturbs the tumour mask for robustness analyses.
+    `series_choice`: the DICOM series already chosen (`radpath.mri.series.find_dce_series`), to skip the header scan."""
     import SimpleITK as sitk
 
     from radpath.mri import breast, io, kinetics, preprocess, qc, segment
+    from radpath.mri.series import RECORD_COLUMNS
 
     clock = _Clock()
     cid = case.case_id
-    loaded = load_case(case, params, clock)
+    loaded = load_case(case, params, clock, series_choice)
     found = tumour_of(case, loaded, params)
     clock.lap("tumour")
     tumour_img = found.image
@@ -225,9 +241,10 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0) -
         "mask_source": found.source, "mask_voi": found.voi, "mask_note": found.auto.note if found.auto else None,
         "tumour_cm3": float(tumour.sum()) * float(np.prod(spacing)) / 1000.0,
         "qc_flags": qc.flags(choice, params, tumour, sitk.GetArrayFromImage(breast_img) > 0, float(np.prod(spacing))),
+        **{key: dce.meta.get(key) for key in RECORD_COLUMNS},
     }
     native = {"pre": pre, "early": early, "late": late, "tumour": tumour_img, "breast": breast_img, "skin": region.skin,
-              "parenchyma": parenchyma, "scale": scale, "sources": dce.sources[choice.pre] if dce.sources else []}
+              "parenchyma": parenchyma, "scale": scale, "sources": dicom_slices(dce, choice.pre)}
     return Prepared(maps, case_qc, clock.times, native)
 
 
@@ -285,7 +302,7 @@ def process_case(payload: dict[str, Any]) -> dict[str, Any]:
     return {"features": values, "qc": qc}
 
 
-def case_input(root: Path, patient_id: str, spec: Any, *, tumour_mask: str | None = None,
+def case_input(root: Path, patient_id: str, spec: MRISource, *, tumour_mask: str | None = None,
                voi_box: list[int] | None = None) -> CaseInput:
     """A patient's case from a manifest's `mri` section (`MRISource`). `mri.mask: auto-ftv | auto-fcm` makes the
     mask automatically; `tumour_mask` (extract-mri --tumour-mask) does so where the mask file is absent."""
@@ -297,5 +314,5 @@ def case_input(root: Path, patient_id: str, spec: Any, *, tumour_mask: str | Non
         case_id=patient_id, dce=str(folder), mask=None if auto else str(folder / spec.mask),
         breast_mask=str(folder / spec.breast_mask) if spec.breast_mask else None,
         parenchyma_mask=str(folder / spec.parenchyma_mask) if spec.parenchyma_mask else None,
-        auto_mask=spec.mask if auto else tumour_mask, voi_box=voi_box,
+        auto_mask=spec.mask if auto else tumour_mask, voi_box=voi_box, study=spec.study, series=spec.series,
     )

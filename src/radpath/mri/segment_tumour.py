@@ -18,7 +18,7 @@ from typing import Any
 from radpath.executor import run_cases
 from radpath.mri.extract import manifest_cases
 from radpath.mri.params import MRIParams
-from radpath.mri.pipeline import CaseInput, load_case, pin_threads, tumour_of
+from radpath.mri.pipeline import CaseInput, dicom_slices, load_case, pin_threads, tumour_of
 from radpath.mri.qc import mask_flags
 from radpath.progress import Progress
 
@@ -47,7 +47,7 @@ def segment_case(payload: dict[str, Any]) -> dict[str, Any]:
     params = MRIParams.model_validate(payload["params"])
     loaded = load_case(case, params)
     found = tumour_of(case, loaded, params)
-    sources = loaded.dce.sources[loaded.choice.pre] if loaded.dce.sources else []
+    sources = dicom_slices(loaded.dce, loaded.choice.pre)
     written = write_mask(Path(payload["out"]) / case.case_id, case.case_id, found.source, found.image, sources)
     voxel_mm3 = float(np.prod(loaded.images["pre"].GetSpacing()))
     breast = sitk.GetArrayFromImage(loaded.region.breast) > 0
