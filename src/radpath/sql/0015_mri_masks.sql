@@ -1,4 +1,4 @@
--- 0014_mri_masks: automatic tumour masks and quality flags of DCE-MRI cases (issue 22, sections 2-3).
+-- 0015_mri_masks: automatic tumour masks and quality flags of DCE-MRI cases (issue 22, sections 2-3).
 ALTER TABLE mri_case_qc ADD COLUMN mask_source VARCHAR;   -- given | auto-ftv | auto-fcm
 ALTER TABLE mri_case_qc ADD COLUMN mask_voi VARCHAR;      -- VOI of an automatic mask: breast mask | box | breast region
 ALTER TABLE mri_case_qc ADD COLUMN mask_note VARCHAR;     -- how an automatic mask was made (voxels, background threshold, components)
