@@ -73,9 +73,12 @@ class MRISource(_Model):
 
     root: str                                      # one folder per patient below it
     case_dir: str = "{patient_id}"
-    mask: str = "mask.nii.gz"                      # tumour mask, relative to the case folder
+    mask: str = "mask.nii.gz"                      # tumour mask, relative to the case folder, or auto-ftv | auto-fcm
     breast_mask: str | None = None
     parenchyma_mask: str | None = None
+    # VOI boxes of automatic tumour masks: patient_id -> [x0, x1, y0, y1, z0, z1] (voxel indices of the pre-contrast
+    # grid, inclusive), or a CSV with columns patient_id, x0, x1, y0, y1, z0, z1
+    voi_boxes: str | dict[str, list[int]] | None = None
     study: str | int = "first"                     # which visit: first | last | 1, 2, -1 | 2002-03-15 | glob
     series: str | int | None = None                # SeriesDescription glob or SeriesNumber of the DCE series
 

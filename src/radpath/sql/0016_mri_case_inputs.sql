@@ -1,4 +1,4 @@
--- 0015_mri_case_inputs: the input provenance of an MRI case is the files it was read from (issue 22: a case
+-- 0016_mri_case_inputs: the input provenance of an MRI case is the files it was read from (issue 22: a case
 -- folder holds every series and visit of an exam; extract-mri no longer hashes whole folders, which read the
 -- pixel data of every skipped series). NULL for rows written before.
 ALTER TABLE mri_case_qc ADD COLUMN input_files INTEGER;        -- files read: the chosen phases' files and the masks given
