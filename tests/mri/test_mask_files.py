@@ -142,3 +142,14 @@ def test_tumour_mask_option_fills_in_absent_mask_files(cohort: Path, tmp_path: P
     assert not (tmp_path / "review" / "P0").exists()
     bad = CliRunner().invoke(build_app(), ["extract-mri", str(drawn), "--db", str(db), "--tumour-mask", "auto"])
     assert bad.exit_code != 0 and "expected one of auto-ftv, auto-fcm" in bad.output
+
+
+def test_a_seg_that_cannot_be_written_leaves_the_nifti_and_says_why(cohort: Path, tmp_path: Path) -> None:
+    from radpath.mri.mask_files import write_mask
+
+    dce = read_dce(cohort / "mri" / "P1")
+    mask = sitk.GetImageFromArray(np.load(cohort / "P1_truth.npy").astype(np.uint8))
+    mask.CopyInformation(dce.phases[0])
+    written = write_mask(tmp_path / "P1", "P1", "auto-ftv", mask, dce.phase_files[0][:-1])    # one slice short
+    assert written.nifti.exists() and written.seg is None
+    assert written.seg_error is not None and "does not match the 27 source slices" in written.seg_error

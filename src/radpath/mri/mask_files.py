@@ -21,6 +21,10 @@ from typing import Any
 import numpy as np
 
 SEG_SERIES_NUMBER = 9901
+# Type 2 attributes a SEG copies from its source images: present (possibly empty) in every valid image, but absent
+# from some de-identified downloads; an absent one is given empty, as the standard allows for Type 2
+TYPE2_COPIED = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                "ReferringPhysicianName", "StudyID", "AccessionNumber")
 METHOD_NAMES = {"auto-ftv": "I-SPY functional tumour volume (PE >= 70 %, background threshold, largest component)",
                 "auto-fcm": "fuzzy C-means of the early and late enhancement, most-enhancing cluster"}
 
@@ -29,6 +33,7 @@ METHOD_NAMES = {"auto-ftv": "I-SPY functional tumour volume (PE >= 70 %, backgro
 class MaskFiles:
     nifti: Path
     seg: Path | None
+    seg_error: str | None = None       # why a DICOM case got no SEG (the NIfTI is written regardless)
 
 
 def write_mask(folder: Path, case_id: str, method: str, mask: Any, sources: Sequence[str]) -> MaskFiles:
@@ -41,10 +46,13 @@ def write_mask(folder: Path, case_id: str, method: str, mask: Any, sources: Sequ
     folder = output_dir(folder, f"tumour mask folder of case {case_id}")
     nifti = folder / f"tumour_{method}.nii.gz"
     sitk.WriteImage(sitk.Cast(mask > 0, sitk.sitkUInt8), str(nifti), True)
-    seg = None
-    if sources:
-        seg = folder / f"tumour_{method}.seg.dcm"
+    if not sources:
+        return MaskFiles(nifti, None)
+    seg = folder / f"tumour_{method}.seg.dcm"
+    try:
         write_seg(sitk.GetArrayFromImage(mask) > 0, sources, seg, method)
+    except Exception as exc:  # highdicom refuses a source series: the NIfTI stands, the reason is reported
+        return MaskFiles(nifti, None, f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
     return MaskFiles(nifti, seg)
 
 
@@ -58,6 +66,10 @@ def write_seg(mask: np.ndarray, sources: Sequence[str], path: Path, method: str)
     import radpath
 
     images = [pydicom.dcmread(str(f), stop_before_pixels=True) for f in sources]
+    for image in images:
+        for keyword in TYPE2_COPIED:
+            if keyword not in image:
+                setattr(image, keyword, "")
     if len(images) != mask.shape[0] or any((int(d.Rows), int(d.Columns)) != mask.shape[1:] for d in images):
         raise ValueError(f"mask {mask.shape} does not match the {len(images)} source slices of its series")
     version = getattr(radpath, "__version__", "0")

@@ -316,6 +316,9 @@ def process_case(payload: dict[str, Any]) -> dict[str, Any]:
         written = write_mask(Path(payload["masks_dir"]) / case.case_id, case.case_id, qc["mask_source"],
                              prepared.native["tumour"], prepared.native["sources"])
         qc["mask_file"] = str(written.seg or written.nifti)
+        if written.seg_error:
+            qc["qc_flags"] = [*qc["qc_flags"], f"automatic mask written as NIfTI only, no DICOM SEG "
+                                               f"({written.seg_error})"]
     return {"features": values, "qc": qc}
 
 

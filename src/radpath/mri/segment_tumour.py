@@ -54,7 +54,8 @@ def segment_case(payload: dict[str, Any]) -> dict[str, Any]:
     return {"files": [str(f) for f in (written.nifti, written.seg) if f is not None],
             "cm3": float(found.array.sum()) * voxel_mm3 / 1000.0,
             "note": found.auto.note if found.auto else None,
-            "flags": mask_flags(found.array, breast, voxel_mm3)}
+            "flags": mask_flags(found.array, breast, voxel_mm3)
+            + ([f"no DICOM SEG written ({written.seg_error})"] if written.seg_error else [])}
 
 
 def segment_tumours(manifest: str | Path, method: str, out: str | Path, *, known: list[str] | None = None,
