@@ -1,4 +1,4 @@
--- 0013_cross_validation_exclusion: estimates that are not in-sample, and exclusion reasons that read as reasons.
+-- 0017_cross_validation_exclusion: estimates that are not in-sample, and exclusion reasons that read as reasons.
 
 -- Fold predictions of a fitted model on its training cohort: one row per repeat x fold x patient. A
 -- signature's rows come from the fits of its repeated k-fold LASSO (each fit predicts every patient;
