@@ -7,6 +7,7 @@ benchmark and the redundancy reduction's contour-variation ICC).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,11 +244,27 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0,
         "mask_source": found.source, "mask_voi": found.voi, "mask_note": found.auto.note if found.auto else None,
         "tumour_cm3": float(tumour.sum()) * float(np.prod(spacing)) / 1000.0,
         "qc_flags": qc.flags(choice, params, tumour, sitk.GetArrayFromImage(breast_img) > 0, float(np.prod(spacing))),
-        **{key: dce.meta.get(key) for key in RECORD_COLUMNS},
+        **{key: dce.meta.get(key) for key in RECORD_COLUMNS}, **input_digest(case, dce.phase_files),
     }
     native = {"pre": pre, "early": early, "late": late, "tumour": tumour_img, "breast": breast_img, "skin": region.skin,
               "parenchyma": parenchyma, "scale": scale, "sources": dicom_slices(dce, choice.pre)}
     return Prepared(maps, case_qc, clock.times, native)
+
+
+def input_digest(case: CaseInput, phase_files: list[list[str]]) -> dict[str, Any]:
+    """How many files a case was read from, and one sha256 over them (each file's hash with its path below the
+    case folder): the files of the phases read (never those of skipped series) and the masks given. This is
+    the case's input provenance; `extract-mri` no longer hashes whole case folders, which read every series."""
+    from radpath.warehouse.runs import hash_file
+
+    folder = Path(case.dce) if Path(case.dce).is_dir() else Path(case.dce).parent
+    files = {Path(f) for phase in phase_files for f in phase}
+    files |= {Path(m) for m in (case.mask, case.breast_mask, case.parenchyma_mask) if m and Path(m).is_file()}
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        shown = path.relative_to(folder) if path.is_relative_to(folder) else path
+        digest.update(f"{shown}\t{hash_file(path)}\n".encode())
+    return {"input_files": len(files), "input_sha256": digest.hexdigest()}
 
 
 def _extract(case: CaseInput, params: MRIParams, erode_dilate: int = 0) -> tuple[dict[str, float], Prepared]:
