@@ -45,7 +45,7 @@ class Loaded:
     dce: Any                                 # radpath.mri.io.DCE
     choice: Any                              # radpath.mri.phases.PhaseChoice
     images: dict[str, Any]                   # pre, early, late: SimpleITK float32 after N4
-    arrays: dict[str, np.ndarray]            # the same as float64 arrays (z, y, x)
+    arrays: dict[str, np.ndarray]            # the same as float32 arrays (z, y, x): read-only views of the images
     region: Any                              # radpath.mri.breast.Region
     fat_sat: bool | None
     given_tumour: Any = None                 # the given tumour mask (SimpleITK uint8) when one is used
@@ -123,7 +123,8 @@ def load_case(case: CaseInput, params: MRIParams, clock: _Clock | None = None,
         pre, early, late = (preprocess.apply_field(image, bias) for image in (pre, early, late))
     clock.lap("n4")
     images = {"pre": pre, "early": early, "late": late}
-    arrays = {name: sitk.GetArrayFromImage(image).astype(np.float64) for name, image in images.items()}
+    # views, not float64 copies of whole volumes: each step converts the voxels it uses (the same values)
+    arrays = {name: sitk.GetArrayViewFromImage(image) for name, image in images.items()}
     fat_sat = params.fat_suppressed if params.fat_suppressed is not None else breast.fat_suppressed(dce.meta)
     return Loaded(dce, choice, images, arrays, region, fat_sat, given)
 
@@ -196,8 +197,9 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0,
     scale = preprocess.iqr_mean(pre_a[parenchyma])
     if scale <= 0:
         raise MRIError(cid, "pre-contrast parenchyma has no signal (IQR mean <= 0)", file=str(case.dce))
-    pre_a, early_a, late_a = pre_a / scale, early_a / scale, late_a / scale
-    native_pe = kinetics.pe_array(pre_a, early_a, params.min_denominator)
+    # normalised intensities where they are used: the tumour's region (resampled below) and the parenchyma (BPE);
+    # elementwise, so each voxel's value is what normalising the whole volume gives
+    native_pe = kinetics.embedded(kinetics.pe_array, parenchyma, (pre_a, early_a), scale, params.min_denominator)
     clock.lap("normalise")
     spacing = pre.GetSpacing()
     box = preprocess.crop_box(tumour, spacing, params.crop_margin_mm)
@@ -205,7 +207,7 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0,
     reference = preprocess.isotropic_grid(crop_pre, params.spacing_mm)
     iso: dict[str, Any] = {}
     for name, array in (("pre", pre_a), ("early", early_a), ("late", late_a)):
-        image = sitk.GetImageFromArray(array[box].astype(np.float32))
+        image = sitk.GetImageFromArray((array[box].astype(np.float64) / scale).astype(np.float32))
         image.CopyInformation(crop_pre)
         iso[name] = sitk.GetArrayFromImage(preprocess.resample(image, reference)).astype(np.float64)
     for name, boolean in (("tumour", tumour), ("parenchyma", parenchyma)):
