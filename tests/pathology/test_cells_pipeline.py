@@ -4,9 +4,8 @@ and the CLI."""
 
 from __future__ import annotations
 
-import shutil
-
 import math
+import shutil
 from pathlib import Path
 
 import duckdb
