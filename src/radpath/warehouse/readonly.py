@@ -394,6 +394,8 @@ class ReadOnlySession:
             thread.start()
             while thread.is_alive():
                 thread.join(0.1)
+                if not thread.is_alive():  # finished: a deadline passed meanwhile does not discard its result
+                    break
                 if deadline is not None and time.monotonic() >= deadline:
                     expired.set()
                 if ctrl_c.is_set() or expired.is_set():
@@ -405,7 +407,7 @@ class ReadOnlySession:
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
-        if ctrl_c.is_set() or expired.is_set():
+        if (ctrl_c.is_set() or expired.is_set()) and "value" not in box:
             reason = "interrupted (Ctrl-C)" if ctrl_c.is_set() else f"stopped after --timeout {self.timeout:g} s"
             raise QueryError(f"query {reason}: {_short(query)}")
         if "error" in box:
