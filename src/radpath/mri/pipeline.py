@@ -1,8 +1,10 @@
-"""One case end to end: read -> phases -> N4 -> parenchyma -> normalise -> 1 mm region -> maps -> features.
+"""One case end to end: read -> phases -> breast region -> N4 -> tumour mask -> parenchyma -> normalise -> 1 mm
+region -> maps -> features.
 
-`process_case(payload)` is the module-level worker of `radpath extract-mri` (it runs in worker
-processes); `prepare_case` returns the intermediate maps too (used by `radpath mri inspect`, the
-benchmark and the redundancy reduction's contour-variation ICC).
+`load_case` does the steps before the tumour mask (shared with `radpath mri segment-tumour`); `tumour_of` reads the
+given mask or makes an automatic one (`radpath.mri.tumour`); `process_case(payload)` is the module-level worker of
+`radpath extract-mri` (it runs in worker processes); `prepare_case` returns the intermediate maps too (used by
+`radpath mri inspect`, the benchmark and the redundancy reduction's contour-variation ICC).
 """
 
 from __future__ import annotations
