@@ -26,8 +26,8 @@ import torch
 from timing import best_of
 
 from radpath.pathology.infer import grid_origins, predict_map
-from radpath.pathology.models import build
 from radpath.pathology.slides import SlideInfo, open_slide, thumbnail
+from radpath.pathology.til.nets import build
 from radpath.pathology.tiling import read_batches
 from radpath.pathology.tissue import PatchGrid, tissue_mask
 from radpath.synth.slides import render_section, write_pyramid

@@ -23,8 +23,8 @@ import torch
 from timing import best_of
 
 from radpath.pathology.infer import grid_origins, predict_map
-from radpath.pathology.models import build, load_model
 from radpath.pathology.slides import open_slide
+from radpath.pathology.til.nets import build, load_model
 from radpath.pathology.tiling import read_batches
 from radpath.pathology.tissue import PatchGrid
 from radpath.synth.slides import render_section, write_pyramid

@@ -50,7 +50,7 @@ def train_til(
 ) -> None:
     """Train a 2-class patch classifier (tumour or lymphocyte) and save it with its metadata."""
     from radpath.pathology.models import resolve_device
-    from radpath.pathology.train import TrainConfig, train_classifier
+    from radpath.pathology.til.train import TrainConfig, train_classifier
 
     if freeze_epochs is None:
         freeze_epochs = {"tumor": 3, "lymphocyte": 5}.get(task, 0) if init_weights else 0
@@ -126,7 +126,7 @@ def score_wsi(
 ) -> None:
     """Tumour / lymphocyte maps, the combined Tumour-TIL map and TIL scores for each slide."""
     from radpath.pathology.models import resolve_device
-    from radpath.pathology.pipeline import ScoreParams, score_slides
+    from radpath.pathology.til.pipeline import ScoreParams, score_slides
     from radpath.warehouse import open_warehouse
 
     if aggregation not in ("max", "average", "median"):
@@ -166,7 +166,7 @@ def import_til_maps(
 ) -> None:
     """Compute TIL scores from published combined Tumour-TIL maps (no GPU needed)."""
     from radpath.errors import ConfigError
-    from radpath.pathology.pipeline import import_maps
+    from radpath.pathology.til.pipeline import import_maps
     from radpath.warehouse import open_warehouse
 
     if fmt != "rgb-tumor-til":

@@ -42,7 +42,7 @@ from radpath.errors import ConfigError
 from radpath.pathology.cells.data import LabelledImage, data_hash, dataset_info, load_labelled, resample
 from radpath.pathology.cells.matching import add_counts, match_cells
 from radpath.pathology.cells.nets import METHOD_ARCH, METHODS, build, save_cell_model
-from radpath.pathology.train import optimise
+from radpath.pathology.training import optimise
 
 DENSITY_CLASSES = ("ki67_positive", "ki67_negative", "lymphocyte")
 THRESHOLD_GRID = tuple(np.round(np.arange(0.1, 0.95, 0.05), 2).tolist())

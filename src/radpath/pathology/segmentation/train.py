@@ -25,7 +25,7 @@ from radpath.pathology.segmentation.labels import LabelSet, label_set
 from radpath.pathology.segmentation.nets import build_net, save_seg_model
 from radpath.pathology.tiling import run_batches
 from radpath.pathology.tissue import dice_iou
-from radpath.pathology.train import optimise
+from radpath.pathology.training import optimise
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def train_segmentation(data: str | Path, config: SegTrainConfig, out: str | Path
     del as_float
     model = build_net(config.arch, config.encoder, labels.n_classes, config.depth)
     if config.init_weights:
-        from radpath.pathology.train import load_init_weights
+        from radpath.pathology.training import load_init_weights
 
         load_init_weights(model.encoder, config.init_weights, skip=())  # type: ignore[arg-type]
     model.to(device)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from radpath.errors import ConfigError, PathologyError
+from radpath.pathology.cases import grouped_slide_cases
 from radpath.progress import Progress
 from radpath.stage import StageSummary, run_case_stage
 from radpath.warehouse.runs import Run, hash_inputs
@@ -50,7 +51,7 @@ class ScoreParams:
 
 @functools.lru_cache(maxsize=4)
 def _model(path: str, task: str, device: str, positive: str | None, trust: bool) -> tuple[Any, dict[str, Any]]:
-    from radpath.pathology.models import load_model, positive_index
+    from radpath.pathology.til.nets import load_model, positive_index
 
     model, meta = load_model(path, None if Path(path).is_dir() else task, device=device, trust_model_code=trust)
     return model, {**meta, "positive_index": positive_index(meta, task, positive, source=path)}
@@ -59,7 +60,8 @@ def _model(path: str, task: str, device: str, positive: str | None, trust: bool)
 def check_models(params: ScoreParams) -> dict[str, dict[str, Any]]:
     """Validate both models before a run is recorded; what the run records about each (path, hash, ...)."""
     from radpath.errors import ModelFileError
-    from radpath.pathology.models import model_hash, positive_index, read_meta
+    from radpath.pathology.models import model_hash, read_meta
+    from radpath.pathology.til.nets import positive_index
     from radpath.pathology.zoo import TORCHSCRIPT_NAME
 
     used = {}
@@ -82,10 +84,10 @@ def score_slide(payload: dict[str, Any]) -> dict[str, Any]:
     """Worker: payload {case_id, cohort, slide, params (ScoreParams as dict)} -> maps, paths, scores."""
     import torch
 
-    from radpath.pathology import maps
     from radpath.pathology.infer import predict_map
-    from radpath.pathology.scores import til_scores
     from radpath.pathology.slides import open_slide, thumbnail
+    from radpath.pathology.til import maps
+    from radpath.pathology.til.scores import til_scores
     from radpath.pathology.tissue import PatchGrid, patch_side0, tissue_mask
 
     params = ScoreParams(**payload["params"])
@@ -174,49 +176,12 @@ def _write_case(con: duckdb.DuckDBPyConnection, run: Run, case_id: str, value: d
     write_slide(con, run, cohort, case_id, value, params)
 
 
-def grouped_slide_cases(
-    con: duckdb.DuckDBPyConnection, targets: list[str], mpp: float | None = None
-) -> dict[tuple[str, float | None], list[tuple[str, str]]]:
-    """The slides of every target (manifest or slide file) grouped by (cohort, manifest mpp): one run each."""
-    groups: dict[tuple[str, float | None], list[tuple[str, str]]] = {}
-    for target in targets:
-        cohort, cases, group_mpp = slide_cases(con, target, mpp)
-        groups.setdefault((cohort, group_mpp), []).extend(cases)
-    return groups
-
-
-def slide_cases(con: duckdb.DuckDBPyConnection, target: str, mpp: float | None = None
-                ) -> tuple[str, list[tuple[str, str]], float | None]:
-    """(cohort, [(patient_id, slide path)], manifest mpp) from a manifest, or ('slides', [(stem, path)])."""
-    path = Path(target)
-    if path.suffix.lower() in {".yaml", ".yml"}:
-        from radpath.cohort import load_manifest
-
-        loaded = load_manifest(path)
-        spec = loaded.manifest.slides
-        if spec is None:
-            raise ConfigError(f"manifest {path}: has no slides section")
-        rows = con.execute(
-            "SELECT patient_id FROM patients WHERE cohort = ? AND included ORDER BY patient_id", [loaded.name]
-        ).fetchall()
-        if not rows:
-            raise ConfigError(f"no included patients of cohort {loaded.name!r} in the warehouse; run radpath ingest")
-        root = loaded.resolve(spec.root)
-        cases = []
-        for (pid,) in rows:
-            found = sorted(root.glob(spec.pattern.format(patient_id=pid)))
-            if found:
-                cases.append((pid, str(found[0])))
-        return loaded.name, cases, mpp if mpp is not None else spec.mpp
-    return "slides", [(path.stem, str(path))], mpp
-
-
 def score_slides(
     con: duckdb.DuckDBPyConnection, targets: list[str], params: ScoreParams, *, jobs: int = 1,
     scheduler: str | None = None, retry_failed: bool = False, progress: Progress | None = None,
 ) -> list[StageSummary]:
     """Score the slides of each manifest (or the slide files given) through `run_case_stage`."""
-    from radpath.pathology.scores import FEATURE_DEFS
+    from radpath.pathology.til.scores import FEATURE_DEFS
 
     models = check_models(params)  # fail early, before any run is recorded
     groups = grouped_slide_cases(con, targets, params.mpp)
@@ -242,8 +207,8 @@ def import_map(payload: dict[str, Any]) -> dict[str, Any]:
     """Worker for `import-til-maps`: scores of one published combined map (PNG, RGB Tumour-TIL format)."""
     from PIL import Image
 
-    from radpath.pathology import maps
-    from radpath.pathology.scores import til_scores
+    from radpath.pathology.til import maps
+    from radpath.pathology.til.scores import til_scores
 
     path, case_id = Path(payload["file"]), str(payload["case_id"])
     try:
@@ -265,7 +230,7 @@ def import_maps(
     id_length: int | None = None, jobs: int = 1, progress: Progress | None = None,
 ) -> StageSummary:
     """Scores from a folder of combined maps (one PNG per slide, named by slide id)."""
-    from radpath.pathology.scores import FEATURE_DEFS
+    from radpath.pathology.til.scores import FEATURE_DEFS
 
     folder = Path(folder)
     files = sorted(folder.glob("*.png"))
