@@ -1,4 +1,4 @@
-"""No two modules of one folder of src/radpath import each other, directly or round a longer loop.
+"""No two modules of one folder of src/radpath import each other, directly or round a longer loop (#24 §5).
 
 The house rule (DESIGN.md, "arrows point down"): within one folder, imports form no cycle. Every
 `import` and `from ... import` of a module is read with `ast` (function-level imports included, since
@@ -18,19 +18,6 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = "radpath"
-
-# Cycles whose fix belongs to another branch still in flight (#24 §5; remove an entry when its fix lands on
-# main): folder -> (the entries its cycle may hold, who breaks it). A cycle outside these entries still fails.
-PENDING: dict[str, tuple[frozenset[str], str]] = {
-    "radpath.mri": (frozenset({"dicom", "io"}), "mri-series branch (#22 §1)"),
-    "radpath.mri.features": (frozenset({"__init__", "core", "extended"}), "mri-masks branch (#22 §2-4)"),
-}
-
-
-def _pending(folder: str, cycle: frozenset[str]) -> bool:
-    entries, _ = PENDING.get(folder, (frozenset(), ""))
-    return cycle <= entries
-
 
 def _modules() -> dict[str, Path]:
     """Dotted name -> file of every module under src/radpath (a package by its __init__.py)."""
@@ -114,12 +101,12 @@ def _cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
     return found
 
 
-def folder_cycles() -> dict[str, list[frozenset[str]]]:
-    """Folder -> its import cycles (each a set of its entries)."""
+def folder_graphs() -> dict[str, dict[str, set[str]]]:
+    """Folder (dotted) -> entry -> the entries of the same folder it imports."""
     modules = _modules()
     arrows = {name: _imports(name, path, modules) for name, path in modules.items()}
     folders = sorted(name for name, path in modules.items() if path.name == "__init__.py")
-    out = {}
+    graphs = {}
     for folder in folders:
         graph: dict[str, set[str]] = defaultdict(set)
         for importer, targets in arrows.items():
@@ -130,18 +117,25 @@ def folder_cycles() -> dict[str, list[frozenset[str]]]:
                 dest = _entry(folder, target)
                 if dest is not None and dest != source:
                     graph[source].add(dest)
-        cycles = _cycles(graph)
-        if cycles:
-            out[folder] = cycles
-    return out
+        graphs[folder] = dict(graph)
+    return graphs
+
+
+def folder_cycles() -> dict[str, list[frozenset[str]]]:
+    """Folder -> its import cycles (each a set of its entries)."""
+    found = {folder: _cycles(graph) for folder, graph in folder_graphs().items()}
+    return {folder: cycles for folder, cycles in found.items() if cycles}
 
 
 def test_no_two_modules_of_one_folder_import_each_other() -> None:
-    found = folder_cycles()
-    unexpected = {folder: [sorted(c) for c in cycles if not _pending(folder, c)]
-                  for folder, cycles in found.items()}
-    unexpected = {folder: cycles for folder, cycles in unexpected.items() if cycles}
-    assert not unexpected, f"import cycles within a folder: {unexpected}"
+    found = {folder: [sorted(c) for c in cycles] for folder, cycles in folder_cycles().items()}
+    assert not found, f"import cycles within a folder: {found}"
+
+
+def test_the_dicom_reader_is_layered() -> None:
+    edges = folder_graphs()["radpath.mri"]
+    assert {"volume", "series"} <= edges["io"] and "io" not in edges["dicom"]     # the cycle of #24 §5 is gone
+    assert "dicom" in edges["series"] and "series" not in edges["dicom"]
 
 
 def test_the_cycle_finder_sees_a_planted_cycle() -> None:
