@@ -50,11 +50,13 @@ step "cytolytic activity and TMB, ComBat across platforms"
 step "univariate associations (TIL, TMB, CYT)"
 "$BIN/radpath" associate --cohort tcga_brca --target til --modality mri --modality pathology
 step "LASSO imaging signatures (10-fold CV x 100 repeats): the paper's 17 Table 1 features, then every MRI feature"
-"$BIN/radpath" fit-signature --cohort tcga_brca --name paper_signature --features paper_table1 --jobs "$JOBS"
-"$BIN/radpath" fit-signature --cohort tcga_brca --name mri_signature --modality mri --jobs "$JOBS"
+"$BIN/radpath" fit-signature --cohort tcga_brca --name paper_signature --features paper_table1 --jobs "$JOBS" \
+  --label "Imaging signature (17 Table 1 features)"
+"$BIN/radpath" fit-signature --cohort tcga_brca --name mri_signature --modality mri --jobs "$JOBS" \
+  --label "Imaging signature (all MRI features)"
 step "composite model: paper signature + cytolytic activity"
 "$BIN/radpath" fit-composite --cohort tcga_brca --signature paper_signature --with cyt \
-  --adjust stage,er,pr,her2,tnbc,tmb
+  --adjust stage,er,pr,her2,tnbc,tmb --label "Imaging signature + cytolytic activity"
 step "the published signature (Wu et al.), standardised within each cohort"
 "$BIN/radpath" apply --model published:wu2020_signature --cohort tcga_brca
 step "evaluate on the training cohort (Table 3): every model on the same patients, DeLong against the composite"
