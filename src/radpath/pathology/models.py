@@ -3,8 +3,10 @@
 A model file is safetensors: tensors plus the metadata JSON under the key "radpath" (format, version
 and what the analysis that wrote it records: task, arch, arch_kwargs, input_px, patch_px, mpp,
 classes, mean, std, metrics, data_hash ...). safetensors cannot run code when loaded; a pickle `.pt`
-with the same content (older radpath versions wrote that name) is accepted only through
-`torch.load(weights_only=True)`. A JSON sidecar (`<file>.json`) repeats the metadata for people.
+with the same content is accepted only through `torch.load(weights_only=True)`. Model files are named
+`.safetensors`; a file named `.pt` by an older radpath (which held safetensors all the same) still
+loads, but no new file is written under a torch pickle's name. A JSON sidecar (`<file>.json`) repeats
+the metadata for people.
 
 Each analysis owns its networks and checks its own format: `radpath.pathology.til.nets` (patch
 classifiers), `segmentation.nets`, `cells.nets` rebuild a network with `instantiate(path, tensors,
@@ -24,6 +26,18 @@ from torch import nn
 
 from radpath.errors import ModelFileError
 
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".ckpt")
+
+
+def check_model_name(path: str | Path) -> Path:
+    """`path` as a model file to write: safetensors, so not named like a torch pickle (`.pt`); trainers call it
+    before training, so a wrong name costs nothing."""
+    path = Path(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise ModelFileError(f"model file {path}: radpath writes safetensors, not a torch pickle; name it "
+                             f"{path.with_suffix('.safetensors').name}")
+    return path
+
 
 def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any], *, fmt: str, version: int) -> Path:
     """Write `model`'s weights and `meta` as one safetensors file, plus a `<path>.json` sidecar.
@@ -32,7 +46,7 @@ def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any], *, fmt:
     """
     from safetensors.torch import save_file
 
-    path = Path(path)
+    path = check_model_name(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     full = {"format": fmt, "version": version, **meta}
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}

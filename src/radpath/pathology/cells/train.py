@@ -42,6 +42,7 @@ from radpath.errors import ConfigError
 from radpath.pathology.cells.data import LabelledImage, data_hash, dataset_info, load_labelled, resample
 from radpath.pathology.cells.matching import add_counts, match_cells
 from radpath.pathology.cells.nets import METHOD_ARCH, METHODS, build, save_cell_model
+from radpath.pathology.models import check_model_name
 from radpath.pathology.training import optimise
 
 DENSITY_CLASSES = ("ki67_positive", "ki67_negative", "lymphocyte")
@@ -131,6 +132,7 @@ def tune_thresholds(
 
 def train_cells(data: str | Path, config: CellTrainConfig, out: str | Path, log: Any = None) -> dict[str, Any]:
     """Train a cell detector on the labelled folder `data`, save it to `out`; returns its metadata."""
+    check_model_name(out)
     if config.method not in METHODS:
         raise ConfigError(f"--method must be one of {METHODS}, got {config.method!r}")
     torch.manual_seed(config.seed)

@@ -27,6 +27,7 @@ from torch import nn
 
 from radpath import __version__
 from radpath.errors import ConfigError
+from radpath.pathology.models import check_model_name
 from radpath.pathology.til.nets import TASKS, build, save_classifier
 from radpath.pathology.training import load_init_weights, optimise
 
@@ -180,6 +181,7 @@ def train_classifier(
     data: str | Path, config: TrainConfig, out: str | Path, log: Any = None
 ) -> dict[str, Any]:
     """Train on `data`, save the model to `out`; returns its metadata (with validation metrics)."""
+    check_model_name(out)
     if config.task not in TASKS:
         raise ConfigError(f"task must be one of {TASKS}, got {config.task!r}")
     torch.manual_seed(config.seed)
