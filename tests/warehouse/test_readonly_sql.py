@@ -324,3 +324,17 @@ def test_out_of_memory_is_one_line(warehouse: Path) -> None:
     with ReadOnlySession(warehouse, memory_limit="20MB") as session, \
             pytest.raises(QueryError, match=r"^query ran out of memory \(Out of Memory Error"):
         session.frame("SELECT list(x) FROM range(50000000) t(x)")
+
+
+@pytest.mark.parametrize("option", ["--csv", "--parquet"])
+def test_an_unwritable_export_names_the_file_given(option: str, warehouse: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The streamed export writes beside the file first; an error names the file the user gave, not that one."""
+    assert _cli(["sql", "SELECT 1 AS x", "--db", str(warehouse), option, "/proc/radpath-x.out"]) == 2
+    assert capsys.readouterr().err.strip() == "error: /proc/radpath-x.out: No such file or directory"
+
+
+def test_csv_header_is_quoted_only_where_needed(warehouse: Path) -> None:
+    out = warehouse.parent / "header.csv"
+    assert _cli(["sql", "SELECT 1 AS plain, 'a,b' AS \"with,comma\"", "--db", str(warehouse), "--csv", str(out)]) == 0
+    assert out.read_text() == 'plain,"with,comma"\n1,"a,b"\n'

@@ -321,15 +321,11 @@ class ReadOnlySession:
         temps = [path.with_name(f".{path.name}.radpath-{os.getpid()}.part") for path, _ in targets]
 
         def work(cur: duckdb.DuckDBPyConnection, query: str) -> int:
-            import pyarrow.csv as pa_csv
-            import pyarrow.parquet as pq
-
             reader = cur.sql(query).to_arrow_reader(BATCH_ROWS)
             writers: list[Any] = []
             try:
                 for temp, (_, fmt) in zip(temps, targets, strict=True):
-                    writers.append(pa_csv.CSVWriter(str(temp), reader.schema) if fmt == "csv"
-                                   else pq.ParquetWriter(str(temp), reader.schema))
+                    writers.append(_BatchFile(temp, fmt, reader.schema))
                 total = 0
                 for batch in reader:
                     for writer in writers:
@@ -346,6 +342,11 @@ class ReadOnlySession:
             for temp, (path, _) in zip(temps, targets, strict=True):
                 os.replace(temp, path)
             return total
+        except OSError as exc:  # named by the file the user gave, not the temporary one beside it
+            names = {str(temp): path for temp, (path, _) in zip(temps, targets, strict=True)}
+            if str(exc.filename) in names:
+                raise OSError(exc.errno, exc.strerror, str(names[str(exc.filename)])) from exc
+            raise
         finally:
             for temp in temps:
                 temp.unlink(missing_ok=True)
@@ -415,6 +416,43 @@ class ReadOnlySession:
         return box["value"]  # type: ignore[no-any-return]
 
 
+class _BatchFile:
+    """A CSV or Parquet file written batch by batch, opened by Python (so that an error names the file). CSV: the
+    header as pandas and Python's csv module write it (names quoted only when they need it; pyarrow quotes every
+    name), then pyarrow's rows (strings quoted only when needed)."""
+
+    def __init__(self, path: Path, fmt: str, schema: Any):
+        self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
+        try:
+            if fmt == "csv":
+                import csv
+                import io
+
+                import pyarrow.csv as pa_csv
+
+                header = io.StringIO()
+                csv.writer(header, lineterminator="\n").writerow(schema.names)
+                self._file.write(header.getvalue().encode("utf-8"))
+                options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+                self._writer: Any = pa_csv.CSVWriter(self._file, schema, write_options=options)
+            else:
+                import pyarrow.parquet as pq
+
+                self._writer = pq.ParquetWriter(self._file, schema)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def write_batch(self, batch: Any) -> None:
+        self._writer.write_batch(batch)
+
+    def close(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            self._file.close()
+
+
 def _query_error(exc: BaseException, query: str) -> BaseException:
     """One line for what went wrong while a query ran (other exceptions are bugs and keep their traceback)."""
     if isinstance(exc, QueryError):
@@ -427,6 +465,6 @@ def _query_error(exc: BaseException, query: str) -> BaseException:
                           "aggregate, or save the result with --csv/--parquet (streamed)")
     if isinstance(exc, duckdb.Error):
         return QueryError(f"query failed: {_first_line(exc)} in {_short(query)}")
-    if isinstance(exc, OSError):
-        return QueryError(f"cannot write the result: {exc.strerror or exc} ({exc.filename or ''})")
+    if isinstance(exc, OSError) and exc.filename is None:
+        return QueryError(f"cannot write the result: {exc.strerror or exc}")
     return exc
