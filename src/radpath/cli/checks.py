@@ -10,8 +10,8 @@ sub-group and
 - before a command runs, checks its output options (OUT_FILE, OUT_FOLDER) against the warehouse (its `--db`,
   else `$RADPATH_DB` or ./radpath.duckdb), the warehouse's `.wal`/`.tmp` companions, the command's inputs and
   each other (`radpath.paths.check_not_protected`: resolved paths and inodes, so `out/../w.duckdb`, symlinks and
-  hard links are caught), creates the output folders, and keeps those files protected while the command
-  runs, so library code writing through `radpath.paths.output_file` refuses them too;
+  hard links are caught) and keeps those files protected while the command runs, so library code writing
+  through `radpath.paths.output_file` refuses them too;
 - switches rich markup off in help (it swallowed every `[default: ...]` and showed flags as `<bool>`).
 """
 
@@ -31,8 +31,6 @@ from radpath.paths import (
     Protected,
     check_not_protected,
     check_path,
-    output_dir,
-    output_file,
     protecting,
     warehouse_files,
 )
@@ -111,8 +109,8 @@ def protected_files(command: Any, params: dict[str, Any]) -> list[Protected]:
 
 
 def check_outputs(command: Any, params: dict[str, Any]) -> list[Protected]:
-    """Refuse output options that resolve to the warehouse, an input or another output; create the output
-    folders (one-line errors instead of OSError tracebacks later). Returns what stays protected."""
+    """Refuse output options that resolve to the warehouse, an input or another output (nothing is created
+    here: a command makes its output folders when it writes). Returns what stays protected."""
     protected = protected_files(command, params)
     outputs: list[Protected] = []
     for param in command.params:
@@ -122,7 +120,6 @@ def check_outputs(command: Any, params: dict[str, Any]) -> list[Protected]:
         label = _label_of(param)
         for value in _values(params.get(param.name)):
             check_not_protected(value, label, [*protected, *outputs])
-            (output_file if kind is PathKind.OUT_FILE else output_dir)(value, label)
             outputs.append(Protected(value, f"also the output {label} of this command"))
     return protected
 

@@ -61,16 +61,39 @@ def inspect(
         help="Cohort manifest that lists the case [default: none, CASE is a folder]."),
     params: Path = ParamsOption,
     png: Path = typer.Option(None, "--png", metavar="OUT_FILE", help="Montage file [default: ./<case>_mri.png]."),
+    study: str = typer.Option(None, "--study", metavar="RULE",
+        help="Which visit of a DICOM exam: first, last, an index (1, 2, -1), a date (2002-03-15) or a "
+             "StudyDescription glob [default: the manifest's mri.study, else first]."),
+    series: str = typer.Option(None, "--series", metavar="RULE",
+        help="The DCE series of a DICOM exam by SeriesNumber or SeriesDescription glob [default: the manifest's "
+             "mri.series, else chosen automatically]."),
 ) -> None:
-    """Print what was found for a case (phases and the rule that split them, times, spacing, vendor, field
-    strength, breast region and skin band, parenchyma cluster) and write a PNG montage that draws the parenchyma
-    contour on several slices."""
-    from radpath.mri.inspect import inspect_case
+    """Print what was found for a case and write a PNG montage that draws the parenchyma contour on several
+    slices. For a DICOM exam: the study (visit) and series read, and every series skipped with its reason
+    (derived maps, SEG, localiser, single time point, other visits), from headers alone, before the pipeline
+    runs; then the phases and the rule that split them, times, spacing, vendor, field strength, breast region
+    and skin band, parenchyma cluster."""
+    from radpath.mri.inspect import inspect_prepared, resolve_case, series_report
     from radpath.mri.params import load_params
 
-    report = inspect_case(case, manifest, load_params(params), png)
+    settings = load_params(params)
+    item = resolve_case(case, manifest, study=study, series=series)
+    console.print(f"case: {item.case_id}")
+    choice, found = series_report(item)
+    _print_report(found)
+    report = inspect_prepared(item, settings, png, choice)
+    _print_report({key: value for key, value in report.items() if key != "case"})
+
+
+def _print_report(report: dict[str, object]) -> None:
+    """`key: value` lines; a list of texts one per line below its key."""
     for key, value in report.items():
-        console.print(f"{key}: {value}", markup=False)
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            console.print(f"{key}:")
+            for line in value:
+                console.print(f"  {line}")
+        else:
+            console.print(f"{key}: {value}")
 
 
 def reduce(

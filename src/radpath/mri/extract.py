@@ -15,6 +15,7 @@ from radpath.errors import ConfigError
 from radpath.mri.features import feature_defs
 from radpath.mri.params import MRIParams
 from radpath.mri.pipeline import case_input, process_case
+from radpath.mri.series import RECORD_COLUMNS
 from radpath.progress import Progress
 from radpath.stage import StageSummary, run_case_stage
 from radpath.warehouse.runs import Run, hash_inputs
@@ -26,6 +27,7 @@ QC_COLUMNS = (
     "late_phase", "early_s", "late_s", "spacing", "size", "parenchyma_source", "normalisation_scale",
     "tumour_voxels_iso", "pe_masked_tumour", "ser_masked_tumour", "ser_masked_parenchyma", "seconds",
     "phase_split", "field_strength_unit", "breast_source", "skin_band_mm", "parenchyma_cluster",
+    *RECORD_COLUMNS,
 )
 
 
@@ -60,7 +62,7 @@ def mri_cases(con: duckdb.DuckDBPyConnection, manifest_path: str | Path,
             if only:
                 raise ConfigError(f"case {pid}: no MRI folder {folder}")
             continue
-        case = case_input(root, pid, spec.case_dir, spec.mask, spec.breast_mask, spec.parenchyma_mask)
+        case = case_input(root, pid, spec)
         cases.append((pid, case.__dict__))
         folders.append(folder)
     return loaded.name, cases, folders

@@ -10,13 +10,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from radpath.errors import MRIError
 from radpath.mri.features import CaseMaps, compute_features
 from radpath.mri.params import MRIParams
+
+if TYPE_CHECKING:
+    from radpath.cohort import MRISource
+    from radpath.mri.series import SeriesChoice
 
 
 @dataclass
@@ -26,6 +30,8 @@ class CaseInput:
     mask: str
     breast_mask: str | None = None
     parenchyma_mask: str | None = None
+    study: str | int = "first"               # manifest mri.study: which visit (DICOM)
+    series: str | int | None = None          # manifest mri.series: which series is the DCE (DICOM)
 
 
 @dataclass
@@ -47,16 +53,19 @@ class _Clock:
         self._last = now
 
 
-def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0) -> Prepared:
-    """Preprocess one case; `erode_dilate` (voxels, +/-) perturbs the tumour mask for robustness analyses."""
+def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0,
+                 series_choice: SeriesChoice | None = None) -> Prepared:
+    """Preprocess one case; `erode_dilate` (voxels, +/-) perturbs the tumour mask for robustness analyses.
+    `series_choice`: the DICOM series already chosen (`radpath.mri.series.find_dce_series`), to skip the header scan."""
     import SimpleITK as sitk
 
     from radpath.mri import breast, io, kinetics, preprocess, segment
     from radpath.mri.phases import choose_phases
+    from radpath.mri.series import RECORD_COLUMNS
 
     clock = _Clock()
     cid = case.case_id
-    dce = io.read_dce(case.dce, cid)
+    dce = io.read_dce(case.dce, cid, study=case.study, series=case.series, choice=series_choice)
     try:
         choice = choose_phases(dce.times_s, params.early_target_s, params.late_target_s,
                                params.acquisition_centre_fraction)
@@ -141,6 +150,7 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0) -
         "pe_masked_tumour": int(np.count_nonzero(iso["tumour"] & ~pe.valid)),
         "ser_masked_tumour": int(np.count_nonzero(iso["tumour"] & ~ser.valid)),
         "ser_masked_parenchyma": int(np.count_nonzero(maps.parenchyma & ~ser.valid)),
+        **{key: dce.meta.get(key) for key in RECORD_COLUMNS},
     }
     native = {"pre": pre, "early": early, "late": late, "tumour": tumour_img, "breast": breast_img, "skin": region.skin,
               "parenchyma": parenchyma, "scale": scale}
@@ -187,11 +197,12 @@ def process_case(payload: dict[str, Any]) -> dict[str, Any]:
     return {"features": values, "qc": qc}
 
 
-def case_input(root: Path, patient_id: str, case_dir: str, mask: str, breast_mask: str | None,
-               parenchyma_mask: str | None) -> CaseInput:
-    folder = root / case_dir.format(patient_id=patient_id)
+def case_input(root: Path, patient_id: str, spec: MRISource) -> CaseInput:
+    """The inputs of one patient of a manifest's mri section (paths relative to the case folder)."""
+    folder = root / spec.case_dir.format(patient_id=patient_id)
     return CaseInput(
-        case_id=patient_id, dce=str(folder), mask=str(folder / mask),
-        breast_mask=str(folder / breast_mask) if breast_mask else None,
-        parenchyma_mask=str(folder / parenchyma_mask) if parenchyma_mask else None,
+        case_id=patient_id, dce=str(folder), mask=str(folder / spec.mask),
+        breast_mask=str(folder / spec.breast_mask) if spec.breast_mask else None,
+        parenchyma_mask=str(folder / spec.parenchyma_mask) if spec.parenchyma_mask else None,
+        study=spec.study, series=spec.series,
     )
