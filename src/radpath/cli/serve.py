@@ -55,7 +55,8 @@ def serve(
     allow_host: list[str] = typer.Option(
         [], "--allow-host",
         help="Another name the viewer may be reached by (the Host header); by default only the bound address and "
-             "localhost are answered, so a web page cannot read the study through DNS rebinding. Repeatable.",
+             "localhost are answered, so a web page cannot read the study through DNS rebinding. Repeatable. "
+             "[default: none]",
     ),
     tile_cache_mb: int = typer.Option(128, "--tile-cache-mb", min=1, help="Memory for cached tiles, MiB."),
     max_open_slides: int = typer.Option(
