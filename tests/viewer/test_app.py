@@ -307,6 +307,10 @@ def test_a_bug_is_a_500_page_without_traceback(study: ViewerStudy, tmp_path: Pat
     assert response.status_code == 500
     assert "internal error" in response.text
     assert "secret internals" not in response.text and "Traceback" not in response.text
+    from radpath.viewer.web import CSP  # the 500 page too carries the security headers
+
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"] == CSP
 
 
 def test_cells_as_pixels_when_a_tile_holds_many(study: ViewerStudy, tmp_path: Path,

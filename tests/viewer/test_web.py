@@ -86,20 +86,6 @@ def test_every_response_carries_the_security_headers(study: ViewerStudy, client:
         assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
 
 
-def test_a_500_carries_the_security_headers(study: ViewerStudy, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from radpath.viewer.store import Study
-
-    def broken(self: Study) -> list[dict[str, object]]:
-        raise ValueError("secret internals")
-
-    monkeypatch.setattr(Study, "cohorts", broken)
-    with viewer_client(create_app(ViewerConfig(db=study.db, work_dir=tmp_path))) as c:
-        response = c.get("/")
-    assert response.status_code == 500 and response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["content-security-policy"] == CSP
-
-
 # ---------------------------------------------------------------------------------------------- paths
 def test_a_missing_slide_file_is_a_404_without_its_path(study: ViewerStudy, client: TestClient) -> None:
     folder = str(study.db.parent)
