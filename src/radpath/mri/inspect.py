@@ -22,7 +22,8 @@ def resolve_case(case: str, manifest: str | Path | None, *, study: str | None = 
 
     `study` / `series` (given) replace the manifest's `mri.study` / `mri.series`."""
     item = _resolve(case, manifest)
-    overrides = {key: value for key, value in (("study", study), ("series", series)) if value is not None}
+    pairs = (("study", study), ("series", series))
+    overrides: dict[str, Any] = {key: value for key, value in pairs if value is not None}
     return replace(item, **overrides) if overrides else item
 
 
@@ -34,7 +35,9 @@ def _resolve(case: str, manifest: str | Path | None) -> CaseInput:
         spec = loaded.manifest.mri
         if spec is None:
             raise ConfigError(f"manifest {manifest} has no mri section")
-        return case_input(loaded.resolve(spec.root), case, spec)
+        from radpath.mri.extract import voi_boxes
+
+        return case_input(loaded.resolve(spec.root), case, spec, voi_box=voi_boxes(loaded, spec).get(case))
     folder = Path(case)
     if not folder.is_dir():
         raise ConfigError(f"{case} is not a case folder; give --manifest to look a patient id up")
@@ -170,7 +173,9 @@ def inspect_prepared(item: CaseInput, params: MRIParams, png: Path | None = None
         "parenchyma": qc["parenchyma_source"],
         "parenchyma cluster": qc.get("parenchyma_cluster"),
         "parenchyma contour slices": contour_slices(prepared.native["parenchyma"]),
+        "tumour mask": (qc.get("mask_source"), qc.get("mask_note") or ""),
         "tumour voxels (1 mm)": qc["tumour_voxels_iso"],
         "masked SER voxels in tumour": qc["ser_masked_tumour"],
+        "QC flags": "; ".join(qc.get("qc_flags") or []) or "none",
         "montage": str(out),
     }

@@ -136,7 +136,7 @@ def table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> pd.Data
         for k, level in enumerate(levels):
             in_level = values == level
             n_level = int(in_level.sum())
-            row: dict[str, object] = {"characteristic": LABELS[attribute], "level": level}
+            row: dict[str, object] = {"characteristic": LABELS[attribute], "level": numbers.receptor(level)}
             for c in CATEGORIES:
                 n = int((in_level & (frame["til_category"] == c)).sum())
                 row[header[c]] = f"{n} ({100 * n / n_level:.0f}%)"
@@ -147,11 +147,27 @@ def table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def _mask_notes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """One footnote per cohort with MRI cases: how many tumour masks were drawn and how many automatic."""
+    rows = con.execute("SELECT cohort, coalesce(mask_source, 'given') AS source, count(*) FROM mri_cases "
+                       "GROUP BY ALL ORDER BY 1, 2").fetchall()
+    counts: dict[str, dict[str, int]] = {}
+    for cohort, source, n in rows:
+        counts.setdefault(cohort, {})[source] = int(n)
+    notes = []
+    for cohort, by in counts.items():
+        auto = {k: v for k, v in by.items() if k != "given"}
+        detail = f" ({', '.join(f'{k}: {v}' for k, v in auto.items())})" if auto else ""
+        notes.append(f"MRI tumour masks, cohort {cohort}: {by.get('given', 0)} given, {sum(auto.values())} "
+                     f"automatic{detail}.")
+    return notes
+
+
 def _table1(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
     frame = con.execute("SELECT modality, family, code, name, formula, unit FROM table1_features").df()
     frame.columns = ["Modality", "Family", "Code", "Feature", "Formula", "Unit"]
-    return Table("table1_features", "Table 1. Feature definitions", frame,
-                 ["Formulas as computed by radpath (the feature registry's docstrings)."] if len(frame) else [])
+    notes = ["Formulas as computed by radpath (the feature registry's docstrings)."] if len(frame) else []
+    return Table("table1_features", "Table 1. Feature definitions", frame, notes + _mask_notes(con))
 
 
 def _table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
@@ -160,12 +176,14 @@ def _table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
                                                 "p_fisher": "P (Fisher)", "p_kruskal": "P (Kruskal–Wallis)"})
     for column in ("P (Fisher)", "P (Kruskal–Wallis)"):
         frame[column] = [numbers.p_value(v) if pd.notna(v) else "" for v in frame[column]]
-    notes = ["Counts with row percentages. P (Fisher): Fisher's exact test of the attribute against the TIL "
+    notes = ["n (row %): of the patients with the level, the number and share in each TIL category, as the "
+             "paper's Table 2 prints them (each row's three categories add up to 100%; the all column gives the "
+             "level's n). P (Fisher): Fisher's exact test of the attribute against the TIL "
              f"category (exact for 2 × 2, Monte Carlo with {MONTE_CARLO_TABLES:,} tables otherwise); P "
              "(Kruskal–Wallis) for ordinal attributes and age. Unknown levels are not tested.",
              "TIL categories: low ≤ 10%, intermediate > 10% to 40%, high > 40% stromal TILs."]
-    return Table("table2_characteristics", f"Table 2. Patient characteristics by stromal TIL category ({cohort})",
-                 frame, notes)
+    return Table("table2_characteristics",
+                 f"Table 2. Patient characteristics by stromal TIL category ({cohort}), n (row %)", frame, notes)
 
 
 def _associations(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
