@@ -36,7 +36,7 @@ CELLS = [  # (x_px, y_px, class) on level 0
 RUN = "run-test"
 # the pathology features of P-001 as the slide stages write them: (stage, modality, registry, {code: value})
 PATHOLOGY_FEATURES = [
-    ("score-wsi", "pathology", "radpath.pathology.scores:FEATURE_DEFS",
+    ("score-wsi", "pathology", "radpath.pathology.til.scores:FEATURE_DEFS",
      {"TIL_SCORE": 27.5, "TIL_INTRATUMORAL": 20.0, "TIL_PERITUMORAL": 31.0, "TIL_NONTUMOR": 4.5,
       "TISSUE_AREA": 0.48, "TUMOR_AREA": 0.21}),
     ("segment-wsi", "pathology", "radpath.pathology.segmentation.features:FEATURE_DEFS",

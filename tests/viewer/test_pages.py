@@ -87,8 +87,8 @@ def test_the_patient_page_shows_every_pathology_feature_by_stage(client: TestCli
     # each feature: its code with the registry's name and formula on hover, and its value
     from radpath.pathology.cells.scoring import FEATURE_DEFS as CELLS
     from radpath.pathology.cells.scoring import HE_FEATURE_DEFS
-    from radpath.pathology.scores import FEATURE_DEFS as WSI
     from radpath.pathology.segmentation.features import FEATURE_DEFS as SEG
+    from radpath.pathology.til.scores import FEATURE_DEFS as WSI
 
     definitions = {d["code"]: d for d in [*WSI, *SEG, *CELLS, *HE_FEATURE_DEFS]}
     cells = re.findall(r'<abbr title="([^"]*)">([A-Z0-9_]+)</abbr></td>\s*<td>([^<]*)</td>', table)
