@@ -122,3 +122,27 @@ def test_each_cohort_page_shows_its_own_tables(study_db: Path, tmp_path: Path) -
     assert "(0 rows" in table4 and "Not run on ispy1" in table4 and "tcga_brca" not in table4
     survival = _section(validation, "table_survival")
     assert "Not run" not in survival and "on ispy1" in survival
+
+
+def test_the_inclusion_flow_shows_the_stored_exclusion_reasons(table_study, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A real ingest of the synthetic cohorts: the flow says why patients left at a step (the reason the
+    warehouse stores, 'not invasive carcinoma'), not the criterion they failed; so does an excluded patient's page
+    and the cohort's patient list."""
+    from radpath.ingest import ingest_manifest
+
+    db = tmp_path / "w.duckdb"
+    with open_warehouse(db) as con:
+        for manifest in table_study.manifests.values():
+            ingest_manifest(con, manifest)
+        flow = con.execute("SELECT criterion, n_before, n_excluded, n_after FROM inclusion_flow "
+                           "WHERE cohort = 'tcga_brca' AND criterion = 'invasive carcinoma'").fetchone()
+        excluded = con.execute("SELECT patient_id FROM patients WHERE cohort = 'tcga_brca' AND NOT included "
+                               "ORDER BY patient_id").fetchall()
+    assert flow is not None and flow[2] > 0 and excluded
+    with viewer_client(create_app(ViewerConfig(db=db, work_dir=tmp_path / "work"))) as c:
+        cohort = _text(c.get("/cohorts/tcga_brca").text)
+        patient = _text(c.get(f"/patients/{excluded[0][0]}").text)
+    # hand-written: the criterion 'invasive carcinoma' turned round
+    assert f"invasive carcinoma : {flow[1]} → {flow[3]} ({flow[2]} excluded: not invasive carcinoma)" in cohort
+    assert "excluded: not invasive carcinoma" in patient
+    assert "excluded: invasive carcinoma" not in cohort + patient

@@ -169,7 +169,9 @@ class Study:
         return found[0] if found else None
 
     def inclusion_flow(self, name: str) -> list[dict[str, Any]]:
-        return self.rows("SELECT step, criterion, n_before, n_excluded, n_after FROM inclusion_flow "
+        """The cohort's inclusion steps with the reason its excluded patients are stored with ('no pre-treatment
+        DCE-MRI' beside the criterion 'pre-treatment DCE-MRI present')."""
+        return self.rows("SELECT step, criterion, n_before, n_excluded, n_after, exclusion_reason FROM inclusion_flow "
                          "WHERE cohort = ? ORDER BY step", [name])
 
     def cohort_patients(self, name: str) -> list[dict[str, Any]]:
