@@ -93,21 +93,32 @@ def _cases(f: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["cytolytic", str(f["broken"])], "broken.yaml"),
         (["associate", "--cohort", "bogus"], "unknown cohort 'bogus'"),
         (["associate", "--cohort", "tcga_brca", "--target", "bogus"], "--target bogus: cohort tcga_brca has no "
-                                                                      "feature bogus"),
+         "feature bogus; give til, cyt, tmb or a feature code of the cohort (features it has: CYT (genomics), "
+         "TMB (genomics), M1 (mri), M2 (mri))"),
+        (["associate", "--cohort", "tcga_brca", "--alpha", "2"], "--alpha must be above 0 and at most 1, got 2"),
+        (["associate", "--cohort", "tcga_brca", "--fdr", "0"], "--fdr must be above 0 and at most 1, got 0"),
         (["associate", "--cohort", "tcga_brca", "--features", "NOPE"], "NOPE"),
-        (["associate", "--cohort", "ispy1"], "ispy1 has no features"),
+        (["associate", "--cohort", "ispy1"], "cohort ispy1 has no TIL readings"),
         (["fit-signature", "--cohort", "bogus"], "unknown cohort"),
         (["fit-signature", "--cohort", "tcga_brca", "--target", "cyt"], "--target cyt is not supported"),
         (["fit-signature", "--cohort", "tcga_brca", "--modality", "pathology"], "no features of modality pathology"),
         (["fit-composite", "--cohort", "tcga_brca", "--signature", "nope"], "nope"),
         (["fit-composite", "--cohort", "tcga_brca", "--signature", "sig", "--with", "bogus"],
-         "--with bogus: cohort tcga_brca has no genomics feature bogus"),
+         "--with bogus: cohort tcga_brca has no genomics feature bogus; molecular terms are cyt, tmb or a genomics "
+         "feature code of the cohort (radpath cytolytic writes CYT; features it has: CYT (genomics), TMB (genomics))"),
+        (["fit-composite", "--cohort", "tcga_brca", "--signature", "sig", "--adjust", "bogus"],
+         "--adjust bogus: unknown adjustment; known: stage, er, pr, her2, tnbc, cyt, tmb"),
+        (["fit-composite", "--cohort", "tcga_brca", "--signature", "sig", "--with", "tmb", "--adjust", "tmb"],
+         "--adjust tmb: TMB is already a term of the model"),
+        (["fit-composite", "--cohort", "tcga_brca", "--signature", "sig", "--with", "cyt", "--with", "CYT"],
+         "a term is named twice"),
         (["fit-composite", "--cohort", "bogus", "--signature", "sig"], "unknown cohort"),
         (["apply", "--model", "nope", "--cohort", "ispy1"], "nope"),
         (["apply", "--model", "published:nope", "--cohort", "ispy1"], "nope"),
         (["apply", "--model", "sig", "--cohort", "bogus"], "bogus"),
         (["evaluate", "--cohort", "tcga_brca", "--model", "nope"], "nope"),
         (["evaluate", "--cohort", "bogus", "--model", "sig"], "unknown cohort"),
+        (["evaluate", "--cohort", "ispy1", "--model", "sig"], "cohort ispy1 has no TIL readings"),
         (["validate-survival", "--cohort", "ispy1", "--model", "nope", "--no-figures"], "nope"),
         (["validate-survival", "--cohort", "ispy1", "--model", "sig", "--endpoint", "dfs", "--no-figures"],
          "cohort 'ispy1' has no endpoint 'dfs'; its endpoints: os, rfs"),
@@ -118,13 +129,28 @@ def _cases(f: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["cohort", "remove", "bogus", "--yes"], "unknown cohort"),
         (["cohort", "show", "bogus"], "unknown cohort"),
         (["sql", "DROP TABLE patient_registry"], "refused"),
+        (["sql", "COPY patients TO 'out.csv'"], "refused: COPY statement"),
+        (["sql", "ATTACH 'other.duckdb' AS other"], "refused: ATTACH statement"),
+        (["sql", "EXPORT DATABASE 'dump'"], "refused: EXPORT statement"),
+        (["sql", "SELECT * FROM read_csv('/etc/passwd')"], "file system operations are disabled"),
         (["sql", "SELECT * FROM nowhere"], "nowhere"),
+        (["sql", ""], "empty query"),
+        (["sql", "SELECT " + " + ".join(["1"] * 1200)], "nests more than 1000 expressions deep"),
+        (["sql", b"SELECT '\xff'".decode("utf-8", "surrogateescape")], "not valid UTF-8 text: byte 0xff"),
+        (["sql", "SELECT list(x) FROM range(50000000) t(x)", "--memory-limit", "20MB"], "query ran out of memory"),
+        (["sql", "SELECT count(*) FROM range(1000000000000)", "--timeout", "0.2"], "stopped after --timeout 0.2 s"),
+        (["sql", "SELECT 1 AS x", "--csv", "{db}"], "radpath never writes over one"),
+        (["sql", "SELECT 1 AS x", "--parquet", "{db}.wal"], "w.duckdb.wal"),
         (["query", "bogus"], "no query named 'bogus'"),
+        (["query", "failures", "--parquet", "{db}"], "radpath never writes over one"),
+        (["apply", "--model", "sig", "--cohort", "ispy1", "--csv", "{db}"], "radpath never writes over one"),
+        (["tables", "--out", "/proc/radpath-bad-inputs"], "/proc/radpath-bad-inputs"),
+        (["figures", "--out", "/proc/radpath-bad-inputs"], "/proc/radpath-bad-inputs"),
         (["report", "--out", str(f["notes"])], "notes"),
     ]
 
 
-CASE_COUNT = 38
+CASE_COUNT = 59
 
 
 def test_the_case_list_is_complete(files: dict[str, Path]) -> None:
@@ -135,14 +161,16 @@ def test_the_case_list_is_complete(files: dict[str, Path]) -> None:
 def test_bad_input_is_one_line_and_changes_no_byte(
     index: int, base: Path, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args, words = _cases(files)[index]
     db = tmp_path / "w.duckdb"
+    args, words = _cases(files)[index]
+    args = [a.replace("{db}", str(db)) for a in args]
     shutil.copy(base, db)
     before = hashlib.sha256(db.read_bytes()).hexdigest()
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
         main([*args, "--db", str(db)])
     err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err, err
     assert exit_info.value.code == 2, err
     assert err.startswith("error: ") and "\n" not in err, err
     assert words in err, err
