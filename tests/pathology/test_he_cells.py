@@ -85,11 +85,12 @@ def test_lymphocyte_only_model_at_a_coarser_mpp(he_model: Path, he_sets: dict[st
     assert meta["classes"] == ["lymphocyte"] and meta["stain"] == "he" and meta["mpp"] == 2.0
     assert meta["arch_kwargs"] == {"width": 4, "n_classes": 1} and len(meta["thresholds"]) == 1
     result = evaluate_cells(he_sets["test"], he_model)
+    assert list(result["protocols"]) == ["radpath"]          # points.csv: radpath's own protocol by default
     n_true = sum(len(i.xy) for i in load_labelled(he_sets["test"]))
-    lymph = result["classes"]["lymphocyte"]
+    lymph = result["protocols"]["radpath"]["classes"]["lymphocyte"]
     assert lymph["tp"] + lymph["fn"] == n_true
-    assert math.isnan(result["ki67_rmse"]) and math.isnan(result["til_rmse"])
-    f = result["froc_lymphocyte"]
+    assert math.isnan(result["scores"]["ki67_rmse"]) and math.isnan(result["scores"]["til_rmse"])
+    f = result["protocols"]["radpath"]["froc_lymphocyte"]
     assert set(f) == {"sens@10", "sens@20", "sens@50", "sens@100", "sens@200", "sens@300", "froc"}
     sens = [f[k] for k in ("sens@10", "sens@20", "sens@50", "sens@100", "sens@200", "sens@300")]
     assert all(0 <= a <= b <= 1 for a, b in zip(sens, sens[1:], strict=False))
@@ -100,6 +101,11 @@ def test_lymphocyte_only_model_at_a_coarser_mpp(he_model: Path, he_sets: dict[st
         if r >= rate:
             assert f[f"sens@{r}"] >= lymph["recall"] - 1e-12, (r, rate, f)
     assert result["area_mm2"] == pytest.approx(len(load_labelled(he_sets["test"])) * 256 * 256 * 0.25 / 1e6)
+    # TIGER's protocol on the same detector: one run, swept at every unique peak value of the density maps
+    tiger = evaluate_cells(he_sets["test"], he_model, protocols=["tiger"])["protocols"]["tiger"]
+    assert tiger["radius_um"] == 4.0 and tiger["froc_lymphocyte"]["n_thresholds"] > 10
+    t = [tiger["froc_lymphocyte"][f"sens@{r}"] for r in (10, 20, 50, 100, 200, 300)]
+    assert all(0 <= a <= b <= 1 for a, b in zip(t, t[1:], strict=False))
 
 
 def test_froc_on_an_he_tile_by_hand() -> None:

@@ -5,6 +5,7 @@ scikit-learn's confusion_matrix, as the official code computes it."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,3 +77,56 @@ def test_empty_class_and_shape_check() -> None:
     assert s["tumour"]["f1"] == 1.0 and math.isnan(s["stroma"]["f1"]) and math.isnan(s["rest"]["recall"])
     with pytest.raises(ValueError, match="differs"):
         tiger_confusion(np.zeros((2, 2)), np.zeros((2, 3)))
+
+
+def label_decoder() -> object:
+    """A 1 x 1 convolution whose argmax reads the TIGER label painted into the red channel (red = 30 x label):
+    logit_k = k v - k^2 / 2 with v = red / 30 is largest at k = v. A model that is exactly right, so the
+    stitched regions can be checked pixel by pixel."""
+    import torch
+
+    net = torch.nn.Conv2d(3, 8, 1)
+    with torch.no_grad():
+        net.weight.zero_()
+        k = torch.arange(8, dtype=torch.float32)
+        net.weight[:, 0, 0, 0] = k * 255.0 / 30.0
+        net.bias.copy_(-(k**2) / 2)
+    return net.eval()
+
+
+def test_regions_are_stitched_whole_and_scored_per_slide(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from radpath.pathology.segmentation.evaluate import _tiger, default_protocol, segment_region, slide_of
+    from radpath.pathology.segmentation.labels import label_set
+
+    rng = np.random.default_rng(0)
+    meta = {"tile_px": 32, "mpp": 0.5, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+    tiger = label_set("tiger")
+    # a 70 x 100 region: tiles at 0, 32 and the last flush with the edge (overlapping); one 20 x 24 region
+    # smaller than a tile (padded)
+    big = rng.integers(0, 8, (70, 100)).astype(np.uint8)
+    small = rng.integers(0, 8, (20, 24)).astype(np.uint8)
+    for truth in (big, small):
+        rgb = np.stack([truth * 30, np.zeros_like(truth), np.zeros_like(truth)], axis=-1).astype(np.uint8)
+        assert (segment_region(label_decoder(), meta, tiger, rgb, "cpu") == truth).all()
+    # a WSIROIS folder: two regions of slide S1, one of S2; the masks' 7s are painted as 1 in the image, so
+    # those pixels are rest called tumour
+    root = tmp_path / "wsirois"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    names = ["S1_[0, 0, 100, 70]", "S1_[200, 0, 224, 20]", "S2_[5, 5, 105, 75]"]
+    for name, truth in zip(names, (big, small, big[::-1]), strict=True):
+        shown = np.where(truth == 7, 1, truth)
+        rgb = np.stack([shown * 30, np.zeros_like(shown), np.zeros_like(shown)], axis=-1).astype(np.uint8)
+        Image.fromarray(rgb).save(root / "images" / f"{name}.png")
+        Image.fromarray(truth).save(root / "masks" / f"{name}.png")
+    assert default_protocol(root) == "tiger" and slide_of(names[0]) == "S1" and slide_of("plain_name") == "plain_name"
+    out = _tiger(label_decoder(), meta, tiger, root, None, "cpu", "ignore")
+    assert (out["n_slides"], out["n_regions"]) == (2, 3)
+    all_truth = np.concatenate([big.ravel(), small.ravel(), big.ravel()])
+    counts = [int(np.isin(all_truth, g).sum()) for g in ((1,), (2, 6), (3, 4, 5))]
+    sevens = int((all_truth == 7).sum())
+    assert out["confusion"] == [[counts[0], 0, 0], [0, counts[1], 0], [sevens, 0, counts[2]]]
+    assert out["classes"]["stroma"]["f1"] == 1.0
+    assert out["classes"]["tumour"]["precision"] == pytest.approx(counts[0] / (counts[0] + sevens))
