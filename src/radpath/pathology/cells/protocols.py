@@ -31,7 +31,7 @@ eval_det_froc_snippet.py`, with evalutils' `score_detection`):
 The matching at a threshold only depends, within one group of points linked by distances <= the radius, on
 which of that group's predictions are kept; so each group is matched once per probability of its own
 predictions and the curve over all thresholds is summed from the groups (the same counts as matching every
-ROI at every threshold, at a fraction of the cost on dense sets).
+ROI at every threshold, which the tests check against a plain loop).
 
 PathoNet (SHIDCenter/PathoNet, `evaluation.py`), per image and per class:
 
