@@ -226,9 +226,3 @@ def test_pathonet_equals_the_official_definition_on_random_sets(seed: int) -> No
     pred = rng.uniform(0, 256, (int(rng.integers(0, 60)), 2))
     assert pathonet_counts(labels, pred) == reference_pathonet(labels, pred)
 
-
-def test_tiger_run_threshold_is_the_lowest_of_the_tuning_grid() -> None:
-    from radpath.pathology.cells.evaluate import TIGER_RUN_THRESHOLD
-    from radpath.pathology.cells.train import THRESHOLD_GRID
-
-    assert TIGER_RUN_THRESHOLD == min(THRESHOLD_GRID)

@@ -190,6 +190,11 @@ def evaluate_cells(
              "paper's code: nearest detection within 20 px of the 256 px network input), radpath (optimal "
              "one-to-one matching within --radius-um, FROC over re-detections at the threshold grid) [default: "
              "the labels' format: TIGER COCO JSON -> tiger, SHIDC-B-Ki-67 JSON -> pathonet, else radpath]."),
+    tiger_threshold: float = typer.Option(
+        None, "--tiger-threshold", min=0.0,
+        help="tiger protocol: lymphocyte threshold of the one detection run whose probabilities are swept "
+             "[default: the model's tuned threshold, i.e. the cells detect-cells writes; lower adds candidates, "
+             "but a density map thresholded low merges touching cells]."),
     radius_um: float = typer.Option(5.0, "--radius-um", min=0.1, help="radpath protocol: a detection within R um "
                                     "of an unmatched truth cell of its class is a true positive (tiger and "
                                     "pathonet have their own fixed radii)."),
@@ -209,7 +214,7 @@ def evaluate_cells(
     from radpath.warehouse import open_warehouse
 
     result = evaluate(data, model, protocols=protocol or None, radius_um=radius_um, device=resolve_device(device),
-                      mpp=mpp, method=method)
+                      mpp=mpp, method=method, tiger_threshold=tiger_threshold)
     console.print(f"{result['method']} detector ({result['stain']}, {result['model_mpp']:g} um/px) on "
                   f"{result['n_images']} images, {result['area_mm2']:.3f} mm2:")
     for name, part in result["protocols"].items():
@@ -229,7 +234,8 @@ def evaluate_cells(
         console.print("no Ki-67 classes in the model: Ki-67 index and cell TIL score not defined")
     with open_warehouse(db) as con:
         run = record_evaluation(con, "evaluate-cells", model, data, evaluation_rows(result),
-                                {"protocols": list(result["protocols"]), "radius_um": radius_um, "mpp": mpp})
+                                {"protocols": list(result["protocols"]), "radius_um": radius_um, "mpp": mpp,
+                                 "tiger_threshold": tiger_threshold})
     console.print(f"run {run.run_id}: every number in pathology_evaluations with its protocol")
 
 

@@ -11,11 +11,13 @@ tiger, SHIDC-B-Ki-67 JSON -> pathonet, anything else -> radpath):
   low-threshold detection set by score would not give the detector's operating points); every operating
   point gives (false positives, sensitivity), and sens@r is the best sensitivity with at most r false
   positives per mm2.
-* tiger (the TIGER challenge's code, `protocols.tiger_froc`): the lymphocyte FROC only. One detection run at
-  the lowest threshold of the grid (`TIGER_RUN_THRESHOLD`) gives the points and their probabilities (the
-  density maps' peak values, or the patch probabilities), as a TIGER submission does; the sweep is over every
-  unique probability, with greedy matching within 4 µm (8 px at 0.5 µm/px; coordinates are converted to
-  0.5 µm/px pixels) and false positives per mm2 of the images.
+* tiger (the TIGER challenge's code, `protocols.tiger_froc`): the lymphocyte FROC only. One detection run gives
+  the points and their probabilities (the density maps' peak values, or the patch probabilities), as a TIGER
+  submission does: by default the model's own thresholds, i.e. the cells `detect-cells` writes, else the
+  lymphocyte threshold `tiger_threshold` (lower adds candidates, but a density map thresholded low merges
+  touching cells: on the demo's H&E detector a run at 0.1 finds a third of the cells the tuned 0.6 finds);
+  the sweep is over every unique probability, with greedy matching within 4 µm (8 px at 0.5 µm/px;
+  coordinates are converted to 0.5 µm/px pixels) and false positives per mm2 of the images.
 * pathonet (the PathoNet paper's `evaluation.py`, `protocols.pathonet_image_counts`): per class precision,
   recall and F1 at the model's thresholds, each labelled point counting its nearest detection within 20 px
   of the 256 x 256 network input (the image's detections and labels scaled from the image's own size, which
@@ -54,7 +56,6 @@ from radpath.pathology.evaluations import check_protocols
 
 PROTOCOLS = ("radpath", "tiger", "pathonet")
 FORMAT_PROTOCOL = {"tiger-coco": "tiger", "shidc-json": "pathonet"}
-TIGER_RUN_THRESHOLD = 0.1          # the lowest of train.THRESHOLD_GRID (checked by a test)
 SCORE_KEYS = ("ki67_rmse", "til_rmse", "ki67_category_accuracy", "til_category_accuracy")
 
 
@@ -98,7 +99,7 @@ def _scores(groups: dict[str, list[np.ndarray]]) -> dict[str, float]:
 
 def evaluate_cells(
     data: str | Path, model_path: str | Path, *, protocols: Sequence[str] | None = None, radius_um: float = 5.0,
-    device: str = "cpu", mpp: float | None = None, method: str | None = None,
+    device: str = "cpu", mpp: float | None = None, method: str | None = None, tiger_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Metrics of the model file on the labelled folder `data` under each protocol (see the module docstring):
     {"protocols": {name: {...}}, "scores": {...}, and what was evaluated}."""
@@ -117,6 +118,8 @@ def evaluate_cells(
     patients = json.loads(info_file.read_text(encoding="utf-8")).get("patients", {}) if info_file.is_file() else {}
     lymph = classes.index("lymphocyte") if "lymphocyte" in classes else None
 
+    tiger_run = tiger_threshold if tiger_threshold is not None or lymph is None else float(meta["thresholds"][lymph])
+
     def only_lymphocytes(threshold: float) -> list[float]:
         return [threshold if j == lymph else 1e9 for j in range(len(classes))]
 
@@ -128,7 +131,7 @@ def evaluate_cells(
     area = 0.0
     for item in items:
         predict = image_predictor(model, meta, item.rgb, mpp=item.mpp, device=device)
-        xy, names, _ = predict(list(meta["thresholds"]))
+        xy, names, score = predict(list(meta["thresholds"]))
         h, w = item.rgb.shape[:2]
         key = str(patients.get(item.name, item.name))
         groups.setdefault(key, []).append(np.array([*_counts(names), *_counts(item.classes)]))
@@ -149,7 +152,8 @@ def evaluate_cells(
             counts = pathonet_image_counts(item.xy, item.classes, xy * scale, names, classes, image_px=(w, h))
             pooled["pathonet"] = add_counts(pooled["pathonet"], counts)
         if "tiger" in chosen:
-            cxy, cnames, cscore = predict(only_lymphocytes(TIGER_RUN_THRESHOLD))
+            cxy, cnames, cscore = (xy, names, score) if tiger_threshold is None else predict(
+                only_lymphocytes(tiger_threshold))
             sel = cnames == "lymphocyte"
             to_tiger = item.mpp / TIGER_MPP             # image pixels -> TIGER's 0.5 µm/px pixels
             tiger_rois.append((true_lymph * to_tiger, np.column_stack([cxy[sel] * to_tiger, cscore[sel]])))
@@ -165,7 +169,7 @@ def evaluate_cells(
                              "classes": pooled["pathonet"]}
         else:
             results[name] = {"radius_um": TIGER_RADIUS_UM, "radius_px": TIGER_RADIUS_PX,
-                             "run_threshold": TIGER_RUN_THRESHOLD,
+                             "run_threshold": tiger_run,
                              "froc_lymphocyte": tiger_froc(tiger_rois, area)}
     scores = _scores(groups)
     if not {"ki67_positive", "ki67_negative"} <= set(classes):   # no tumour cells: these scores are undefined
