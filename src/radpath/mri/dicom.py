@@ -1,8 +1,8 @@
-"""DCE phases from DICOM MR slices, as scanners really write them.
+"""DICOM MR headers and pixels, as scanners really write them.
 
-A case folder holds one series per phase, or one series holding every phase. A single series is split by
-the first rule that applies, and the rule is recorded (`meta["split_by"]`, shown by `radpath mri inspect`
-and stored in `mri_case_qc.phase_split`):
+Headers (read by `radpath.mri.series` without pixel data) give each slice's position and time; the phases of
+one series are split by the first rule that applies, and the rule is recorded (`meta["split_by"]`, shown by
+`radpath mri inspect` and stored in `mri_case_qc.phase_split`):
 
 1. `TemporalPositionIdentifier` when the slices carry several values of it;
 2. `slice-position repetition`: in acquisition order (Instance Number) the slice positions repeat once per
@@ -14,8 +14,9 @@ and stored in `mri_case_qc.phase_split`):
    would split one phase in two.
 
 Every phase must then hold the full slice set, else the error names the phase and what it lacks.
-Magnetic field strengths above `GAUSS_ABOVE` tesla cannot be tesla (no human scanner exceeds 11.7 T):
-they are read as gauss and converted, and the conversion is recorded.
+`read_phases` reads the pixels of the chosen phases only (which series those are is decided in
+`radpath.mri.series`). Magnetic field strengths above `GAUSS_ABOVE` tesla cannot be tesla (no human scanner
+exceeds 11.7 T): they are read as gauss and converted, and the conversion is recorded.
 Only technical metadata leaves this module: no names, dates of birth or identifiers from the headers.
 """
 
@@ -23,13 +24,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from struct import error as struct_error
 from typing import Any
 
 import numpy as np
 
 from radpath.errors import MRIError
 from radpath.files import walk_files
-from radpath.mri.io import DCE, _check_phases, _is_image_file, geometry
+from radpath.mri.volume import DCE, check_phases, geometry, is_image_file
 
 TIME_TOLERANCE_S = 10.0      # a larger gap between sorted slice times starts a new phase
 GAUSS_ABOVE = 100.0          # MagneticFieldStrength above this is in gauss (1 T = 10,000 G)
@@ -74,17 +76,17 @@ def time_of(ds: Any) -> tuple[float | None, str]:
 
 
 def slice_position(ds: Any) -> float:
-    """Position (mm) of a slice along the normal of its orientation."""
-    orientation = np.array([float(v) for v in ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
-    normal = np.cross(orientation[:3], orientation[3:])
-    position = np.array([float(v) for v in ds.get("ImagePositionPatient", [0, 0, 0])])
-    return round(float(position @ normal), POSITION_DECIMALS)
+    """Position (mm) of a slice along the normal of its orientation (plain floats: called for every slice)."""
+    o = [float(v) for v in ds.get("ImageOrientationPatient", None) or (1, 0, 0, 0, 1, 0)]
+    p = [float(v) for v in ds.get("ImagePositionPatient", None) or (0, 0, 0)]
+    normal = (o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3])
+    return round(p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2], POSITION_DECIMALS)
 
 
 def dicom_files(folder: Path) -> list[Path]:
     """Candidate DICOM files below a case folder (links followed), without images, notes and masks."""
     def keep(p: Path) -> bool:
-        return (not _is_image_file(p) and p.suffix.lower() not in SKIPPED_SUFFIXES
+        return (not is_image_file(p) and p.suffix.lower() not in SKIPPED_SUFFIXES
                 and "mask" not in p.name.lower() and not p.name.startswith("."))
 
     return list(walk_files(folder, keep=keep))
@@ -149,59 +151,107 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue" else [value]
 
 
-def read_dicom(folder: Path, case_id: str) -> DCE:
+
+
+# Header elements radpath reads (`read_header`): everything the series choice, the phase split and the recorded
+# metadata need. They all lie in groups 0008-0028, so a header is parsed only up to the end of group 0028: the
+# private groups after it (GE's 0043, Siemens' 0029 CSA headers), the rest of the header and the pixel data are
+# never read, and the first HEADER_BYTES of a file are parsed in memory (one read call per file).
+HEADER_KEYWORDS = (
+    "SpecificCharacterSet", "ImageType", "SOPClassUID", "SOPInstanceUID", "StudyDate", "SeriesDate", "StudyTime",
+    "SeriesTime", "AcquisitionTime", "ContentTime", "Modality", "Manufacturer", "StudyDescription",
+    "SeriesDescription", "ManufacturerModelName", "ScanOptions", "RepetitionTime", "EchoTime",
+    "MagneticFieldStrength", "TriggerTime", "FlipAngle", "DiffusionBValue", "StudyInstanceUID",
+    "SeriesInstanceUID", "SeriesNumber", "InstanceNumber", "ImagePositionPatient", "ImageOrientationPatient",
+    "FrameOfReferenceUID", "TemporalPositionIdentifier", "NumberOfFrames", "Rows", "Columns", "PixelSpacing",
+)
+LAST_GROUP = 0x0028
+HEADER_BYTES = 1 << 14           # GE headers reach group 0028 within ~5-12 KiB; longer ones are read on
+NOT_DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")   # a file named so that does not parse is a broken download
+
+
+def _parse_header(handle: Any, tags: list[Any]) -> tuple[Any, bool]:
+    """(dataset, whether parsing reached an element past LAST_GROUP) of a file object."""
+    from pydicom.filereader import read_partial
+
+    reached = False
+
+    def past(tag: Any, vr: Any, length: int) -> bool:
+        nonlocal reached
+        reached = reached or tag.group > LAST_GROUP
+        return reached
+
+    return read_partial(handle, stop_when=past, specific_tags=tags), reached
+
+
+def read_header(path: Path, case_id: str) -> Any | None:
+    """The header elements of `HEADER_KEYWORDS` of a DICOM file, without its pixel data; None for a file
+    that is not DICOM (a licence or note beside the series) unless it is named like DICOM (`.dcm`), which is
+    an error naming the file."""
+    import io
+
     import pydicom
+    from pydicom.tag import Tag
+
+    tags = [Tag(keyword) for keyword in HEADER_KEYWORDS]
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(HEADER_BYTES)
+            whole = len(head) < HEADER_BYTES
+            try:
+                ds, reached = _parse_header(io.BytesIO(head), tags)
+            except (EOFError, ValueError, KeyError, OSError, struct_error):
+                if whole:
+                    raise
+                reached = False
+            if not (reached or whole):      # a header longer than HEADER_BYTES: parse it from the file
+                handle.seek(0)
+                ds, _ = _parse_header(handle, tags)
+        return ds
+    except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError, KeyError, struct_error) as exc:
+        if isinstance(exc, pydicom.errors.InvalidDicomError) and not path.name.lower().endswith(NOT_DICOM_SUFFIXES):
+            return None
+        raise MRIError(case_id, f"not a readable DICOM file ({type(exc).__name__}: {exc})", file=str(path)) from exc
+
+
+def phase_time(group: list[Item]) -> float | None:
+    """Start time (s) of a phase: its earliest slice time (see `time_of`); None when no slice has one."""
+    stamped = [t for t, _ in (time_of(ds) for _, ds in group) if t is not None]
+    return min(stamped) if stamped else None
+
+
+def read_phases(phases: list[list[Item]], how: str, case_id: str) -> DCE:
+    """Read the pixel data of the given phases (in the given order; each the headers of its slices) into a DCE.
+
+    Only these files are opened for pixels. The slices of a phase are stacked by their position along the
+    slice normal; `DCE.phase_files` keeps that order.
+    """
     import SimpleITK as sitk
 
-    headers: list[Item] = []
-    for path in dicom_files(folder):
-        try:
-            ds = pydicom.dcmread(str(path), stop_before_pixels=True)
-        except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError) as exc:
-            raise MRIError(case_id, f"not a readable DICOM file ({type(exc).__name__}: {exc})", file=str(path)) from exc
-        if ds.get("Modality") in {"SEG", "RTSTRUCT", "SR"}:
-            continue  # masks and reports that live next to the images
-        if ds.get("Modality") != "MR" and "ImagePositionPatient" not in ds:
-            raise MRIError(case_id, "DICOM file holds no image", file=str(path))
-        headers.append((path, ds))
-    if not headers:
-        raise MRIError(case_id, "no DICOM or NIfTI images found in the case folder", file=str(folder))
-    series: dict[str, list[Item]] = defaultdict(list)
-    for path, ds in headers:
-        series[str(ds.get("SeriesInstanceUID", "?"))].append((path, ds))
-    if len(series) > 1:
-        groups, how = list(series.values()), "series"
-    else:
-        groups, how = split_series(next(iter(series.values())), case_id)
-    phases: list[Any] = []
+    images: list[Any] = []
     times_s: list[float] = []
     files: list[str] = []
+    phase_files: list[list[str]] = []
     sources: set[str] = set()
-    for group in groups:
+    for group in phases:
         group = sorted(group, key=lambda it: slice_position(it[1]))
+        names = [str(p) for p, _ in group]
         reader = sitk.ImageSeriesReader()
-        reader.SetFileNames([str(p) for p, _ in group])
+        reader.SetFileNames(names)
         try:
-            phases.append(reader.Execute())
+            images.append(reader.Execute())
         except RuntimeError as exc:
             message = f"DICOM series cannot be read: {str(exc).strip()[:160]}"
-            raise MRIError(case_id, message, file=str(group[0][0])) from exc
-        stamped = [(t, source) for t, source in (time_of(ds) for _, ds in group) if t is not None]
-        times_s.append(min(t for t, _ in stamped) if stamped else float("nan"))
-        sources.update(source for _, source in stamped)
-        files.append(str(group[0][0]))
-    by_time = how in {"series", "slice-position repetition"} or how.startswith("time")
-    if by_time and not np.isnan(times_s).any():
-        order: list[int] = [int(k) for k in np.argsort(times_s, kind="stable")]
-    else:
-        order = list(range(len(groups)))
-    phases = [phases[k] for k in order]
-    files = [files[k] for k in order]
-    times_s = [times_s[k] for k in order]
+            raise MRIError(case_id, message, file=names[0]) from exc
+        start = phase_time(group)
+        times_s.append(float("nan") if start is None else start)
+        sources.update(source for t, source in (time_of(ds) for _, ds in group) if t is not None)
+        files.append(names[0])
+        phase_files.append(names)
     if np.isnan(times_s).any():
         raise MRIError(case_id, "DICOM phases carry no trigger, acquisition or content time", file=files[0])
-    phases = _check_phases(phases, files, case_id)
-    first = headers[0][1]
+    images = check_phases(images, files, case_id)
+    first = phases[0][0][1]
     tesla, unit = field_strength_tesla(first.get("MagneticFieldStrength"))
     meta = {
         "format": "dicom",
@@ -214,6 +264,6 @@ def read_dicom(folder: Path, case_id: str) -> DCE:
         "scan_options": "\\".join(str(v) for v in _as_list(first.get("ScanOptions"))) or None,
         "series_description": str(first.get("SeriesDescription", "")) or None,
         "files": [Path(f).name for f in files],
-        **geometry(phases[0]),
+        **geometry(images[0]),
     }
-    return DCE(phases, [t - times_s[0] for t in times_s], meta)
+    return DCE(images, [t - times_s[0] for t in times_s], meta, phase_files)

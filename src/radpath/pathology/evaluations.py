@@ -1,5 +1,5 @@
 """Storing what evaluate-cells and evaluate-seg measured: one `pathology_evaluations` row per number, with the
-protocol that produced it (migration 0014). A re-run of the same (command, model, data, protocol) replaces its
+protocol that produced it (migration 0018). A re-run of the same (command, model, data, protocol) replaces its
 rows in one transaction; the run (command, parameters, input hashes) goes to `run_log` as for every stage."""
 
 from __future__ import annotations

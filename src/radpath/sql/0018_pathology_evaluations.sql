@@ -1,4 +1,4 @@
--- 0014_pathology_evaluations: what `radpath evaluate-cells` and `radpath evaluate-seg` measured, and under which
+-- 0018_pathology_evaluations: what `radpath evaluate-cells` and `radpath evaluate-seg` measured, and under which
 -- evaluation protocol. One row per number; a re-run of the same (command, model, data, protocol) replaces its rows.
 --
 -- protocol: 'radpath' (radpath's own: optimal one-to-one matching, FROC over re-detections at the threshold grid;
