@@ -54,7 +54,7 @@ def test_cohorts_cohort_and_search(client: TestClient, study: ViewerStudy) -> No
     assert index.status_code == 200 and 'href="/cohorts/tcga_brca"' in index.text
     page = client.get("/cohorts/tcga_brca")
     assert page.status_code == 200
-    assert "has MRI" in page.text and "(1 excluded)" in page.text          # inclusion flow
+    assert "has MRI" in page.text and "(1 excluded: no MRI)" in page.text   # inclusion flow, stored reason
     for pid in ("P-001", "P-002", "P-003", "P-004"):
         assert f'href="/patients/{pid}"' in page.text
     assert f'href="/slides/{study.slide_id}"' in page.text
