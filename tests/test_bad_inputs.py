@@ -76,6 +76,9 @@ def files(base: Path) -> dict[str, Path]:
     return {p.stem if p.is_file() else p.name: p for p in root.iterdir()} | {"dup_manifest": dup / "manifest.yaml"}
 
 
+NOT_A_MODEL = "notes.txt: not a safetensors or torch weights file"  # was: 'refused, loading it would run code'
+
+
 def _cases(f: dict[str, Path]) -> list[tuple[list[str], str]]:
     """(arguments, words the one-line error must hold)."""
     return [
@@ -85,9 +88,10 @@ def _cases(f: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["ingest", str(f["dup_manifest"])], "different values in column 'age': 50 vs 60"),
         (["extract-mri", str(f["broken"])], "broken.yaml"),
         (["extract-mri", str(f["dup_manifest"]), "--params", str(f["params"])], "params.yaml"),
-        (["score-wsi", str(f["broken"]), "--tumor-model", str(f["notes"]), "--til-model", str(f["notes"])], "notes"),
-        (["segment-wsi", str(f["broken"]), "--model", str(f["notes"])], "notes"),
-        (["detect-cells", str(f["empty"]), "--model", str(f["notes"])], "notes"),
+        (["score-wsi", str(f["broken"]), "--tumor-model", str(f["notes"]), "--til-model", str(f["notes"])],
+         NOT_A_MODEL),
+        (["segment-wsi", str(f["broken"]), "--model", str(f["notes"])], NOT_A_MODEL),
+        (["detect-cells", str(f["empty"]), "--model", str(f["notes"])], NOT_A_MODEL),
         (["import-til-maps", str(f["empty"]), "--cohort", "tcga_brca"], "no .png"),
         (["import-til-maps", str(f["empty"]), "--cohort", "tcga_brca", "--format", "bogus"], "unknown map format"),
         (["cytolytic", str(f["broken"])], "broken.yaml"),
