@@ -9,15 +9,26 @@ Conventions (the common ground of the ICMJE / AMA / Radiology style guides):
 - Ranges and confidence intervals with an en dash (``0.69–0.86``), or ``to`` when a bound is negative, where
   a dash would read as a minus (``−0.52 to 0.10``).
 - Missing or undefined values print as an en dash alone.
+- Receptor status with the minus sign too: the warehouse's ``HR+/HER2-`` prints ``HR+/HER2−`` (:func:`receptor`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 MINUS = "\u2212"
 EN_DASH = "\u2013"
 MISSING = EN_DASH
+
+
+RECEPTOR_NEGATIVE = re.compile(r"(?<=[A-Z0-9])-(?=$|[/\s),;])")
+
+
+def receptor(text: object) -> str:
+    """A receptor status or IHC subtype as journals print it: 'HR+/HER2-' -> 'HR+/HER2−', 'ER-/PR-' -> 'ER−/PR−'
+    (a hyphen after a marker name becomes the minus sign; hyphenated words are left alone)."""
+    return RECEPTOR_NEGATIVE.sub(MINUS, str(text))
 
 
 def _missing(value: object) -> bool:
@@ -90,3 +101,12 @@ def estimate_ci(value: object, low: object, high: object, decimals: int = 2) -> 
 def percent(value: object, decimals: int = 0) -> str:
     """A percentage ``value`` (already 0-100) as ``12%``."""
     return MISSING if _missing(value) else f"{number(value, decimals)}%"
+
+
+def ordinal(n: object) -> str:
+    """An integer as an English ordinal: ``1st``, ``2nd``, ``3rd``, ``4th``, ``11th``–``13th``, ``21st``, ``93rd``."""
+    if _missing(n):
+        return MISSING
+    k = int(round(float(n)))   # type: ignore[arg-type]
+    suffix = "th" if 10 <= abs(k) % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(abs(k) % 10, "th")
+    return f"{k}{suffix}"

@@ -90,15 +90,22 @@ def _table(table: Table | pd.DataFrame, title: str | None) -> Table:
     return Table("table", title or "", table)
 
 
-NUMERIC_CELL = re.compile(r"^\d+ / \d+$|^(?:[<>≤≥]\s?)?[−\-–]?\d[\d,.]*(?:\s?%)?(?:\s?\(.*\))?$|^[–\-]$|^$")
+NUMERIC_START = re.compile(r"^(?:[<>≤≥]\s?)?[−\-]?\d")
+
+
+def numeric_cell(value: str) -> bool:
+    """A number, an estimate with its CI or range ('0.81 (0.72–0.90)', '0.09 (−0.22 to 0.39)', '51.6 ± 10.8',
+    '12 (50%)', '36 / 2') or a P value ('<0.001'): starts with a digit (after a sign or a comparison) and holds
+    no letter but those of 'to'."""
+    text = value.strip()
+    return bool(NUMERIC_START.match(text)) and not any(ch.isalpha() for ch in text.replace(" to ", " "))
 
 
 def numeric_column(values: list[str]) -> bool:
-    """True when every cell is a number, an estimate with its CI, a P value (<0.001, >0.99) or empty/–, and one
-    at least is a number: such columns are right-aligned, all others left."""
-    return all(NUMERIC_CELL.match(v.strip()) for v in values) and any(v.strip()[:1].isdigit() or
-                                                                      v.strip()[:1] in "<>−-" and len(v.strip()) > 1
-                                                                      for v in values)
+    """True when every cell is numeric (`numeric_cell`), empty or '–', and one at least is numeric: such columns
+    are right-aligned in every format, all others left."""
+    cells = [v.strip() for v in values]
+    return all(numeric_cell(v) or v in ("", numbers.MISSING, "-") for v in cells) and any(map(numeric_cell, cells))
 
 
 def _grouped(t: Table, text: pd.DataFrame) -> list[tuple[str | None, tuple[str, ...]]]:
@@ -191,7 +198,7 @@ def to_latex(table: Table | pd.DataFrame, title: str | None = None) -> str:
 def to_html(table: Table | pd.DataFrame, title: str | None = None) -> str:
     """HTML by great-tables (caption as title, spanners, footnotes as source notes); a fixed element id per
     table so the output is the same on every run."""
-    from great_tables import GT
+    from great_tables import GT, loc, style
 
     t = _table(table, title)
     text = formatted(t.frame)
@@ -208,6 +215,14 @@ def to_html(table: Table | pd.DataFrame, title: str | None = None) -> str:
         gt = gt.cols_align("right", columns=right)
     if left:
         gt = gt.cols_align("left", columns=left)
+    # text columns holding long unbroken words (feature codes such as X_TUM_SER_glszm_LargeAreaHighGray…) may
+    # break inside them, so that the table fits its page; other columns keep their words whole
+    long_words = [c for c in left if any(len(w) > LONG_WORD for v in body[c] for w in str(v).split())]
+    if long_words:
+        gt = gt.tab_style(style=style.css("overflow-wrap: anywhere"), locations=loc.body(columns=long_words))
+    for c in [c for c in t.widths if c in body.columns]:   # a wrapping text column keeps a readable width
+        em = 0.5 * min(36, max((len(str(v)) for v in body[c]), default=0))
+        gt = gt.tab_style(style=style.css(f"min-width: {em:g}em"), locations=loc.body(columns=[c]))
     for group, columns in t.spanners.items():
         gt = gt.tab_spanner(label=group, columns=columns)
     relabel: dict[str, Any] = {c: label for c, label in t.labels().items() if label != c}
@@ -218,6 +233,7 @@ def to_html(table: Table | pd.DataFrame, title: str | None = None) -> str:
     return f'<div class="manuscript" title="{escape(t.caption)}">{gt.as_raw_html()}</div>\n'
 
 
+LONG_WORD = 30                                       # characters: HTML cells may break such words anywhere
 DOCX_FONT_PT = 8                                     # table cells and footnotes; the caption 9 pt bold
 PORTRAIT_WIDTH_IN, LANDSCAPE_WIDTH_IN = 6.5, 9.0   # A4/Letter text width with 1 inch margins
 
