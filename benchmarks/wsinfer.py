@@ -18,18 +18,20 @@ folder holding a timm ResNet-34 with random weights the way the zoo ships its mo
 
 Each is timed in wall-clock seconds and in CPU seconds (radpath: the process's, reader thread included; WSInfer:
 its process's and its loader processes'), so a machine busy with other work does not decide the ratio. Printed:
-patches/s of each by wall clock and per CPU second, every round and the best, the ratios radpath / WSInfer
-(the goal is >= 1.5) and radpath / before, model loading (and radpath's preparation) of each, the load average
-before and after, whether radpath's wsinfer grid holds every WSInfer patch corner, and the largest difference
-between radpath's probabilities and the plain eager network on every patch (must be <= 1e-5). The two tools
-resample a patch differently, so their probabilities differ; that difference is printed for information.
+patches/s of each by wall clock and per CPU second (the best round and every round); the ratios radpath /
+WSInfer (the goal is >= 1.5) and radpath / before round by round (a busy machine's load changes within
+minutes, so the ratio of one round's runs, taken back to back, is the fair one) and their median; model loading
+(and radpath's preparation) of each; the load average before and after; whether radpath's wsinfer grid holds
+every WSInfer patch corner; and the largest difference between radpath's probabilities and the plain eager
+network on every patch (must be <= 1e-5). The two tools resample a patch differently, so their probabilities
+differ; that difference is printed for information.
 
 Set up WSInfer's environment once (its pins: zarr<3, tiffslide<3; torch as radpath's, from the local wheels):
 
     python3 -m venv /work/wsinfer-venv
     /work/wsinfer-venv/bin/pip install wsinfer==0.6.1 'zarr<3' 'tiffslide<3' torch==2.14.1 torchvision==0.29.1 \\
         openslide-python openslide-bin
-    .venv/bin/python benchmarks/wsinfer.py [--size 4000] [--threads 2] [--num-workers 2] [--reps 2]
+    .venv/bin/python benchmarks/wsinfer.py [--size 4000] [--threads 2] [--num-workers 2] [--reps 3]
 
 Without that environment (`--wsinfer-python` missing) only radpath's side is timed. Nothing is downloaded:
 WSInfer runs with HF_HUB_OFFLINE=1 from a local model folder, through its library (its CLI module would
@@ -40,6 +42,7 @@ Resize straight to it; radpath resamples to the declared patch size first (see t
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -169,6 +172,15 @@ def rates(n: int, runs: list[tuple[float, float]]) -> tuple[float, float, str]:
     return n / min(w for w, _ in runs), n / min(c for _, c in runs), each
 
 
+def ratios(n: int, runs: list[tuple[float, float]], n_base: int, base: list[tuple[float, float]]) -> str:
+    """Patches/s ratios of `runs` to `base` round by round (measured minutes apart, not a load change apart):
+    the median over rounds and each round, wall clock and CPU."""
+    wall = [(n / w) / (n_base / bw) for (w, _), (bw, _) in zip(runs, base, strict=True)]
+    cpu = [(n / c) / (n_base / bc) for (_, c), (_, bc) in zip(runs, base, strict=True)]
+    return (f"{float(np.median(wall)):.2f} wall, {float(np.median(cpu)):.2f} CPU (median of rounds; rounds "
+            + ", ".join(f"{w:.2f}/{c:.2f}" for w, c in zip(wall, cpu, strict=True)) + ")")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=4000, help="slide width in level-0 px (height 3/4 of it)")
@@ -176,7 +188,7 @@ def main() -> None:
     parser.add_argument("--num-workers", type=int, default=2, help="WSInfer's DataLoader worker processes")
     parser.add_argument("--readers", type=int, default=1, help="radpath's tile reader threads")
     parser.add_argument("--batch", type=int, default=32, help="patches per forward pass, both tools")
-    parser.add_argument("--reps", type=int, default=2, help="rounds of WSInfer, before and radpath, in turn")
+    parser.add_argument("--reps", type=int, default=3, help="rounds of WSInfer, radpath and before, in turn")
     parser.add_argument("--wsinfer-python", default="/work/wsinfer-venv/bin/python",
                         help="python of WSInfer's environment")
     args = parser.parse_args()
@@ -235,8 +247,8 @@ def main() -> None:
             if have_wsinfer and rep > 0:
                 wsinfer_runs.append(run_wsinfer(args.wsinfer_python, slide_dir, root / f"wsinfer{rep}", zoo,
                                                 args.num_workers, args.threads, root / "wsinfer0"))
-            for name, network in (("before", before), ("radpath", fast)):
-                wall, cpu, probs[name] = timed(lambda network=network: radpath_run(network))
+            for name, network in (("radpath", fast), ("before", before)):   # radpath right after WSInfer
+                wall, cpu, probs[name] = timed(functools.partial(radpath_run, network))
                 runs[name].append((wall, cpu))
         load_after = os.getloadavg()
 
@@ -246,14 +258,16 @@ def main() -> None:
         tiles = np.stack([read_patch(reader, info, int(x), int(y), int(grid.patch0), 224, "bench", via_px=350)
                           for x, y in grid.origins0(coords)])
         reader.close()
-        x = torch.from_numpy(tiles).permute(0, 3, 1, 2).float() / 255.0
-        mean = torch.tensor(CONFIG["transform"][2]["arguments"]["mean"]).view(1, 3, 1, 1)
-        std = torch.tensor(CONFIG["transform"][2]["arguments"]["std"]).view(1, 3, 1, 1)
+        inputs = torch.from_numpy(tiles).permute(0, 3, 1, 2).float() / 255.0
+        normalise: dict[str, Any] = CONFIG["transform"][2]["arguments"]   # type: ignore[index]
+        mean = torch.tensor(normalise["mean"]).view(1, 3, 1, 1)
+        std = torch.tensor(normalise["std"]).view(1, 3, 1, 1)
         with torch.inference_mode():
-            eager = torch.cat([torch.softmax(net((x[i:i + 32] - mean) / std), 1) for i in range(0, len(x), 32)])
+            eager = torch.cat([torch.softmax(net((inputs[i:i + 32] - mean) / std), 1)
+                               for i in range(0, len(inputs), 32)])
         diff = {k: float(np.abs(p[coords[:, 0], coords[:, 1]] - eager.numpy()).max()) for k, p in probs.items()}
 
-        print("patches/s by wall clock / per CPU second (each round; the best of them is compared):")
+        print("patches/s by wall clock / per CPU second (best round; each round):")
         wall_r, cpu_r, each = rates(n, runs["radpath"])
         print(f"radpath : {wall_r:7.2f} / {cpu_r:6.2f}  ({n} patches; rounds {each}; {args.readers} reader thread(s))")
         print(f"          model loaded in {load_wall:.2f} s ({load_cpu:.2f} s CPU), prepared in {prep_wall:.2f} s "
@@ -262,7 +276,7 @@ def main() -> None:
         wall_b, cpu_b, each = rates(n, runs["before"])
         print(f"before  : {wall_b:7.2f} / {cpu_b:6.2f}  (rounds {each}); largest difference from eager "
               f"{diff['before']:.1e}")
-        print(f"ratio radpath / before: {wall_r / wall_b:.2f} wall, {cpu_r / cpu_b:.2f} CPU")
+        print(f"ratio radpath / before: {ratios(n, runs['radpath'], n, runs['before'])}")
         if wsinfer_runs:
             n_w = len(wsinfer_runs[0]["coords"])
             wall_w, cpu_w, each = rates(n_w, [(r["inference_s"], r["inference_cpu_s"]) for r in wsinfer_runs])
@@ -270,9 +284,11 @@ def main() -> None:
             load_w_cpu = min(r["load_cpu_s"] for r in wsinfer_runs)
             print(f"WSInfer : {wall_w:7.2f} / {cpu_w:6.2f}  ({n_w} patches; rounds {each}; {args.num_workers} loader "
                   f"processes); model loaded in {load_w:.2f} s ({load_w_cpu:.2f} s CPU)")
-            print(f"ratio radpath / WSInfer patches/s: {wall_r / wall_w:.2f} wall, {cpu_r / cpu_w:.2f} CPU (goal >= "
-                  f"1.5); model loading and preparation {(load_wall + prep_wall) / load_w:.2f} x WSInfer's loading "
-                  f"time ({(load_cpu + prep_cpu) / load_w_cpu:.2f} x its CPU)")
+            wsinfer_times = [(r["inference_s"], r["inference_cpu_s"]) for r in wsinfer_runs]
+            print(f"ratio radpath / WSInfer patches/s: {ratios(n, runs['radpath'], n_w, wsinfer_times)}; best "
+                  f"rounds {wall_r / wall_w:.2f} wall, {cpu_r / cpu_w:.2f} CPU (goal >= 1.5)")
+            print(f"model loading and preparation: {(load_wall + prep_wall) / load_w:.2f} x WSInfer's loading time "
+                  f"({(load_cpu + prep_cpu) / load_w_cpu:.2f} x its CPU)")
             theirs = {(int(a), int(b)): p for a, b, p in wsinfer_runs[0]["probs"]}
             mine = {tuple(int(v) for v in xy): float(probs["radpath"][i, j, 1])
                     for (i, j), xy in zip(coords, grid.origins0(coords), strict=True)}

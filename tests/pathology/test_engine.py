@@ -179,7 +179,7 @@ def _zoo_folder(folder: Path, classes: list[str], patch_px: int = 96) -> Path:
     from safetensors.torch import save_file
 
     torch.manual_seed(1)
-    net = timm.create_model("resnet18", pretrained=False, num_classes=len(classes)).eval()
+    net = _with_statistics(timm.create_model("resnet18", pretrained=False, num_classes=len(classes)))
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps({
         "spec_version": "1.0", "architecture": "resnet18", "num_classes": len(classes), "class_names": classes,
