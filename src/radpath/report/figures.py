@@ -197,10 +197,17 @@ def km_curves(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
             t = tests.iloc[0]
             annotation = f"log-rank {fmt.p_text(t['p_value'])}" if bool(t["estimable"]) else str(t["note"])
         title = (f"{first['cohort']} {first['endpoint'].upper()} by predicted TIL ({model_label}), "
-                 f"{fmt.receptor(name)}")
+                 f"{_subgroup_text(name)}")
         paths += plot_km(result, out / f"km_{_slug(name)}", order=[g for g in order if g in set(part["til_group"])],
                          title=title, annotation=annotation)
     return paths
+
+
+def _subgroup_text(name: str) -> str:
+    """A subgroup in a KM title or caption: 'all' -> 'all patients', 'HR+/HER2-' -> 'HR+/HER2− patients'."""
+    from radpath.report.layout import subgroup_label
+
+    return "all patients" if name == "all" else f"{subgroup_label(name)} patients"
 
 
 def _slug(name: str) -> str:
@@ -449,9 +456,10 @@ def caption(name: str, png: Path) -> str:
     """The caption printed under a figure in the report (KM figures name their subgroup)."""
     text = CAPTIONS.get(name, png.stem)
     if name == "km_curves":
+        from radpath.report.layout import SUBGROUP_LABELS
+
         sub = png.stem.removeprefix("km_")
-        label = {"all": "all patients", "hrpos_her2neg": "HR+/HER2− patients", "her2pos": "HER2+ patients",
-                 "tnbc": "TNBC patients"}.get(sub, sub)
+        label = {_slug(g): _subgroup_text(g) for g in SUBGROUP_LABELS}.get(sub, sub)
         text = text.format(endpoint="survival", subgroup=label)
     return text
 

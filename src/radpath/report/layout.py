@@ -265,6 +265,11 @@ def table4(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
 SUBGROUP_LABELS = {"all": "All patients", "HR+/HER2-": "HR+/HER2−", "HER2+": "HER2+", "TNBC": "TNBC"}
 
 
+def subgroup_label(subgroup: object) -> str:
+    """A survival subgroup as the tables print it: 'all' -> 'All patients', 'HR+/HER2-' -> 'HR+/HER2−'."""
+    return SUBGROUP_LABELS.get(str(subgroup), fmt.receptor(subgroup))
+
+
 def _cell(row: pd.Series | None, decimals: int = 2, p: bool = False) -> str:
     if row is None:
         return fmt.MISSING
@@ -304,7 +309,7 @@ def survival_table(con: duckdb.DuckDBPyConnection, cohort: str | None = None) ->
             row: dict[str, str] = {}
             if several:
                 row["Analysis"] = f"{a.model} v{a.version}, {a.cohort} {a.endpoint.upper()}"
-            row["Subgroup"] = SUBGROUP_LABELS.get(str(subgroup), fmt.receptor(subgroup))
+            row["Subgroup"] = subgroup_label(subgroup)
             row["n"] = fmt.integer(n_row[0]["n"]) if n_row else fmt.MISSING
             row["Events"] = fmt.integer(n_row[0]["n_events"]) if n_row else fmt.MISSING
             for r in pick("cox_hr"):
