@@ -325,11 +325,15 @@ def run_apply(con: duckdb.DuckDBPyConnection, model_name: str, cohort: str, vers
         except BaseException:
             finish_run(con, run, "failed")
             raise
+        inputs = None
     else:
         model = load_model(con, model_name, version)
+        require_cohort(con, cohort)
+        inputs = model_inputs(con, model, cohort)  # a cohort without the model's inputs: no run recorded
         run = _run(con, "apply", {"model": model.name, "version": model.version, "cohort": cohort})
     try:
-        inputs = model_inputs(con, model, cohort)
+        if inputs is None:
+            inputs = model_inputs(con, model, cohort)
         predicted = predict(con, model, cohort)
         with transaction(con):
             frame = write_predictions(con, run, model, cohort, predicted)
