@@ -106,6 +106,9 @@ def _cases(f: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["fit-signature", "--cohort", "bogus"], "unknown cohort"),
         (["fit-signature", "--cohort", "tcga_brca", "--target", "cyt"], "--target cyt is not supported"),
         (["fit-signature", "--cohort", "tcga_brca", "--modality", "pathology"], "no features of modality pathology"),
+        (["fit-signature", "--cohort", "tcga_brca", "--folds", "100"],
+         "too few patients for 100-fold LASSO on tcga_brca: 44 with a TIL reading and every feature (needs at "
+         "least 100)"),
         (["fit-composite", "--cohort", "tcga_brca", "--signature", "nope"], "nope"),
         (["fit-composite", "--cohort", "tcga_brca", "--signature", "sig", "--with", "bogus"],
          "--with bogus: cohort tcga_brca has no genomics feature bogus; molecular terms are cyt, tmb or a genomics "
@@ -125,6 +128,8 @@ def _cases(f: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["evaluate", "--cohort", "tcga_brca", "--model", "nope"], "nope"),
         (["evaluate", "--cohort", "bogus", "--model", "sig"], "unknown cohort"),
         (["evaluate", "--cohort", "ispy1", "--model", "sig"], "cohort ispy1 has no TIL readings"),
+        (["evaluate", "--cohort", "tcga_brca", "--model", "sig", "--compare", "sig"],
+         "--compare sig: model sig is evaluated already (--model)"),
         (["validate-survival", "--cohort", "ispy1", "--model", "nope", "--no-figures"], "nope"),
         (["validate-survival", "--cohort", "ispy1", "--model", "sig", "--endpoint", "dfs", "--no-figures"],
          "cohort 'ispy1' has no endpoint 'dfs'; its endpoints: os, rfs"),
@@ -164,7 +169,7 @@ def _cases(f: dict[str, Path]) -> list[tuple[list[str], str]]:
     ]
 
 
-CASE_COUNT = 64
+CASE_COUNT = 66
 
 
 def test_the_case_list_is_complete(files: dict[str, Path]) -> None:

@@ -148,10 +148,12 @@ def run_fit_signature(
         params["label"] = label
     require_cohort(con, cohort)
     matrix, owner, _ = candidate_matrix(con, cohort, modalities, features)  # bad input: no run recorded
-    data.require_target(con, cohort, "til")
+    complete, note = _training(con, cohort, matrix, f"fit-signature on {cohort}")
+    if len(complete) < max(folds, 10):  # checked again by LassoSignature.fit; here before a run is recorded
+        raise StatsError(f"too few patients for {folds}-fold LASSO on {cohort}: {len(complete)} with a TIL reading "
+                         f"and every feature (needs at least {max(folds, 10)})")
     run = _run(con, "fit-signature", params)
     try:
-        complete, note = _training(con, cohort, matrix, f"fit-signature on {cohort}")
         X, y = complete.drop(columns=["til"]), complete["til"]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
@@ -398,6 +400,10 @@ def run_evaluate(
     min_per_class: int = 2,
 ) -> Outcome:
     """Correlation with TIL, Table 3 metrics per category pair, DeLong comparisons with other models."""
+    for i, given in enumerate(compare):
+        if given == model_name or given in compare[:i]:
+            raise StatsError(f"--compare {given}: model {given} is evaluated already "
+                             f"({'--model' if given == model_name else 'named twice'})")
     models = [load_model(con, m) for m in [model_name, *compare]]
     require_cohort(con, cohort)
     data.require_target(con, cohort, "til")  # no TIL readings: no run recorded
