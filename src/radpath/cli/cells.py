@@ -97,8 +97,9 @@ def detect_cells(
                                "folder's name]."),
     method: str = typer.Option(None, "--method", help="Refuse a model file of another method (density | patch) "
                                "[default: any]."),
-    mpp: float = typer.Option(None, "--mpp", help="Microns per pixel for images / slides that lack it "
-                              "[default: the slide's, else 0.5]."),
+    mpp: float = typer.Option(None, "--mpp", help="Microns per pixel for images / slides that lack it; a slide's "
+                              "own value is always used, one more than 5 % off the given value is a warning and a "
+                              "QC flag [default: the manifest's slides.mpp; images 0.5]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     batch: int = typer.Option(8, "--batch", min=1, help="Slide tiles per inference batch."),
     workers: int = typer.Option(1, "--workers", min=0, help="Threads reading slide tiles ahead of the model."),

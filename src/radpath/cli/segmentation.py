@@ -89,7 +89,8 @@ def segment_wsi(
     workers: int = typer.Option(1, "--workers", min=0, help="Threads reading tiles ahead of the model per slide "
                                 "(0: read, then compute)."),
     mpp: float = typer.Option(None, "--mpp",
-        help="Microns per pixel for slides that lack it [default: the slide's or the manifest's]."),
+        help="Microns per pixel for slides that lack it; a slide's own value is always used, and one more than "
+        "5 % off the given value is a warning and a QC flag [default: the manifest's slides.mpp]."),
     db: Path = DbOption,
     jobs: int = JobsOption,
     scheduler: str = SchedulerOption,
