@@ -160,7 +160,14 @@ def test_tumor_til_overlay(client: TestClient, study: ViewerStudy) -> None:
     rgba = rgba[::k, ::k]
     tissue = study.rgb_map[..., 2] == 255
     assert (rgba[..., 3] == np.where(tissue, 255, 0)).all()           # glass transparent
-    assert (rgba[..., :2][tissue] == study.rgb_map[..., :2][tissue]).all()
+    # drawn in the shared palette at the default thresholds: tumour yellow, TIL-positive red, other tissue grey
+    from radpath.palettes import TUMOR_TIL
+
+    lymph, tumour = study.rgb_map[..., 0] / 255, study.rgb_map[..., 1] / 255
+    expected = np.where(lymph >= 0.5, 3, np.where(tumour >= 0.5, 2, 1))
+    for label in (1, 2, 3):
+        where = tissue & (expected == label)
+        assert (rgba[..., :3][where] == TUMOR_TIL.colour(label)).all()
     assert GRID[1] * PATCH_UM / MPP == WIDTH
 
 
