@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from radpath.synth.slides import BOX_UM, _field, _stamp
+from radpath.synth.slides import BOX_UM, SYNTHETIC_DATASET, _field, _stamp
 
 NECROSIS = np.array([224, 186, 204], float)
 DEBRIS = np.array([110, 70, 128], float)
@@ -256,7 +256,7 @@ def render_segmentation_dataset(
                     Image.fromarray(crop).save(folder / f"{name}_mask.png")
             k += 1
         meta: dict[str, Any] = {"mpp": MPP * factor, "tile_px": tile, "labels": "tiger",
-                                "source": "radpath synth (exact planted masks)"}
+                                "source": "radpath synth (exact planted masks)", **SYNTHETIC_DATASET}
         (folder / "dataset.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         folders[split] = folder
     return folders
