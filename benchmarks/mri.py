@@ -86,7 +86,7 @@ def compare(maps: CaseMaps, params: MRIParams, repeat: int, label: str) -> None:
     from timing import best_of
 
     from radpath.mri.features import compute_features
-    from radpath.mri.features.extended import all_by_extractor
+    from radpath.mri.features.baseline import all_by_extractor
 
     values = compute_features(maps, params)
     maps.cache.clear()
@@ -109,17 +109,17 @@ def region_profile(values: np.ndarray, roi: np.ndarray, width: float, classes: l
     from timing import best_of
 
     from radpath.mri.features import leveled
-    from radpath.mri.features.extended import _box, _image, _settings
+    from radpath.mri.features.regions import box, image, settings
 
-    settings = _settings(width)
-    box = _box(roi)
-    crop, mask = values[box], roi[box]
-    levels, present = leveled.bin_region(crop, mask, settings)
-    times = {"crop+bin": best_of(lambda: leveled.bin_region(values[box], mask, settings), repeat)}
-    image, mask_image = _image(crop, 1.0), _image(mask, 1.0)
+    chosen = settings(width)
+    crop_box = box(roi)
+    crop, mask = values[crop_box], roi[crop_box]
+    levels, present = leveled.bin_region(crop, mask, chosen)
+    times = {"crop+bin": best_of(lambda: leveled.bin_region(values[crop_box], mask, chosen), repeat)}
+    crop_image, mask_image = image(crop, 1.0), image(mask, 1.0)
     for cls in classes:
         times[cls] = best_of(lambda cls=cls: leveled.run(leveled.feature_class(cls)(
-            image, mask_image, levels, present, **settings)), repeat)
+            crop_image, mask_image, levels, present, **chosen)), repeat)
     return int(mask.sum()), len(present), times
 
 
@@ -127,8 +127,7 @@ def real_sized(args: argparse.Namespace, params: MRIParams) -> None:
     """The real-sized profile: sizes, where the one pass spends its time, and the 403-feature comparison."""
     from timing import best_of
 
-    from radpath.mri.features.core import surrounding
-    from radpath.mri.features.extended import mask_shape
+    from radpath.mri.features.regions import mask_shape, surrounding
 
     start = time.perf_counter()
     maps = real_sized_maps(args.tumour_mm)

@@ -151,3 +151,117 @@ def test_outputs_get_their_missing_folders(places: dict[str, Path], tmp_path: Pa
         main(["sql", "SELECT 42 AS answer", "--db", str(places["db"]), "--csv", str(out)])
     assert exit_info.value.code in (0, None)
     assert out.read_text().split() == ["answer", "42"]
+
+
+# --- No output path may resolve to the warehouse, its companions or an input (issue #23 §1) -------------------
+
+def _output_params() -> list[tuple[tuple[str, ...], str, PathKind]]:
+    found = []
+    for names, name in PATH_PARAMS:
+        kind = path_kind(next(p for p in _command(names).params if p.name == name))
+        if kind in (PathKind.OUT_FILE, PathKind.OUT_FOLDER):
+            found.append((names, name, kind))
+    return found
+
+
+OUTPUT_PARAMS = _output_params()
+# variant: (kinds it applies to, the words the one-line error must hold)
+VARIANTS: dict[str, tuple[set[PathKind], tuple[str, ...]]] = {
+    "warehouse": ({PathKind.OUT_FILE}, ("DuckDB database",)),
+    "dotdot": ({PathKind.OUT_FILE}, ("DuckDB database",)),
+    "symlink": ({PathKind.OUT_FILE}, ("DuckDB database",)),
+    "hardlink": ({PathKind.OUT_FILE}, ("DuckDB database",)),
+    "wal": ({PathKind.OUT_FILE, PathKind.OUT_FOLDER}, ("the warehouse's write-ahead log",)),
+    "tmp": ({PathKind.OUT_FILE, PathKind.OUT_FOLDER}, ("the warehouse's temporary folder",)),
+    "wal_symlink": ({PathKind.OUT_FILE}, ("the warehouse's write-ahead log",)),
+    "input": ({PathKind.OUT_FILE, PathKind.OUT_FOLDER}, ("the input",)),
+}
+OUTPUT_CASES = [(names, name, kind, variant) for names, name, kind in OUTPUT_PARAMS for variant in VARIANTS]
+
+
+def test_every_command_with_outputs_is_covered() -> None:
+    commands = {names for names, _, _ in OUTPUT_PARAMS}
+    # sql/query --csv/--parquet, tables/figures/report --out, models, maps, masks, cells, thumbnails, montages, synth
+    assert len(OUTPUT_PARAMS) >= 18 and len(commands) >= 15, sorted(commands)
+
+
+def _input_of(names: tuple[str, ...], kind: PathKind, places: dict[str, Path]) -> Path | None:
+    """The filler value of an input of this command that an output of this kind could be pointed at."""
+    kinds = {path_kind(p) for p in _command(names).params if p.required}
+    if kind is PathKind.OUT_FILE and kinds & {PathKind.FILE, PathKind.TEXT}:
+        return places["text"]
+    if kind is PathKind.OUT_FOLDER and kinds & {PathKind.FOLDER, PathKind.FILE_OR_FOLDER}:
+        return places["folder"]
+    return None
+
+
+@pytest.mark.parametrize(("names", "name", "kind", "variant"), OUTPUT_CASES,
+                         ids=[f"{'-'.join(n)}:{p}:{v}" for n, p, _, v in OUTPUT_CASES])
+def test_no_output_resolves_to_the_warehouse_or_an_input(
+    names: tuple[str, ...], name: str, kind: PathKind, variant: str, places: dict[str, Path], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import hashlib
+    import os
+    import shutil
+
+    kinds, words = VARIANTS[variant]
+    if kind not in kinds:
+        pytest.skip(f"a {variant} path is refused as a {kind.value} by the bad-path checks above")
+    db = tmp_path / "w.duckdb"
+    shutil.copy(places["db"], db)
+    mine = {**places, "db": db}
+    (tmp_path / "sub").mkdir()
+    target: Path | None
+    if variant == "warehouse":
+        target = db
+    elif variant == "dotdot":
+        target = tmp_path / "sub" / ".." / "w.duckdb"
+    elif variant == "symlink":
+        target = tmp_path / "link.csv"
+        target.symlink_to(db)
+    elif variant == "hardlink":
+        target = tmp_path / "hard.csv"
+        os.link(db, target)
+    elif variant in ("wal", "tmp"):
+        target = tmp_path / f"w.duckdb.{variant}"
+    elif variant == "wal_symlink":
+        target = tmp_path / "sub" / "log"
+        target.symlink_to(tmp_path / "w.duckdb.wal")  # dangling: the log does not exist between runs
+    else:
+        target = _input_of(names, kind, mine)
+        if target is None:
+            pytest.skip("the command has no required input of that kind")
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    input_before = places["text"].read_bytes()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RADPATH_DB", str(db))  # commands without --db protect $RADPATH_DB
+    with pytest.raises(SystemExit) as exit_info:
+        main(_args(names, name, str(target), mine, tmp_path))
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert exit_info.value.code == 2, captured.out + captured.err
+    assert err.startswith("error: ") and "\n" not in err and "never writes over" in err, err
+    assert all(word in err for word in words), err
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    assert places["text"].read_bytes() == input_before
+    assert not (tmp_path / "w.duckdb.wal").exists() and not (tmp_path / "w.duckdb.tmp").exists()
+
+
+def test_two_outputs_of_one_command_may_not_be_one_file(places: dict[str, Path], tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "same.csv"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sql", "SELECT 1 AS x", "--db", str(places["db"]), "--csv", str(out), "--parquet", str(out)])
+    assert exit_info.value.code == 2
+    assert "is also the output --csv of this command" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_an_unwritable_output_is_one_line(places: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """The OS refusing a file no up-front check could rule out (here: /proc takes no new files) is one line."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sql", "SELECT 1 AS x", "--db", str(places["db"]), "--csv", "/proc/radpath-test.csv"])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2
+    assert err.startswith("error: /proc/radpath-test.csv: ") and "\n" not in err, err

@@ -110,3 +110,55 @@ def test_a_parent_that_ran_torch_still_gets_working_pool_processes(tmp_path: Pat
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["forkserver", "[64,", "65,", "66,", "67]"]
+
+
+ORPHAN_WORKER = """
+import os, time
+from pathlib import Path
+
+def work(folder):
+    (Path(folder) / str(os.getpid())).touch()
+    time.sleep(600)
+"""
+ORPHAN_SCRIPT = """
+import sys
+if sys.argv[2] == "torch":
+    import torch  # noqa: F401  (the pool then starts its workers from a fork server)
+from radpath.executor import pool_context, run_cases
+from orphan_worker import work
+
+if __name__ == "__main__":
+    print(pool_context().get_start_method(), flush=True)
+    for _ in run_cases(work, [("a", sys.argv[1]), ("b", sys.argv[1])], jobs=2):
+        pass
+"""
+
+
+@pytest.mark.parametrize("start", ["fork", "torch"])
+def test_pool_workers_end_when_the_run_is_killed(tmp_path: Path, start: str) -> None:
+    """SIGKILL of a stage run with --jobs 2 left its pool workers running (issue 23 §5); now they end with it,
+    whether forked from it or from a fork server (once torch is loaded)."""
+    import signal
+    import time
+
+    from radpath.processes import alive, process_started
+
+    script = tmp_path / "run.py"
+    script.write_text(ORPHAN_SCRIPT)
+    (tmp_path / "orphan_worker.py").write_text(ORPHAN_WORKER)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), start], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    method = proc.stdout.readline().strip()
+    assert method == ("forkserver" if start == "torch" else "fork")
+    deadline = time.monotonic() + 120
+    while (len([p for p in tmp_path.iterdir() if p.name.isdigit()]) < 2 and time.monotonic() < deadline
+           and proc.poll() is None):
+        time.sleep(0.05)
+    workers = {int(p.name): process_started(int(p.name)) for p in tmp_path.iterdir() if p.name.isdigit()}
+    assert len(workers) == 2 and all(workers.values()), "the workers did not start"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while any(alive(pid, started) for pid, started in workers.items()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid, started) for pid, started in workers.items()), "a pool worker outlived its run"

@@ -68,3 +68,32 @@ def test_folders_and_files_for_inputs(tmp_path: Path) -> None:
         check_path(tmp_path / "f.bin", PathKind.FOLDER, "maps")
     with pytest.raises(PathError, match="is a folder, expected a file name"):
         check_path(tmp_path, PathKind.WAREHOUSE, "warehouse")
+
+
+def test_library_outputs_refuse_what_the_running_command_protects(tmp_path: Path) -> None:
+    """Files a library writes inside an output folder go through output_file, which refuses the warehouse
+    (and its companions) while a command protects them, whatever path leads there."""
+    from radpath.paths import protecting, warehouse_files
+
+    db = tmp_path / "w.duckdb"
+    db.write_bytes(b"not yet a database")  # the name decides here, not the content
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "case.png").symlink_to(db)
+    with protecting(warehouse_files(db)):
+        with pytest.raises(PathError, match=r"'.*case.png': is the warehouse \(.*w.duckdb\); radpath never writes"):
+            output_file(tmp_path / "maps" / "case.png")
+        with pytest.raises(PathError, match="is the warehouse's temporary folder"):
+            output_dir(tmp_path / "w.duckdb.tmp")
+    assert output_file(tmp_path / "maps" / "case.png") == tmp_path / "maps" / "case.png"  # protection ended
+    assert db.read_bytes() == b"not yet a database"
+
+
+def test_an_existing_duckdb_file_is_never_an_output(tmp_path: Path) -> None:
+    import duckdb
+
+    other = tmp_path / "someone_elses.db"
+    duckdb.connect(str(other)).close()
+    with pytest.raises(PathError, match="is a DuckDB database"):
+        output_file(other)
+    (tmp_path / "table.csv").write_text("DUCKish text that is not a database\n")
+    assert output_file(tmp_path / "table.csv") == tmp_path / "table.csv"

@@ -69,8 +69,12 @@ def test_run_killed_mid_way_then_rerun_writes_every_case_exactly_once(tmp_path: 
     assert 1 <= len(counts) < N_CASES
     assert set(counts) == {3}, "a case is half-written"
     with open_warehouse(db, read_only=True) as con:
-        runs = con.execute("SELECT status, finished_at FROM runs").fetchall()
-    assert runs == [("running", None)]
+        runs = con.execute("SELECT status, finished_at, pid FROM runs").fetchall()
+    assert runs == [("running", None, proc.pid)]  # a read-only open writes nothing ...
+    status = subprocess.run([sys.executable, "-m", "radpath.cli.app", "status", "--db", str(db)],
+                            capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0, status.stderr
+    assert "test-stage (interrupted): interrupted: the process ended without finishing" in status.stdout  # ... but says
 
     subprocess.run([sys.executable, str(script), str(db), str(marks), str(N_CASES)], check=True, timeout=300)
     counts = _per_case_rows(db)
@@ -78,7 +82,7 @@ def test_run_killed_mid_way_then_rerun_writes_every_case_exactly_once(tmp_path: 
     with open_warehouse(db, read_only=True) as con:
         statuses = sorted(r[0] for r in con.execute("SELECT status FROM runs").fetchall())
         in_view = con.execute("SELECT count(*), count(DISTINCT patient_id) FROM features").fetchone()
-    assert statuses == ["ok", "running"]
+    assert statuses == ["interrupted", "ok"]  # the re-run's write-open marked the killed run
     assert in_view == (3 * N_CASES, N_CASES)
 
 

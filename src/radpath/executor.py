@@ -9,6 +9,9 @@ loss of a worker: a task that a dying Dask worker took down (`KilledWorker`, onc
 ``allowed-failures`` retries are spent) or a process pool broken by a killed process becomes a failed result of
 its case, to be re-run with ``--retry-failed``.
 
+Pool workers end with the process that started them (`radpath.processes.end_with_parent`): a stage killed
+with SIGKILL leaves no worker computing, and holding memory, for a run nobody will write.
+
 The local pool forks its workers (cheap: the parent's imports are shared) unless the parent has already
 imported torch: a process forked after torch's intra-op thread pool has run waits forever on a lock it
 inherited, so then the workers start from a clean interpreter (``forkserver``) and import what the
@@ -18,6 +21,7 @@ worker needs themselves.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import time
 import traceback
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from radpath.errors import CaseError, RadpathError
+from radpath.processes import end_with_parent, process_started
 from radpath.progress import NullProgress, Progress
 
 
@@ -84,7 +89,9 @@ def run_cases(
                 progress.advance(result.ok, case_id)
                 yield result
         else:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=pool_context()) as pool:
+            me = os.getpid()
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=pool_context(), initializer=end_with_parent,
+                                     initargs=(me, process_started(me))) as pool:
                 futures = {pool.submit(_call, worker, case_id, payload): case_id for case_id, payload in cases}
                 for future in as_completed(futures):
                     result = _collect(future, futures[future], "worker process")

@@ -7,18 +7,34 @@ with one line naming the option, the path and what was expected ("is a folder, e
 shows an IsADirectoryError or UnicodeDecodeError traceback. Output helpers create missing parent folders.
 
 The command line attaches these checks to every `Path` option by its metavar (see `KIND_BY_METAVAR` and
-`radpath.cli.common.install_path_checks`); library code calls `input_file`, `read_text`, `output_file`, ...
+`radpath.cli.checks`); library code calls `input_file`, `read_text`, `output_file`, ...
+
+No output path ever resolves to a file the command must not write: an output file or folder is refused when
+it is (after `..`, symlinks and hard links: `same_file`) the warehouse, its DuckDB companions (`<db>.wal`,
+`<db>.tmp`) or an input of the same command (`protected_files`, `check_not_protected`), and an output file
+is refused when it is an existing DuckDB database of any name. The command line checks every output option
+against the warehouse and the command's inputs before the command runs and keeps them protected while it
+runs (`protecting`), so `output_file`/`output_dir` calls in library code refuse them too.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from radpath.errors import PathError
 
 _SNIFF_BYTES = 8192
+# A DuckDB database file holds its magic bytes after an 8-byte checksum (storage format, all versions >= 0.2).
+_DUCKDB_MAGIC = b"DUCK"
+_DUCKDB_MAGIC_AT = 8
+# The files DuckDB keeps beside a database: its write-ahead log and its spill folder.
+WAREHOUSE_COMPANIONS = {".wal": "write-ahead log", ".tmp": "temporary folder"}
 
 
 class PathKind(StrEnum):
@@ -74,6 +90,70 @@ def is_binary(path: Path) -> bool:
     return not_text(path) is not None
 
 
+@dataclass(frozen=True)
+class Protected:
+    """A file or folder no output of the running command may resolve to, and what it is (for the message)."""
+
+    path: Path
+    what: str
+
+
+_PROTECTED: ContextVar[tuple[Protected, ...]] = ContextVar("radpath_protected_paths", default=())
+
+
+def warehouse_files(db: str | os.PathLike[str]) -> list[Protected]:
+    """The warehouse and the companions DuckDB keeps beside it (`<db>.wal`, `<db>.tmp`)."""
+    path = Path(db)
+    return [Protected(path, "the warehouse")] + [
+        Protected(path.with_name(path.name + suffix), f"the warehouse's {name}")
+        for suffix, name in WAREHOUSE_COMPANIONS.items()
+    ]
+
+
+@contextmanager
+def protecting(items: Iterable[Protected]) -> Iterator[None]:
+    """While the block runs, `output_file`/`output_dir` (and every output check) refuse these paths too."""
+    token = _PROTECTED.set(_PROTECTED.get() + tuple(items))
+    try:
+        yield
+    finally:
+        _PROTECTED.reset(token)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """True when two paths name one file or folder: equal after resolving `..` and symlinks, or one inode
+    (a hard link) when both exist."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except (OSError, RuntimeError):  # a symlink loop or an unreadable folder: not provably the same
+        return False
+
+
+def is_duckdb_file(path: Path) -> bool:
+    """True when `path` is a regular file that starts like a DuckDB database."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_DUCKDB_MAGIC_AT + len(_DUCKDB_MAGIC))
+    except OSError:
+        return False
+    return head[_DUCKDB_MAGIC_AT:] == _DUCKDB_MAGIC
+
+
+def check_not_protected(path: Path, what: str, protected: Iterable[Protected] = ()) -> None:
+    """PathError when an output path resolves to a protected file (given, or protected by the running
+    command), or when an existing file there is a DuckDB database."""
+    for item in (*protected, *_PROTECTED.get()):
+        if same_file(path, item.path):
+            shown = "" if str(item.path) == str(path) else f" ({item.path})"
+            raise PathError(f"{_label(path, what)}: is {item.what}{shown}; radpath never writes over it, "
+                            "choose another name")
+    if path.is_file() and is_duckdb_file(path):
+        raise PathError(f"{_label(path, what)}: is a DuckDB database (a warehouse?); radpath never writes over "
+                        "one, choose another name")
+
+
 def _first_existing(path: Path) -> Path:
     current = path.absolute()
     while not current.exists() and current != current.parent:
@@ -115,11 +195,14 @@ def check_path(path: str | os.PathLike[str] | None, kind: PathKind, what: str = 
             raise PathError(f"{_label(p, what)}: is a folder, expected a file name")
         if p.exists() and not p.is_file():
             raise PathError(f"{_label(p, what)}: is not a regular file")
+        if kind is PathKind.OUT_FILE:
+            check_not_protected(p, what)
         _check_creatable(p, what)
         return p
     # OUT_FOLDER
     if p.exists() and not p.is_dir():
         raise PathError(f"{_label(p, what)}: is a file, expected a folder")
+    check_not_protected(p, what)
     _check_creatable(p, what)
     return p
 

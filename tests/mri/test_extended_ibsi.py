@@ -6,7 +6,8 @@ from __future__ import annotations
 import SimpleITK as sitk
 
 from radpath.mri.features import feature_defs
-from radpath.mri.features.extended import IBSI_TAGS, NO_IBSI, mask_shape, region_features
+from radpath.mri.features.extended import IBSI_TAGS, NO_IBSI, region_features
+from radpath.mri.features.regions import mask_shape
 from radpath.mri.params import MRIParams
 
 from .helpers import IBSI, ibsi_reference

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from radpath.mri.features import CaseMaps, compute_features, leveled
-from radpath.mri.features.extended import all_by_extractor, extended, extended_by_extractor
+from radpath.mri.features.baseline import all_by_extractor, extended_by_extractor
+from radpath.mri.features.extended import extended
 from radpath.mri.kinetics import pe_array, ser_array
 from radpath.mri.params import MRIParams
 

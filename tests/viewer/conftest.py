@@ -141,6 +141,22 @@ def build_warehouse(folder: Path, *, with_slides: bool = True, with_stage_tables
                        rgb_map=rgb, labels=labels)
 
 
+def add_slides(study: ViewerStudy, n: int) -> list[str]:
+    """Register `n` more slides (copies of the study's slide file, patients S-01 ...): their viewer ids."""
+    import shutil
+
+    ids = []
+    with open_warehouse(study.db) as con:
+        for i in range(1, n + 1):
+            pid = f"S-{i:02d}"
+            copy = shutil.copyfile(study.slide, study.slide.parent / f"{pid}.tiff")
+            con.execute("INSERT INTO patient_registry VALUES ('tcga_brca', ?, true, NULL, NULL, ?)", [pid, RUN])
+            con.execute("INSERT INTO pathology_slides (cohort, patient_id, slide_path, mpp, width, height, run_id) "
+                        "VALUES ('tcga_brca', ?, ?, ?, ?, ?, ?)", [pid, str(copy), MPP, WIDTH, HEIGHT, RUN])
+            ids.append(slide_id(str(copy)))
+    return ids
+
+
 @pytest.fixture(scope="session")
 def study(tmp_path_factory: pytest.TempPathFactory) -> ViewerStudy:
     return build_warehouse(tmp_path_factory.mktemp("viewer"))

@@ -19,7 +19,7 @@ from .conftest import ViewerStudy
 def test_help_documents_every_option() -> None:
     result = CliRunner().invoke(build_app(), ["serve", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for option in ("--db", "--port", "--host", "--tile-cache-mb", "--log-level"):
+    for option in ("--db", "--port", "--host", "--tile-cache-mb", "--max-open-slides", "--log-level"):
         assert option in result.output
     assert "visible on the network" in result.output
 

@@ -3,7 +3,9 @@
 Each module in `COMMAND_MODULES` defines `register(app)` that adds its commands. Modules import
 their heavy dependencies (torch, openslide, SimpleITK) inside the command functions, so that
 `radpath --help` stays fast. Errors radpath raises on purpose (`RadpathError`) are printed as one
-line and exit with status 2; anything else is a bug and keeps its traceback.
+line and exit with status 2, as are the operating system's refusals to read or write a named file (an
+`OSError` carrying its file name: no such folder, permission denied, disk full, read-only file system), which
+no up-front check can rule out; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -70,6 +72,11 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="radpath", standalone_mode=True)
     except RadpathError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        typer.secho(f"error: {exc.filename!s}: {exc.strerror or exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
 
 

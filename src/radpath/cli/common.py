@@ -1,4 +1,10 @@
-"""Options and helpers shared by the command modules (database path, executor, printing)."""
+"""Options and helpers shared by the command modules (database path, executor, printing).
+
+Printing: every command prints through `console` / `err_console` (or `print_frame`), which never read text as
+Rich markup or emoji codes (a cohort description, a patient id or a query result may hold `[/i]`, `T2[a]` or
+`:x:`) and never hard-wrap: in a terminal long lines wrap where the terminal wraps them, and output sent to a
+file or a pipe keeps every line whole (paths and hashes are not split at 80 columns).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgressBar
 from rich.table import Table
+from rich.text import Text
 
 from radpath.warehouse.connect import resolve_db
 
-console = Console()
-err_console = Console(stderr=True)
+
+def plain_console(*, stderr: bool = False) -> Console:
+    """A Console that prints text as given: no markup, no emoji codes, no hard wrapping (see the module docstring).
+    Styles are given with `style=`, never inside the text."""
+    return Console(stderr=stderr, markup=False, emoji=False, soft_wrap=True)
+
+
+console = plain_console()
+err_console = plain_console(stderr=True)
 
 DbOption = typer.Option(
     None, "--db", envvar="RADPATH_DB", metavar="DB",
@@ -49,8 +63,8 @@ class RichProgress:
 
     def start(self, total: int, description: str) -> None:
         self._bar = RichProgressBar(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), TimeRemainingColumn(),
+            TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed", markup=False), TimeElapsedColumn(), TimeRemainingColumn(),
             console=err_console, transient=False,
         )
         self._bar.start()
@@ -95,16 +109,16 @@ def print_frame(
     rows = [[_cell(value) for value in row] for row in shown.itertuples(index=False)]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     if sum(widths) + 3 * len(widths) + 1 <= out.width:
-        table = Table(title=title, show_lines=False)
+        table = Table(title=Text(title) if title else None, show_lines=False)
         for column, header in zip(shown.columns, headers, strict=True):
             numeric = pd.api.types.is_numeric_dtype(shown[column])
-            table.add_column(header, justify="right" if numeric else "left", overflow="fold")
-        for row in rows:
-            table.add_row(*row)
-        out.print(table)
+            table.add_column(Text(header), justify="right" if numeric else "left", overflow="fold")
+        for row in rows:  # Text, never str: a value like '[/bold]' or 'T2[a]' is data, not markup
+            table.add_row(*(Text(value) for value in row))
+        out.print(table, soft_wrap=False)
     else:  # too wide for the terminal: one block per record, like psql's expanded display
         if title:
-            out.print(title, style="bold", markup=False)
+            out.print(Text(title, style="bold"))
         label = max(len(h) for h in headers)
         for number, row in enumerate(rows, start=1):
             out.print(f"-[ row {number} ]" + "-" * max(0, min(out.width, 40) - 12 - len(str(number))), markup=False)

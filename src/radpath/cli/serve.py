@@ -57,6 +57,10 @@ def serve(
         help="Address to bind; anything but loopback makes the study visible on the network (a warning is printed).",
     ),
     tile_cache_mb: int = typer.Option(128, "--tile-cache-mb", min=1, help="Memory for cached tiles, MiB."),
+    max_open_slides: int = typer.Option(
+        8, "--max-open-slides", min=1,
+        help="Slide files kept open between requests (each holds openslide's caches); more are opened as needed.",
+    ),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level (debug, info, warning, error)."),
 ) -> None:
     """Browse the study: cohorts, patients and slides with their TIL maps, read-only, in a web browser."""
@@ -67,10 +71,11 @@ def serve(
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
     path = db_path(db)
-    app = create_app(ViewerConfig(db=path, tile_cache_mb=tile_cache_mb))   # opens the warehouse: errors come first
+    # opens the warehouse: errors come first
+    app = create_app(ViewerConfig(db=path, tile_cache_mb=tile_cache_mb, max_open_slides=max_open_slides))
     warning = network_warning(host)
     if warning:
-        err_console.print(f"[yellow]{warning}[/yellow]")
+        err_console.print(warning, style="yellow")
     sock = listening_socket(host, port)
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"radpath viewer on {path}: http://{shown}:{sock.getsockname()[1]}/  (Ctrl-C stops it)")

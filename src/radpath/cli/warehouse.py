@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from radpath.cli.common import DbOption, console, db_path, print_frame
 from radpath.errors import RadpathError
@@ -86,31 +87,37 @@ def query(
 
 
 def status(db: Path = DbOption) -> None:
-    """Summarise cohorts, modalities present, recent runs, the last failed runs with their errors, and failures."""
+    """Summarise cohorts, modalities present, recent runs, the last failed and interrupted runs with their errors,
+    and failures. A run still marked running whose process has ended (killed) is shown as interrupted."""
     from radpath.warehouse import open_warehouse
+    from radpath.warehouse.runs import INTERRUPTED, gone_runs
 
     path = db_path(db)
     with open_warehouse(path, read_only=True) as con:
+        gone = gone_runs(con)  # read-only: the next write-open records them as interrupted
         cohorts = con.execute("SELECT * FROM cohorts ORDER BY cohort").df()
         modalities = con.execute(
             "SELECT cohort, modality, count(DISTINCT patient_id) AS patients, count(DISTINCT code) AS features "
             "FROM features GROUP BY ALL ORDER BY cohort, modality"
         ).df()
+        shown_status = "CASE WHEN list_contains(?, run_id) THEN 'interrupted' ELSE status END"
         runs = con.execute(
-            "SELECT run_id, command, status, started_at, finished_at FROM runs ORDER BY started_at DESC LIMIT 10"
+            f"SELECT run_id, command, {shown_status} AS status, started_at, finished_at FROM runs "
+            "ORDER BY started_at DESC LIMIT 10", [gone]
         ).df()
         has_error = "error" in {row[0] for row in con.execute("DESCRIBE runs").fetchall()}
         failed_runs = con.execute(
-            "SELECT run_id, command, status, finished_at, "
-            + ("error" if has_error else "NULL AS error")
-            + " FROM runs WHERE status IN ('failed', 'partial') ORDER BY started_at DESC LIMIT 5"
+            f"SELECT run_id, command, {shown_status} AS status, finished_at, "
+            + ("CASE WHEN list_contains(?, run_id) THEN ? ELSE error END AS error" if has_error else "? AS error")
+            + " FROM runs WHERE status IN ('failed', 'partial', 'interrupted') OR list_contains(?, run_id) "
+            "ORDER BY started_at DESC LIMIT 5", [gone, gone, INTERRUPTED, gone] if has_error else [gone, None, gone]
         ).df()
         failures = con.execute(
             "SELECT f.stage, f.cohort, count(*) AS failures FROM case_failures f "
             "JOIN case_status s ON s.case_id = f.case_id AND s.stage = f.stage AND s.run_id = f.run_id "
             "WHERE s.status = 'failed' GROUP BY ALL ORDER BY ALL"
         ).df()
-    console.print(f"[bold]warehouse[/bold] {path}")
+    console.print(Text.assemble(("warehouse", "bold"), f" {path}"))
     print_frame(cohorts, "cohorts")
     if not modalities.empty:
         print_frame(modalities, "features by modality")
@@ -118,7 +125,7 @@ def status(db: Path = DbOption) -> None:
     if failed_runs.empty:
         console.print("no failed runs")
     else:
-        console.print("last failed runs (SELECT * FROM runs WHERE status <> 'ok' for all):")
+        console.print("last failed runs, interrupted ones included (SELECT * FROM runs WHERE status <> 'ok' for all):")
         for row in failed_runs.itertuples(index=False):
             console.print(f"  {row.run_id} {row.command} ({row.status}): {row.error or 'no reason recorded'}",
                           markup=False, highlight=False)

@@ -13,6 +13,7 @@ import duckdb
 from radpath.errors import WarehouseError, WarehouseLockedError
 from radpath.paths import PathKind, check_path
 from radpath.warehouse.migrate import check_version, migrate
+from radpath.warehouse.runs import mark_interrupted
 
 DEFAULT_DB = "radpath.duckdb"
 _PID = re.compile(r"PID (\d+)")
@@ -85,6 +86,7 @@ def connect(db: str | Path | None = None, *, read_only: bool = False) -> duckdb.
             check_version(con, str(path))
         else:
             migrate(con, str(path))
+            mark_interrupted(con)  # runs whose process was killed stay 'running' no longer
     except Exception:
         con.close()
         raise

@@ -1,14 +1,19 @@
 """Run provenance: every command that writes records itself in `run_log`.
 
 A run row is inserted (and committed) when the run starts with status 'running', and updated when
-it ends. A process killed mid-way therefore leaves a visible 'running' row with no finish time.
+it ends. A process killed mid-way (SIGKILL, out of memory, power cut) cannot update it, so the row records
+which process ran it (pid, host, and the process's start time, so that a later process given the same pid is
+not taken for it): every write-open of the warehouse marks the runs whose process is gone 'interrupted'
+(`mark_interrupted`), and `radpath status` shows them so even on a read-only open (`gone_runs`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
+import socket
 import sys
 import uuid
 from collections.abc import Iterable, Mapping
@@ -19,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from radpath.processes import alive, process_started
 
 # Packages whose versions a run records when they are importable; heavy ones only when already loaded.
 _ALWAYS = ("radpath", "numpy", "pandas", "scipy", "duckdb")
@@ -33,6 +40,9 @@ _IF_LOADED = {
 }
 # Files larger than this are hashed by size + first and last MiB (documented in the README).
 FULL_HASH_LIMIT = 64 * 1024 * 1024
+
+
+INTERRUPTED = "interrupted: the process ended without finishing the run (killed, or the machine stopped)"
 
 
 @dataclass(frozen=True)
@@ -108,9 +118,10 @@ def start_run(
         params_hash=params_hash(params),
         started_at=now(),
     )
+    pid = os.getpid()
     con.execute(
         "INSERT INTO run_log (run_id, command, params_hash, params, versions, input_hashes, started_at, finished_at, "
-        "status) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 'running')",
+        "status, pid, host, process_started) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 'running', ?, ?, ?)",
         [
             run.run_id,
             command,
@@ -119,9 +130,54 @@ def start_run(
             canonical_json(_package_versions()),
             canonical_json(dict(inputs or {})),
             run.started_at,
+            pid,
+            host_name(),
+            process_started(pid),
         ],
     )
     return run
+
+
+def host_name() -> str:
+    return socket.gethostname()
+
+
+def process_gone(pid: int | None, host: str | None, started: str | None) -> bool:
+    """True when the process that ran a run has certainly ended: it ran on this host and no process has its pid,
+    or the process with its pid now started at another time (the pid was reused). A run from another host, or
+    one that recorded no process, is not judged."""
+    if pid is None or host != host_name():
+        return False
+    return not alive(pid, started)
+
+
+def _has_process_columns(con: duckdb.DuckDBPyConnection) -> bool:
+    columns = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'run_log'"
+    ).fetchall()
+    return "pid" in {row[0] for row in columns}
+
+
+def gone_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Run ids still 'running' whose process has ended (see `process_gone`); works on a read-only connection."""
+    if not _has_process_columns(con):
+        return []
+    rows = con.execute(
+        "SELECT run_id, pid, host, process_started FROM run_log WHERE status = 'running' ORDER BY started_at"
+    ).fetchall()
+    return [run_id for run_id, pid, host, started in rows if process_gone(pid, host, started)]
+
+
+def mark_interrupted(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Mark the runs whose process has ended 'interrupted' (their rows written so far stay); returns their ids.
+    Writes only when there is one, so that opening a warehouse changes nothing in it otherwise."""
+    gone = gone_runs(con)
+    for run_id in gone:
+        con.execute(
+            "UPDATE run_log SET status = 'interrupted', error = ? WHERE run_id = ? AND status = 'running'",
+            [INTERRUPTED, run_id],
+        )
+    return gone
 
 
 def describe_error(error: BaseException | str) -> str:

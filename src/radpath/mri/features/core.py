@@ -8,6 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from radpath.mri.features.context import CaseMaps
+from radpath.mri.features.regions import surrounding, tumour_shape
 from radpath.mri.params import MRIParams
 from radpath.mri.texture import glcm_features
 
@@ -84,8 +85,6 @@ def margin_sharpness(enhancement: np.ndarray, tumour: np.ndarray, spacing_mm: fl
 
 
 def morphology(maps: CaseMaps, params: MRIParams) -> dict[str, float]:
-    from radpath.mri.features.extended import tumour_shape
-
     every = tumour_shape(maps)          # computed once per case, shared with the extended family
     shape = {"volume_mm3": every["MeshVolume"], "sphericity": every["Sphericity"],
              "surface_volume_ratio": every["SurfaceVolumeRatio"]}
@@ -124,15 +123,6 @@ def bpe(maps: CaseMaps, params: MRIParams) -> dict[str, float]:
         out[BPE[k]["code"]] = count * maps.native_voxel_mm3 / 1000.0
         out[BPE[k + 2]["code"]] = count / n
     return out
-
-
-def surrounding(maps: CaseMaps, distance_mm: float) -> np.ndarray:
-    """Parenchyma voxels within `distance_mm` of the tumour (Euclidean, from voxel centres)."""
-    def shell() -> np.ndarray:
-        distance = ndimage.distance_transform_edt(~maps.tumour, sampling=[maps.spacing_mm] * 3)
-        return np.asarray(maps.parenchyma & (distance > 0) & (distance <= distance_mm))
-
-    return np.asarray(maps.cached(f"surrounding:{distance_mm}", shell))
 
 
 def tsbpe(maps: CaseMaps, params: MRIParams) -> dict[str, float]:

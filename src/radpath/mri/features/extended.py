@@ -7,14 +7,12 @@ Codes: `X_<region>_<map>_<class>_<feature>`, plus `X_TUM_shape_<feature>` for th
 
 from __future__ import annotations
 
-import logging
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from radpath.mri.features.context import CaseMaps
+from radpath.mri.features.regions import box, image, settings, surrounding, tumour_shape
 from radpath.mri.params import MRIParams
 
 REGIONS = {"TUM": "tumour", "TSP": "tumour-surrounding parenchyma"}
@@ -49,48 +47,6 @@ def extended_defs(params: MRIParams) -> list[dict[str, Any]]:
     return rows
 
 
-@lru_cache(maxsize=8)
-def _settings(bin_width: float) -> dict[str, Any]:
-    """pyradiomics' extractor settings for a bin width: the extractor is built once per process and width."""
-    from radiomics import featureextractor
-
-    logging.getLogger("radiomics").setLevel(logging.ERROR)
-    extractor = featureextractor.RadiomicsFeatureExtractor(binWidth=bin_width, label=1, additionalInfo=False)
-    return dict(extractor.settings)
-
-
-def _box(mask: np.ndarray, pad: int = 0) -> tuple[slice, ...]:
-    where = np.argwhere(mask)
-    lo = np.maximum(where.min(axis=0) - pad, 0)
-    hi = np.minimum(where.max(axis=0) + 1 + pad, mask.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-
-
-def _image(array: np.ndarray, spacing_mm: float) -> Any:
-    import SimpleITK as sitk
-
-    image = sitk.GetImageFromArray(array.astype(np.uint8) if array.dtype == bool else array.astype(np.float64))
-    image.SetSpacing([spacing_mm] * 3)
-    return image
-
-
-def mask_shape(mask: np.ndarray, spacing_mm: float) -> dict[str, float]:
-    """Every pyradiomics shape feature of a boolean mask (z, y, x) with isotropic voxels."""
-    from radiomics import getFeatureClasses
-
-    from radpath.mri.features.leveled import run
-
-    box = _box(mask, pad=1)
-    shape = getFeatureClasses()["shape"](_image(mask[box].astype(np.float64), spacing_mm),
-                                         _image(mask[box], spacing_mm), **_settings(1.0))
-    return run(shape)
-
-
-def tumour_shape(maps: CaseMaps) -> dict[str, float]:
-    """The tumour's shape features, computed once per case (M1-M3 use three of them)."""
-    return dict(maps.cached("tumour_shape", lambda: mask_shape(maps.tumour, maps.spacing_mm)))
-
-
 def region_features(values: np.ndarray, roi: np.ndarray, spacing_mm: float, classes: list[str],
                     bin_width: float) -> dict[str, float]:
     """pyradiomics `classes` of one map within one region, in one pass: cropped to the region once, grey levels
@@ -101,21 +57,19 @@ def region_features(values: np.ndarray, roi: np.ndarray, spacing_mm: float, clas
     """
     from radpath.mri.features import leveled
 
-    settings = _settings(bin_width)
-    box = _box(roi)
-    crop, mask = values[box].astype(np.float64), roi[box]
-    levels, present = leveled.bin_region(crop, mask, settings)
-    image, mask_image = _image(crop, spacing_mm), _image(mask, spacing_mm)
+    chosen = settings(bin_width)
+    crop_box = box(roi)
+    crop, mask = values[crop_box].astype(np.float64), roi[crop_box]
+    levels, present = leveled.bin_region(crop, mask, chosen)
+    crop_image, mask_image = image(crop, spacing_mm), image(mask, spacing_mm)
     out: dict[str, float] = {}
     for cls in classes:
-        feature = leveled.feature_class(cls)(image, mask_image, levels, present, **settings)
+        feature = leveled.feature_class(cls)(crop_image, mask_image, levels, present, **chosen)
         out.update({f"{cls}_{name}": value for name, value in leveled.run(feature).items()})
     return out
 
 
 def extended(maps: CaseMaps, params: MRIParams) -> dict[str, float]:
-    from radpath.mri.features.core import surrounding
-
     out = {f"X_TUM_shape_{name}": value for name, value in tumour_shape(maps).items()}
     regions = {"TUM": maps.tumour, "TSP": surrounding(maps, params.ts_distance_mm)}
     for map_code, kinetic, width in (("PE", maps.pe, params.pe_bin_width), ("SER", maps.ser, params.ser_bin_width)):
@@ -126,58 +80,6 @@ def extended(maps: CaseMaps, params: MRIParams) -> dict[str, float]:
             values = region_features(kinetic.values, roi, maps.spacing_mm, list(params.extended_classes), width)
             for key, value in values.items():
                 out[f"X_{region}_{map_code}_{key}"] = value
-    return out
-
-
-def extended_by_extractor(maps: CaseMaps, params: MRIParams) -> dict[str, float]:
-    """The extended set as radpath computed it before issue 15: pyradiomics' extractor, one `execute` per map and
-    region (each class cropping and binning for itself) and one for the shape. The reference of the tests and the
-    baseline of benchmarks/mri.py; `extended` gives the same values in one pass."""
-    from radiomics import featureextractor
-
-    logging.getLogger("radiomics").setLevel(logging.ERROR)
-
-    def build(classes: list[str], width: float) -> Any:
-        extractor = featureextractor.RadiomicsFeatureExtractor(binWidth=width, label=1, additionalInfo=False)
-        extractor.disableAllFeatures()
-        for cls in classes:
-            extractor.enableFeatureClassByName(cls)
-        return extractor
-
-    shape = build(["shape"], 1.0).execute(maps.image(maps.tumour.astype(float)), maps.image(maps.tumour))
-    out = {f"X_TUM_{key.split('_', 1)[1]}": float(value) for key, value in shape.items()}
-    distance = ndimage.distance_transform_edt(~maps.tumour, sampling=[maps.spacing_mm] * 3)
-    regions = {"TUM": maps.tumour,
-               "TSP": maps.parenchyma & (distance > 0) & (distance <= params.ts_distance_mm)}
-    for code, kinetic, width in (("PE", maps.pe, params.pe_bin_width), ("SER", maps.ser, params.ser_bin_width)):
-        extractor = build(list(params.extended_classes), width)
-        image = maps.image(kinetic.values)
-        for region, roi in regions.items():
-            roi = roi & kinetic.valid
-            if np.count_nonzero(roi) < 2:
-                continue
-            result = extractor.execute(image, maps.image(roi))
-            out.update({f"X_{region}_{code}_{key.split('_', 1)[1]}": float(value) for key, value in result.items()})
-    return out
-
-
-def all_by_extractor(maps: CaseMaps, params: MRIParams) -> dict[str, float]:
-    """All the features as radpath computed them before issue 15 (the baseline of benchmarks/mri.py and the
-    reference of tests/mri/test_extended_speed.py): the tumour shape computed for M1-M3 and again in the extended
-    set, the surrounding shell twice, pyradiomics' extractor per map and region (`extended_by_extractor`)."""
-    from radpath.mri.features import FAMILIES
-    from radpath.mri.features.core import margin_sharpness, shape_features
-
-    out: dict[str, float] = {}
-    shape = shape_features(maps.tumour, maps.spacing_mm)
-    sharp = margin_sharpness(maps.early - maps.pre, maps.tumour, maps.spacing_mm)
-    out.update({"M1": shape["volume_mm3"] / 1000.0, "M2": shape["sphericity"], "M3": shape["surface_volume_ratio"],
-                "M4": float(sharp.mean()), "M5": float(sharp.std())})
-    for family in FAMILIES:
-        if family.paper and family.name != "morphology":
-            out.update(family.compute(maps, params))
-    if params.extended:
-        out.update(extended_by_extractor(maps, params))
     return out
 
 
