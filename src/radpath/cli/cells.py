@@ -118,6 +118,7 @@ def detect_cells(
     from radpath.pathology.cells.pipeline import DetectParams
     from radpath.pathology.cells.pipeline import detect_cells as detect
     from radpath.pathology.models import resolve_device
+    from radpath.pathology.qc import run_lines
     from radpath.warehouse import open_warehouse
 
     params = DetectParams(model=str(model), out_dir=str(out.resolve()), device=resolve_device(device), mpp=mpp,
@@ -129,6 +130,8 @@ def detect_cells(
             if _he_summary(con, s.run.run_id, len(s.done), len(s.failed), out):
                 for error in list(s.failed.values())[:10]:
                     console.print(f"  failed {error}")
+                for line in run_lines(con, s.run.run_id):
+                    console.print(line, markup=False)
                 continue
             row = con.execute(
                 "SELECT avg(ki67_index), avg(til_cell_score), sum(n_ki67_positive + n_ki67_negative "
@@ -138,6 +141,8 @@ def detect_cells(
                           f"mean Ki-67 index {_pct(ki)}, mean cell TIL score {_pct(til)}; cell files in {out}")
             for error in list(s.failed.values())[:10]:
                 console.print(f"  failed {error}")
+            for line in run_lines(con, s.run.run_id):
+                console.print(line, markup=False)
             if truth is not None:
                 _against_truth(con.execute("SELECT patient_id, ki67_index, til_cell_score FROM cell_scores "
                                            "WHERE run_id = ?", [s.run.run_id]).df(), truth)

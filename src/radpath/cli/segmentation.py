@@ -98,6 +98,7 @@ def segment_wsi(
 ) -> None:
     """Segment every included slide into tissue compartments; areas and stromal TIL scores into the warehouse."""
     from radpath.pathology.models import resolve_device
+    from radpath.pathology.qc import run_lines
     from radpath.pathology.segmentation.pipeline import SegmentParams, segment_slides, til_agreement
     from radpath.warehouse import open_warehouse
 
@@ -113,6 +114,8 @@ def segment_wsi(
             console.print(f"run {s.run.run_id}: {len(s.done)} slides segmented, {len(s.failed)} failed; masks in {out}")
             for error in list(s.failed.values())[:10]:
                 console.print(f"  failed {error}")
+            for line in run_lines(con, s.run.run_id):
+                console.print(line, markup=False)
         cohorts = {c for (c,) in con.execute("SELECT DISTINCT cohort FROM seg_slides").fetchall()}
         for cohort in sorted(cohorts):
             agreement = til_agreement(con, cohort)

@@ -70,6 +70,13 @@ def slide_flags(info: SlideInfo) -> list[QCFlag]:
     return [QCFlag("mpp_mismatch", warning, value=info.mpp, threshold=info.mpp_given)]
 
 
+def roi_flags(mask: np.ndarray) -> list[QCFlag]:
+    """A flag when the tissue inside the annotated regions (`mask`, tissue and ROI) is empty."""
+    if np.asarray(mask).any():
+        return []
+    return [QCFlag("roi_empty", "the annotated regions of interest hold no tissue: nothing was analysed")]
+
+
 def model_view(meta: dict[str, Any]) -> tuple[float, int]:
     """(side in model pixels at the model's mpp, pixels the network sees it at) of the squares the colour check
     reads: a patch classifier's patch at its input size; a tissue or cell network's tile (at most 128 px)."""
@@ -167,3 +174,13 @@ def run_line(con: Any, run_id: str) -> str | None:
     of = f" of {total[0]}" if total and total[0] else ""
     return (f"QC: {flagged[0] if flagged else 0}{of} slides flagged ({counts}); values kept, reasons in "
             f"radpath sql \"SELECT * FROM slide_qc WHERE run_id = '{run_id}'\"")
+
+
+def run_lines(con: Any, run_id: str, limit: int = 10) -> list[str]:
+    """What a command prints after a run: `run_line`, then each µm/px warning (the first `limit`)."""
+    line = run_line(con, run_id)
+    if line is None:
+        return []
+    warnings = con.execute("SELECT patient_id, reason FROM slide_qc WHERE run_id = ? AND code = 'mpp_mismatch' "
+                           "ORDER BY patient_id LIMIT ?", [run_id, limit]).fetchall()
+    return [line] + [f"  warning: {pid}: {reason}" for pid, reason in warnings]
