@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -63,11 +64,37 @@ class TilTable(TableSource):
 
 
 class MRISource(_Model):
+    """DCE-MRI cases: one folder per patient (NIfTI with `dce.json`, or DICOM as downloaded).
+
+    `study` picks the visit among the studies holding a dynamic series (`first`, `last`, a 1-based index,
+    a date, or a StudyDescription glob); `series` (SeriesDescription glob or SeriesNumber) overrides the
+    automatic choice of the dynamic series (`radpath.mri.series`).
+    """
+
     root: str                                      # one folder per patient below it
     case_dir: str = "{patient_id}"
-    mask: str = "mask.nii.gz"                      # tumour mask, relative to the case folder
+    mask: str = "mask.nii.gz"                      # tumour mask, relative to the case folder, or auto-ftv | auto-fcm
     breast_mask: str | None = None
     parenchyma_mask: str | None = None
+    # VOI boxes of automatic tumour masks: patient_id -> [x0, x1, y0, y1, z0, z1] (voxel indices of the pre-contrast
+    # grid, inclusive), or a CSV with columns patient_id, x0, x1, y0, y1, z0, z1
+    voi_boxes: str | dict[str, list[int]] | None = None
+    study: str | int = "first"                     # which visit: first | last | 1, 2, -1 | 2002-03-15 | glob
+    series: str | int | None = None                # SeriesDescription glob or SeriesNumber of the DCE series
+
+    @field_validator("study", "series", mode="before")
+    @classmethod
+    def _dates_as_text(cls, value: Any) -> Any:
+        """YAML reads `study: 2002-03-15` as a date: keep it as the text the user wrote."""
+        return value.isoformat() if isinstance(value, date) else value
+
+    @field_validator("study")
+    @classmethod
+    def _visit_index(cls, value: str | int) -> str | int:
+        if str(value).strip() in {"0", "-0", ""}:
+            raise ValueError("visits are numbered from 1 (first; -1 is the last); or give first, last, a date "
+                             "or a StudyDescription glob")
+        return value
 
 
 class SlideSource(_Model):

@@ -3,6 +3,7 @@ are per case, re-runs replace, `--retry-failed` re-runs only failures, no DICOM 
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,7 +115,17 @@ def test_no_dicom_phi_reaches_the_warehouse(study_copy: Path, truth: pd.DataFram
     tables = [r[0] for r in warehouse.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'").fetchall()]
     text = " ".join(warehouse.execute(f"SELECT * FROM {t}").df().astype(str).to_csv() for t in tables)
-    assert "Synthetic" not in text and "19700101" not in text and "1.2.826.0.1.3680043" not in text
+    assert "Synthetic" not in text and "19700101" not in text               # patient name, birth date
+    # study and series UIDs are recorded on purpose (issue 22: which series was read), nowhere else
+    uid_root = "1.2.826.0.1.3680043"
+    choice = warehouse.execute("SELECT study_uid, series, n_phases FROM mri_case_qc").df()
+    series = json.loads(choice["series"][0])            # one series per phase, as the synthetic DICOM is written
+    assert choice["study_uid"][0].startswith(uid_root) and len(series) == choice["n_phases"][0]
+    assert [s["description"] for s in series] == [f"DCE phase {k}" for k in range(len(series))]
+    rest = " ".join(warehouse.execute(f"SELECT * FROM {t}").df().astype(str).to_csv() for t in tables
+                    if t != "mri_case_qc")
+    rest += warehouse.execute("SELECT * EXCLUDE (study_uid, series, skipped_series) FROM mri_case_qc").df().to_csv()
+    assert uid_root not in rest
 
 
 def test_cli_extract_with_params_file_and_inspect(mri_study: Study, tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
-"""DCE phases from DICOM MR slices, as scanners really write them.
+"""DICOM MR headers and pixels, as scanners really write them.
 
-A case folder holds one series per phase, or one series holding every phase. A single series is split by
-the first rule that applies, and the rule is recorded (`meta["split_by"]`, shown by `radpath mri inspect`
-and stored in `mri_case_qc.phase_split`):
+Headers (read by `radpath.mri.series` without pixel data) give each slice's position and time; the phases of
+one series are split by the first rule that applies, and the rule is recorded (`meta["split_by"]`, shown by
+`radpath mri inspect` and stored in `mri_case_qc.phase_split`):
 
 1. `TemporalPositionIdentifier` when the slices carry several values of it;
 2. `slice-position repetition`: in acquisition order (Instance Number) the slice positions repeat once per
@@ -14,8 +14,9 @@ and stored in `mri_case_qc.phase_split`):
    would split one phase in two.
 
 Every phase must then hold the full slice set, else the error names the phase and what it lacks.
-Magnetic field strengths above `GAUSS_ABOVE` tesla cannot be tesla (no human scanner exceeds 11.7 T):
-they are read as gauss and converted, and the conversion is recorded.
+`read_phases` reads the pixels of the chosen phases only (which series those are is decided in
+`radpath.mri.series`). Magnetic field strengths above `GAUSS_ABOVE` tesla cannot be tesla (no human scanner
+exceeds 11.7 T): they are read as gauss and converted, and the conversion is recorded.
 Only technical metadata leaves this module: no names, dates of birth or identifiers from the headers.
 """
 
@@ -29,7 +30,7 @@ import numpy as np
 
 from radpath.errors import MRIError
 from radpath.files import walk_files
-from radpath.mri.io import DCE, _check_phases, _is_image_file, geometry
+from radpath.mri.volume import DCE, check_phases, geometry, is_image_file
 
 TIME_TOLERANCE_S = 10.0      # a larger gap between sorted slice times starts a new phase
 GAUSS_ABOVE = 100.0          # MagneticFieldStrength above this is in gauss (1 T = 10,000 G)
@@ -84,7 +85,7 @@ def slice_position(ds: Any) -> float:
 def dicom_files(folder: Path) -> list[Path]:
     """Candidate DICOM files below a case folder (links followed), without images, notes and masks."""
     def keep(p: Path) -> bool:
-        return (not _is_image_file(p) and p.suffix.lower() not in SKIPPED_SUFFIXES
+        return (not is_image_file(p) and p.suffix.lower() not in SKIPPED_SUFFIXES
                 and "mask" not in p.name.lower() and not p.name.startswith("."))
 
     return list(walk_files(folder, keep=keep))
@@ -149,59 +150,73 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue" else [value]
 
 
-def read_dicom(folder: Path, case_id: str) -> DCE:
+
+
+# Header elements radpath reads (`read_header`): everything the series choice, the phase split and the recorded
+# metadata need. Reading only these (and never the pixel data) keeps the scan of a whole exam fast.
+HEADER_KEYWORDS = (
+    "SOPClassUID", "SOPInstanceUID", "Modality", "Manufacturer", "ManufacturerModelName", "MagneticFieldStrength",
+    "StudyInstanceUID", "StudyDate", "StudyTime", "StudyDescription", "SeriesInstanceUID", "SeriesNumber",
+    "SeriesDate", "SeriesTime", "SeriesDescription", "ImageType", "InstanceNumber", "NumberOfFrames",
+    "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns", "FrameOfReferenceUID",
+    "TemporalPositionIdentifier", "TriggerTime", "AcquisitionTime", "ContentTime", "EchoTime", "RepetitionTime",
+    "FlipAngle", "DiffusionBValue", "ScanOptions",
+)
+NOT_DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")   # a file named so that does not parse is a broken download
+
+
+def read_header(path: Path, case_id: str) -> Any | None:
+    """The header elements of `HEADER_KEYWORDS` of a DICOM file, without its pixel data; None for a file
+    that is not DICOM (a licence or note beside the series) unless it is named like DICOM (`.dcm`), which is
+    an error naming the file."""
     import pydicom
+
+    try:
+        return pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=list(HEADER_KEYWORDS))
+    except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError, KeyError) as exc:
+        if isinstance(exc, pydicom.errors.InvalidDicomError) and not path.name.lower().endswith(NOT_DICOM_SUFFIXES):
+            return None
+        raise MRIError(case_id, f"not a readable DICOM file ({type(exc).__name__}: {exc})", file=str(path)) from exc
+
+
+def phase_time(group: list[Item]) -> float | None:
+    """Start time (s) of a phase: its earliest slice time (see `time_of`); None when no slice has one."""
+    stamped = [t for t, _ in (time_of(ds) for _, ds in group) if t is not None]
+    return min(stamped) if stamped else None
+
+
+def read_phases(phases: list[list[Item]], how: str, case_id: str) -> DCE:
+    """Read the pixel data of the given phases (in the given order; each the headers of its slices) into a DCE.
+
+    Only these files are opened for pixels. The slices of a phase are stacked by their position along the
+    slice normal; `DCE.phase_files` keeps that order.
+    """
     import SimpleITK as sitk
 
-    headers: list[Item] = []
-    for path in dicom_files(folder):
-        try:
-            ds = pydicom.dcmread(str(path), stop_before_pixels=True)
-        except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError) as exc:
-            raise MRIError(case_id, f"not a readable DICOM file ({type(exc).__name__}: {exc})", file=str(path)) from exc
-        if ds.get("Modality") in {"SEG", "RTSTRUCT", "SR"}:
-            continue  # masks and reports that live next to the images
-        if ds.get("Modality") != "MR" and "ImagePositionPatient" not in ds:
-            raise MRIError(case_id, "DICOM file holds no image", file=str(path))
-        headers.append((path, ds))
-    if not headers:
-        raise MRIError(case_id, "no DICOM or NIfTI images found in the case folder", file=str(folder))
-    series: dict[str, list[Item]] = defaultdict(list)
-    for path, ds in headers:
-        series[str(ds.get("SeriesInstanceUID", "?"))].append((path, ds))
-    if len(series) > 1:
-        groups, how = list(series.values()), "series"
-    else:
-        groups, how = split_series(next(iter(series.values())), case_id)
-    phases: list[Any] = []
+    images: list[Any] = []
     times_s: list[float] = []
     files: list[str] = []
+    phase_files: list[list[str]] = []
     sources: set[str] = set()
-    for group in groups:
+    for group in phases:
         group = sorted(group, key=lambda it: slice_position(it[1]))
+        names = [str(p) for p, _ in group]
         reader = sitk.ImageSeriesReader()
-        reader.SetFileNames([str(p) for p, _ in group])
+        reader.SetFileNames(names)
         try:
-            phases.append(reader.Execute())
+            images.append(reader.Execute())
         except RuntimeError as exc:
             message = f"DICOM series cannot be read: {str(exc).strip()[:160]}"
-            raise MRIError(case_id, message, file=str(group[0][0])) from exc
-        stamped = [(t, source) for t, source in (time_of(ds) for _, ds in group) if t is not None]
-        times_s.append(min(t for t, _ in stamped) if stamped else float("nan"))
-        sources.update(source for _, source in stamped)
-        files.append(str(group[0][0]))
-    by_time = how in {"series", "slice-position repetition"} or how.startswith("time")
-    if by_time and not np.isnan(times_s).any():
-        order: list[int] = [int(k) for k in np.argsort(times_s, kind="stable")]
-    else:
-        order = list(range(len(groups)))
-    phases = [phases[k] for k in order]
-    files = [files[k] for k in order]
-    times_s = [times_s[k] for k in order]
+            raise MRIError(case_id, message, file=names[0]) from exc
+        start = phase_time(group)
+        times_s.append(float("nan") if start is None else start)
+        sources.update(source for t, source in (time_of(ds) for _, ds in group) if t is not None)
+        files.append(names[0])
+        phase_files.append(names)
     if np.isnan(times_s).any():
         raise MRIError(case_id, "DICOM phases carry no trigger, acquisition or content time", file=files[0])
-    phases = _check_phases(phases, files, case_id)
-    first = headers[0][1]
+    images = check_phases(images, files, case_id)
+    first = phases[0][0][1]
     tesla, unit = field_strength_tesla(first.get("MagneticFieldStrength"))
     meta = {
         "format": "dicom",
@@ -214,6 +229,6 @@ def read_dicom(folder: Path, case_id: str) -> DCE:
         "scan_options": "\\".join(str(v) for v in _as_list(first.get("ScanOptions"))) or None,
         "series_description": str(first.get("SeriesDescription", "")) or None,
         "files": [Path(f).name for f in files],
-        **geometry(phases[0]),
+        **geometry(images[0]),
     }
-    return DCE(phases, [t - times_s[0] for t in times_s], meta)
+    return DCE(images, [t - times_s[0] for t in times_s], meta, phase_files)

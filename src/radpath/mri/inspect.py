@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,9 +12,22 @@ from radpath.errors import ConfigError
 from radpath.mri.params import MRIParams
 from radpath.mri.pipeline import CaseInput, case_input, prepare_case
 
+if TYPE_CHECKING:
+    from radpath.mri.series import SeriesChoice
 
-def resolve_case(case: str, manifest: str | Path | None) -> CaseInput:
-    """A patient id of a manifest, or a case folder holding mask.nii.gz (and optionally breast_mask.nii.gz)."""
+
+def resolve_case(case: str, manifest: str | Path | None, *, study: str | None = None,
+                 series: str | None = None) -> CaseInput:
+    """A patient id of a manifest, or a case folder holding mask.nii.gz (and optionally breast_mask.nii.gz).
+
+    `study` / `series` (given) replace the manifest's `mri.study` / `mri.series`."""
+    item = _resolve(case, manifest)
+    pairs = (("study", study), ("series", series))
+    overrides: dict[str, Any] = {key: value for key, value in pairs if value is not None}
+    return replace(item, **overrides) if overrides else item
+
+
+def _resolve(case: str, manifest: str | Path | None) -> CaseInput:
     if manifest is not None:
         from radpath.cohort import load_manifest
 
@@ -21,8 +35,9 @@ def resolve_case(case: str, manifest: str | Path | None) -> CaseInput:
         spec = loaded.manifest.mri
         if spec is None:
             raise ConfigError(f"manifest {manifest} has no mri section")
-        return case_input(loaded.resolve(spec.root), case, spec.case_dir, spec.mask, spec.breast_mask,
-                          spec.parenchyma_mask)
+        from radpath.mri.extract import voi_boxes
+
+        return case_input(loaded.resolve(spec.root), case, spec, voi_box=voi_boxes(loaded, spec).get(case))
     folder = Path(case)
     if not folder.is_dir():
         raise ConfigError(f"{case} is not a case folder; give --manifest to look a patient id up")
@@ -89,9 +104,54 @@ def montage(prepared: Any, path: Path, title: str) -> Path:
     return path
 
 
-def inspect_case(case: str, manifest: str | Path | None, params: MRIParams, png: Path | None = None) -> dict[str, Any]:
-    item = resolve_case(case, manifest)
-    prepared = prepare_case(item, params)
+def _when(date: str | None, time: str | None = None) -> str:
+    text = f"{date[:4]}-{date[4:6]}-{date[6:8]}" if date and len(date) == 8 and date.isdigit() else (date or "no date")
+    return text + (f" {time[:2]}:{time[2:4]}" if time and len(time) >= 4 else "")
+
+
+def _series_line(entry: dict[str, Any]) -> str:
+    if "file" in entry:
+        return f"file {entry['file']}: {entry['reason']}"
+    number = "#?" if entry.get("number") is None else f"#{entry['number']}"
+    name = f"{number} '{entry['description']}'" if entry.get("description") else number
+    return f"{name} ({entry['files']} files, {_when(entry.get('date'), entry.get('time'))}): {entry['reason']}"
+
+
+def series_report(item: CaseInput) -> tuple[SeriesChoice | None, dict[str, Any]]:
+    """The study and series a DICOM case is read from and every series skipped with its reason, from headers
+    alone; (None, {}) for a NIfTI case."""
+    from radpath.mri.io import is_dicom_case
+    from radpath.mri.series import find_dce_series
+
+    if not is_dicom_case(item.dce):
+        return None, {}
+    choice = find_dce_series(item.dce, item.case_id, study=item.study, series=item.series)
+    record = choice.record()
+    read = [f"#{s['number'] if s['number'] is not None else '?'} '{s['description'] or ''}' ({s['files']} files, "
+            f"{s['time_points']} time point(s), {_when(s['date'], s['time'])}) uid {s['uid']}"
+            for s in record["series"]]
+    report = {
+        "study": f"{_when(record['study_date'])} '{record['study_description'] or ''}', visit {record['visit']} of "
+                 f"{record['n_visits']} (mri.study: {record['study_rule']}) uid {record['study_uid']}",
+        "series read": read,
+        "series choice": f"{record['series_rule']}; phases split by {choice.acquisition.split_by}",
+        "skipped": [_series_line(entry) for entry in record["skipped_series"]],
+    }
+    return choice, report
+
+
+def inspect_case(case: str, manifest: str | Path | None, params: MRIParams, png: Path | None = None, *,
+                 study: str | None = None, series: str | None = None) -> dict[str, Any]:
+    """Everything `radpath mri inspect` prints: the series choice (DICOM) and what the pipeline found."""
+    item = resolve_case(case, manifest, study=study, series=series)
+    choice, found = series_report(item)
+    return {**found, **inspect_prepared(item, params, png, choice)}
+
+
+def inspect_prepared(item: CaseInput, params: MRIParams, png: Path | None = None,
+                     choice: SeriesChoice | None = None) -> dict[str, Any]:
+    """Run the pipeline on one case (with the DICOM series `choice` already made) and write its montage."""
+    prepared = prepare_case(item, params, series_choice=choice)
     qc = prepared.qc
     out = Path(png) if png else Path(f"{item.case_id}_mri.png")
     montage(prepared, out, item.case_id)
@@ -113,7 +173,9 @@ def inspect_case(case: str, manifest: str | Path | None, params: MRIParams, png:
         "parenchyma": qc["parenchyma_source"],
         "parenchyma cluster": qc.get("parenchyma_cluster"),
         "parenchyma contour slices": contour_slices(prepared.native["parenchyma"]),
+        "tumour mask": (qc.get("mask_source"), qc.get("mask_note") or ""),
         "tumour voxels (1 mm)": qc["tumour_voxels_iso"],
         "masked SER voxels in tumour": qc["ser_masked_tumour"],
+        "QC flags": "; ".join(qc.get("qc_flags") or []) or "none",
         "montage": str(out),
     }

@@ -5,94 +5,29 @@ Layouts of a case folder (`read_dce(path)`):
 * NIfTI, one file per phase: `dce.json` = {"phases": [{"file": "phase0.nii.gz", "time_s": 0}, ...],
   "vendor": ..., ...}; or a 4D file: {"file": "dce.nii.gz", "times_s": [...]}. A 4D `.nii(.gz)` path
   given directly reads its times from the JSON sidecar of the same stem.
-* DICOM, anywhere below the folder (links followed): one series per phase, or one series holding all
-  phases; see `radpath.mri.dicom` for how a series is split and which rule was used.
+* DICOM, anywhere below the folder (links followed), as an exam is downloaded (several series, several
+  visits): `radpath.mri.series` finds the dynamic series from headers alone, `radpath.mri.dicom` splits
+  and reads its phases (one series per phase, or one series holding all phases).
 
-Only technical metadata is kept (vendor, model, field strength, spacing, times): no names, dates of
-birth or identifiers from the headers ever leave this module.
+Kept from the headers: technical metadata (vendor, model, field strength, spacing, times) and which study
+and series were read (UIDs, numbers, descriptions, dates); never names, dates of birth or patient IDs.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from radpath.errors import MRIError
+from radpath.mri.dicom import field_strength_tesla, read_phases
+from radpath.mri.series import SeriesChoice, find_dce_series
+from radpath.mri.volume import DCE, check_phases, geometry, is_image_file, read_image, same_geometry
 
-NIFTI_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha", ".mhd")
 SIDECAR = "dce.json"
-GEOMETRY_TOL = 1e-3
-
-
-@dataclass
-class DCE:
-    phases: list[Any]                       # SimpleITK images (float32), one geometry
-    times_s: list[float]                    # header start times relative to the first phase
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-def _is_image_file(path: Path) -> bool:
-    return any(path.name.lower().endswith(suffix) for suffix in NIFTI_SUFFIXES)
-
-
-def _read_image(path: Path, case_id: str) -> Any:
-    import SimpleITK as sitk
-
-    if not path.exists():
-        raise MRIError(case_id, "file does not exist", file=str(path))
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else "unreadable"
-        raise MRIError(case_id, f"not a readable image ({first})", file=str(path)) from exc
-
-
-def geometry(image: Any) -> dict[str, Any]:
-    return {
-        "size": list(image.GetSize()),
-        "spacing": [round(v, 6) for v in image.GetSpacing()],
-        "origin": [round(v, 4) for v in image.GetOrigin()],
-        "direction": [round(v, 6) for v in image.GetDirection()],
-    }
-
-
-def same_geometry(a: Any, b: Any, tol: float = GEOMETRY_TOL) -> str | None:
-    """None when the grids match; otherwise a description of the first difference."""
-    if a.GetSize() != b.GetSize():
-        return f"size {b.GetSize()} vs {a.GetSize()}"
-    for name in ("Spacing", "Origin", "Direction"):
-        va, vb = np.array(getattr(a, f"Get{name}")()), np.array(getattr(b, f"Get{name}")())
-        scale = max(1.0, float(np.abs(va).max()))
-        if np.abs(va - vb).max() > tol * scale:
-            return f"{name.lower()} {tuple(np.round(vb, 4))} vs {tuple(np.round(va, 4))}"
-    return None
-
-
-def _check_phases(phases: list[Any], files: list[str], case_id: str) -> list[Any]:
-    import SimpleITK as sitk
-
-    if len(phases) < 2:
-        raise MRIError(case_id, f"a DCE study needs several phases, found {len(phases)}",
-                       file=files[0] if files else None)
-    out = []
-    for k, (image, name) in enumerate(zip(phases, files, strict=True)):
-        if image.GetDimension() != 3:
-            raise MRIError(case_id, f"phase {k} is {image.GetDimension()}D, expected 3D", file=name)
-        diff = same_geometry(phases[0], image)
-        if diff:
-            raise MRIError(case_id, f"phase {k} has a different geometry than phase 0: {diff}", file=name)
-        image = sitk.Cast(image, sitk.sitkFloat32)
-        values = sitk.GetArrayViewFromImage(image)
-        if not np.isfinite(values).all():
-            raise MRIError(case_id, f"phase {k} has NaN or infinite intensities", file=name)
-        if float(values.min()) < 0:
-            raise MRIError(case_id, f"phase {k} has negative intensities (min {float(values.min()):.3g})", file=name)
-        out.append(image)
-    return out
+__all__ = ["DCE", "geometry", "is_dicom_case", "read_dce", "read_mask", "same_geometry"]
 
 
 # ---------------------------------------------------------------- NIfTI
@@ -116,11 +51,11 @@ def _read_nifti(path: Path, case_id: str) -> DCE:
     if "phases" in info:
         entries = info["phases"]
         files = [str(folder / e["file"]) for e in entries]
-        phases = [_read_image(Path(f), case_id) for f in files]
+        phases = [read_image(Path(f), case_id) for f in files]
         times = [float(e["time_s"]) for e in entries]
     else:
         file = folder / info.get("file", path.name if path.is_file() else "dce.nii.gz")
-        image4d = _read_image(file, case_id)
+        image4d = read_image(file, case_id)
         if image4d.GetDimension() != 4:
             raise MRIError(case_id, f"expected a 4D image, found {image4d.GetDimension()}D", file=str(file))
         n = image4d.GetSize()[3]
@@ -131,9 +66,7 @@ def _read_nifti(path: Path, case_id: str) -> DCE:
             raise MRIError(case_id, f"sidecar lists {len(times)} times for {n} phases", file=str(sidecar))
     if len(times) != len(phases):
         raise MRIError(case_id, "sidecar times and phases differ in number", file=str(sidecar))
-    phases = _check_phases(phases, files, case_id)
-    from radpath.mri.dicom import field_strength_tesla
-
+    phases = check_phases(phases, files, case_id)
     tesla, unit = field_strength_tesla(info.get("field_strength_t"))
     meta = {
         "format": "nifti",
@@ -145,27 +78,42 @@ def _read_nifti(path: Path, case_id: str) -> DCE:
         "files": [Path(f).name for f in files],
         **geometry(phases[0]),
     }
-    return DCE(phases, [t - times[0] for t in times], meta)
+    return DCE(phases, [t - times[0] for t in times], meta, [[f] for f in files])
 
 
-# ---------------------------------------------------------------- DICOM: radpath.mri.dicom
+# ---------------------------------------------------------------- the front door
 
 
-def read_dce(path: str | Path, case_id: str | None = None) -> DCE:
-    """The phases of a case folder (or 4D NIfTI file) with their times in seconds and the metadata used."""
+def is_dicom_case(path: str | Path) -> bool:
+    """Whether `read_dce` reads `path` as DICOM: a folder without a `dce.json` sidecar."""
+    path = Path(path)
+    return path.is_dir() and not (path / SIDECAR).exists()
+
+
+def read_dce(path: str | Path, case_id: str | None = None, *, study: str | int = "first",
+             series: str | int | None = None, choice: SeriesChoice | None = None) -> DCE:
+    """The phases of a case folder (or 4D NIfTI file) with their times in seconds and the metadata used.
+
+    A folder with a `dce.json` sidecar is read as NIfTI; any other folder as DICOM: the dynamic series is
+    found among everything below it from headers alone (`radpath.mri.series`; `study` and `series` are the
+    manifest's `mri.study` / `mri.series`, or give the `choice` already made), and only its pixel data is
+    read. The choice (study, series, every skipped series and why) is in `meta` under
+    `radpath.mri.series.RECORD_COLUMNS`.
+    """
     path = Path(path)
     case = case_id or (path.name if path.is_dir() else path.parent.name)
     if not path.exists():
         raise MRIError(case, "DCE path does not exist", file=str(path))
     if path.is_file():
-        if _is_image_file(path):
+        if is_image_file(path):
             return _read_nifti(path, case)
         raise MRIError(case, "not a NIfTI file or case folder", file=str(path))
-    if (path / SIDECAR).exists():
+    if not is_dicom_case(path):
         return _read_nifti(path, case)
-    from radpath.mri.dicom import read_dicom
-
-    return read_dicom(path, case)
+    choice = choice or find_dce_series(path, case, study=study, series=series)
+    dce = read_phases(choice.phases, choice.acquisition.split_by, case)
+    dce.meta.update(choice.record())
+    return dce
 
 
 # ---------------------------------------------------------------- masks
@@ -200,8 +148,8 @@ def read_mask(path: str | Path, reference: Any, case_id: str, what: str = "tumou
     path = Path(path)
     if not path.exists():
         raise MRIError(case_id, f"{what} does not exist", file=str(path))
-    if _is_image_file(path):
-        mask = _read_image(path, case_id)
+    if is_image_file(path):
+        mask = read_image(path, case_id)
     else:
         try:
             mask = _read_seg(path, case_id)

@@ -45,6 +45,16 @@ class MRIParams(BaseModel):
     fcm_clusters: int = Field(default=2, ge=2, le=4)
     fcm_fuzziness: float = Field(default=2.0, gt=1)
     fcm_membership: float = Field(default=0.5, gt=0, lt=1)
+    # automatic tumour mask (manifest `mri.mask: auto-ftv | auto-fcm`, or `extract-mri --tumour-mask`), see
+    # radpath.mri.tumour: the I-SPY functional tumour volume's early PE threshold (70 %), background threshold
+    # (fraction x percentile of the pre-contrast intensities in the VOI; None: 0.6 on fat-suppressed series, 0.2
+    # otherwise) and neighbour count; the clusters of auto-fcm; both fill the holes of the largest component
+    ftv_pe_threshold: float = Field(default=0.7, gt=0)
+    ftv_background_fraction: float | None = Field(default=None, ge=0, le=1)
+    ftv_background_percentile: float = Field(default=95.0, gt=0, le=100)
+    ftv_min_neighbours: int = Field(default=4, ge=0, le=26)
+    fcm_tumour_clusters: int = Field(default=3, ge=2, le=5)
+    auto_mask_fill_holes: bool = True
     # kinetic maps: voxels with a denominator <= this are masked (normalised intensity units)
     min_denominator: float = Field(default=0.0, ge=0)
     ser_clip: float = Field(default=5.0, gt=0)  # SER beyond this is treated as invalid (near-zero washout denominators)

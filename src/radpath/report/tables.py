@@ -147,11 +147,27 @@ def table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def _mask_notes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """One footnote per cohort with MRI cases: how many tumour masks were drawn and how many automatic."""
+    rows = con.execute("SELECT cohort, coalesce(mask_source, 'given') AS source, count(*) FROM mri_cases "
+                       "GROUP BY ALL ORDER BY 1, 2").fetchall()
+    counts: dict[str, dict[str, int]] = {}
+    for cohort, source, n in rows:
+        counts.setdefault(cohort, {})[source] = int(n)
+    notes = []
+    for cohort, by in counts.items():
+        auto = {k: v for k, v in by.items() if k != "given"}
+        detail = f" ({', '.join(f'{k}: {v}' for k, v in auto.items())})" if auto else ""
+        notes.append(f"MRI tumour masks, cohort {cohort}: {by.get('given', 0)} given, {sum(auto.values())} "
+                     f"automatic{detail}.")
+    return notes
+
+
 def _table1(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
     frame = con.execute("SELECT modality, family, code, name, formula, unit FROM table1_features").df()
     frame.columns = ["Modality", "Family", "Code", "Feature", "Formula", "Unit"]
-    return Table("table1_features", "Table 1. Feature definitions", frame,
-                 ["Formulas as computed by radpath (the feature registry's docstrings)."] if len(frame) else [])
+    notes = ["Formulas as computed by radpath (the feature registry's docstrings)."] if len(frame) else []
+    return Table("table1_features", "Table 1. Feature definitions", frame, notes + _mask_notes(con))
 
 
 def _table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
