@@ -108,8 +108,9 @@ def test_qupath_exports_are_read(tmp_path: Path) -> None:
     with pytest.raises(PathologyError, match="point class 'Tumor cell' is not mapped"):
         geojson.points(path, "C", {"Lymphocyte": "lymphocyte"})
     bowtie = tmp_path / "bowtie.geojson"
-    bowtie.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
-                      "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [10, 10], [10, 0], [0, 10], [0, 0]]]}}]}))
+    crossing = {"type": "Polygon", "coordinates": [[[0, 0], [10, 10], [10, 0], [0, 10], [0, 0]]]}
+    bowtie.write_text(json.dumps({"type": "FeatureCollection",
+                                  "features": [{"type": "Feature", "properties": {}, "geometry": crossing}]}))
     with pytest.raises(PathologyError, match="invalid Polygon.*Self-intersection"):
         geojson.regions(bowtie, "C")
     (tmp_path / "bad.geojson").write_text("{not json")
