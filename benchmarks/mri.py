@@ -12,7 +12,16 @@ like a real normalised DCE series (SD 0.05), so that SER in the parenchyma spans
 width 0.05, ~150 of them occupied) as on real data. Sizes and occupied grey levels are printed. --tumour-mm 40
 gives the upper end (~34k tumour voxels).
 
-Run: .venv/bin/python benchmarks/mri.py [--size 256 256 80] [--repeat 3] [--tumour-mm 30]
+Real-sized exam (issue 22, section 4: a real exam, 256 x 256 x 60, 3 phases, all 403 features <= 5 s per case on
+one core): a GE-like exam rendered as DICOM (one series holding the three phases; a lobulated ~3.4 cm tumour in
+dense parenchyma with noise like a real series) goes through the whole pipeline, read to features, with today's
+code and with the code of `--baseline` (default: main before issue 22), each in its own process on this run's
+case, alternately. The code of the baseline is taken from git (`git archive REF src`); without git or the commit
+the baseline is skipped. Each step is timed in CPU seconds of its process (one core: a loaded machine stretches
+wall time, not CPU time); wall time is printed beside. The 403 feature values of both must be identical.
+
+Run: .venv/bin/python benchmarks/mri.py [--size 256 256 80] [--repeat 3] [--tumour-mm 30] [--exam-only]
+     [--baseline REF]
 """
 
 from __future__ import annotations
@@ -148,6 +157,129 @@ def real_sized(args: argparse.Namespace, params: MRIParams) -> None:
     compare(maps, params, args.repeat, f"real-sized case ({args.tumour_mm:g} mm tumour)")
 
 
+BASELINE_REF = "40975d9"        # main before issue 22
+EXAM_SIZE = (256, 256, 60)
+
+
+def render_exam(folder: Path) -> None:
+    """The real-sized exam of the module docstring: DICOM below `folder`, its drawn tumour as mask.nii.gz."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from radpath.synth.mri import Protocol, render_arrays, write_dicom
+
+    spacing = (320.0 / EXAM_SIZE[0], 320.0 / EXAM_SIZE[1], 160.0 / EXAM_SIZE[2])
+    truth = {"patient_id": "EXAM", "tumour_volume_cc": 20.0, "tumour_lobulation": 0.4, "tumour_ser_mean": 1.3,
+             "tumour_pe_mean": 1.2, "ser_skew": 0.5, "ts_bpe_ser": 1.0, "bpe_fraction": 0.5,
+             "parenchyma_fraction": 0.55}
+    protocol = Protocol((0.0, 90.0, 390.0), spacing, "GE MEDICAL SYSTEMS", 1.0, EXAM_SIZE)
+    rng = np.random.default_rng(1)
+    arrays = render_arrays(truth, protocol, rng)
+    phases = [np.clip(p + rng.normal(0.0, 22.0, p.shape), 0, None) for p in arrays["phases"]]  # ~5 % of gland
+    write_dicom(phases, protocol, folder / "dicom", "EXAM", one_series=True)
+    mask = sitk.GetImageFromArray(arrays["tumour"].astype(np.uint8))
+    mask.SetSpacing(spacing)
+    mask.SetOrigin((-0.5 * EXAM_SIZE[0] * spacing[0], -0.5 * EXAM_SIZE[1] * spacing[1], 0.0))
+    sitk.WriteImage(mask, str(folder / "mask.nii.gz"))
+
+
+def exam_worker(folder: str, repeat: int, out: str) -> None:
+    """In its own process (`--worker`): the whole pipeline on the exam `repeat` times; writes the best (least
+    CPU) run's seconds per step and its 403 feature values as JSON. Uses only what every radpath since issue 15
+    has (CaseInput, prepare_case, compute_features), so that the baseline's code runs it too."""
+    import json
+
+    import numpy as np
+
+    import radpath.mri.pipeline as pipeline
+    from radpath.mri.features import compute_features
+    from radpath.mri.params import MRIParams
+
+    wall = time.perf_counter
+    pipeline.time.perf_counter = time.process_time        # the pipeline's step clock counts this process's CPU
+    case = pipeline.CaseInput("EXAM", folder, str(Path(folder) / "mask.nii.gz"), None)
+    params = MRIParams()
+    best: dict[str, float] | None = None
+    values: dict[str, float] = {}
+    for _ in range(repeat):
+        cpu, start = time.process_time(), wall()
+        prepared = pipeline.prepare_case(case, params)
+        before = time.process_time()
+        values = compute_features(prepared.maps, params)
+        steps = dict(prepared.timings, features=time.process_time() - before)
+        steps.update(total=time.process_time() - cpu, wall=wall() - start)
+        if best is None or steps["total"] < best["total"]:
+            best = steps
+    Path(out).write_text(json.dumps({"steps": best, "file": pipeline.__file__,
+                                     "features": {k: (v if np.isfinite(v) else None) for k, v in values.items()}}))
+
+
+def _baseline_tree(ref: str, target: Path) -> Path | None:
+    """`src/` of commit `ref` unpacked below `target` (None, with the reason printed, when git cannot)."""
+    import subprocess
+    import tarfile
+
+    repo = Path(__file__).resolve().parent.parent
+    archive = target / "baseline.tar"
+    try:
+        subprocess.run(["git", "-C", str(repo), "archive", "-o", str(archive), ref, "src"], check=True,
+                       capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"  baseline {ref} skipped: git archive failed ({' '.join(str(exc).split())[:120]})")
+        return None
+    with tarfile.open(archive) as tar:
+        tar.extractall(target / "baseline", filter="data")
+    return target / "baseline" / "src"
+
+
+def exam(args: argparse.Namespace) -> None:
+    """The real-sized exam through the whole pipeline: today's code against `--baseline` (module docstring)."""
+    import json
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "EXAM"
+        start = time.perf_counter()
+        render_exam(folder)
+        print(f"real-sized exam {'x'.join(map(str, EXAM_SIZE))}, 3 phases, GE-like DICOM (one series): rendered in "
+              f"{time.perf_counter() - start:.1f} s")
+        trees = {"now": Path(__file__).resolve().parent.parent / "src"}
+        base = _baseline_tree(args.baseline, Path(tmp))
+        if base is not None:
+            trees = {"baseline": base, **trees}
+        results: dict[str, dict] = {}
+        for round_ in range(args.rounds):
+            for name, src in trees.items():
+                out = Path(tmp) / f"{name}{round_}.json"
+                env = dict(os.environ, PYTHONPATH=str(src))
+                subprocess.run([sys.executable, __file__, "--worker", str(folder), "--repeat", str(args.repeat),
+                                "--out", str(out)], check=True, env=env)
+                got = json.loads(out.read_text())
+                assert Path(got["file"]).is_relative_to(src), f"{name} ran {got['file']}, not the code of {src}"
+                if name not in results or got["steps"]["total"] < results[name]["steps"]["total"]:
+                    results[name] = got
+        names = list(results)
+        steps = [s for s in results["now"]["steps"] if s not in ("total", "wall")]
+        steps += [s for s in results.get("baseline", {"steps": {}})["steps"] if s not in steps + ["total", "wall"]]
+        label = {"baseline": f"{args.baseline} (before)", "now": "now"}
+        print(f"whole case on one core, best of {args.repeat} x {args.rounds}, CPU seconds per step:")
+        print(f"  {'step':<10}" + "".join(f"{label[n]:>20}" for n in names))
+        for step in [*steps, "total", "wall"]:
+            print(f"  {step:<10}" + "".join(f"{results[n]['steps'].get(step, 0.0):20.3f}" for n in names))
+        now = results["now"]["steps"]["total"]
+        if "baseline" in results:
+            before = results["baseline"]["steps"]["total"]
+            a, b = results["now"]["features"], results["baseline"]["features"]
+            assert set(a) == set(b), "the two paths give different feature sets"
+            differ = [k for k in a if a[k] != b[k]]
+            worst = max((abs(a[k] - b[k]) / max(abs(b[k]), 1e-12) for k in differ
+                         if a[k] is not None and b[k] is not None), default=0.0)
+            print(f"  ratio now / before = {now / before:.2f} ({before / now:.2f}x faster); {len(a)} features, "
+                  f"{len(a) - len(differ)} bit-equal, largest relative difference {worst:.1e}")
+        print(f"  target <= 5 s per case on one core: {'met' if now <= 5.0 else 'NOT met'} ({now:.2f} s CPU)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, nargs=3, default=[256, 256, 80], metavar=("X", "Y", "Z"))
@@ -156,7 +288,21 @@ def main() -> None:
                         "whole-case timing (the 403-feature comparison always runs it).")
     parser.add_argument("--tumour-mm", type=float, default=30.0, help="Tumour diameter of the real-sized profile.")
     parser.add_argument("--only-real", action="store_true", help="Run the real-sized profile only.")
+    parser.add_argument("--exam-only", action="store_true", help="Run the real-sized exam comparison only.")
+    parser.add_argument("--baseline", default=BASELINE_REF, help="git commit of the code to compare the exam with.")
+    parser.add_argument("--rounds", type=int, default=2, help="Alternating rounds of baseline and now (exam).")
+    parser.add_argument("--worker", metavar="FOLDER", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        import SimpleITK as sitk
+
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+        exam_worker(args.worker, args.repeat, args.out)
+        return
+    exam(args)
+    if args.exam_only:
+        return
 
     import numpy as np
     import SimpleITK as sitk

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from timing import best_of
 
-from radpath.pathology.infer import grid_origins, predict_map
-from radpath.pathology.models import build
+from radpath.pathology.infer import predict_map
 from radpath.pathology.slides import SlideInfo, open_slide, thumbnail
+from radpath.pathology.til.nets import build
 from radpath.pathology.tiling import read_batches
 from radpath.pathology.tissue import PatchGrid, tissue_mask
 from radpath.synth.slides import render_section, write_pyramid
@@ -38,7 +38,7 @@ def measure(args: argparse.Namespace, info: SlideInfo, grid: PatchGrid, selected
     n = int(selected.sum())
     model = build("resnet18", width=args.width).eval().to(device)
     meta = {"input_px": args.input_px, "mean": [0.5] * 3, "std": [0.25] * 3}
-    origins = grid_origins(grid, np.argwhere(selected))
+    origins = grid.origins0(np.argwhere(selected))
     side = int(round(grid.patch0))
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from timing import best_of
 
-from radpath.pathology.infer import grid_origins, predict_map
-from radpath.pathology.models import build, load_model
+from radpath.pathology.infer import predict_map
 from radpath.pathology.slides import open_slide
+from radpath.pathology.til.nets import build, load_model
 from radpath.pathology.tiling import read_batches
 from radpath.pathology.tissue import PatchGrid
 from radpath.synth.slides import render_section, write_pyramid
@@ -50,7 +50,7 @@ def main() -> None:
         grid = PatchGrid(info.width, info.height, 700.0)
         selected = np.zeros(grid.shape, bool)
         selected.flat[: args.patches] = True
-        origins = grid_origins(grid, np.argwhere(selected))
+        origins = grid.origins0(np.argwhere(selected))
 
         def read(via: int | None) -> None:
             for _ in read_batches(info, origins, 700, 224, "bench", batch=32, readers=0, via_px=via):

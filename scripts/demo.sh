@@ -23,10 +23,10 @@ step "DCE-MRI features"
 "$BIN/radpath" extract-mri "$TRAIN" --jobs "$JOBS"
 "$BIN/radpath" extract-mri "$VALID" --jobs "$JOBS"
 step "train the tumour and lymphocyte patch classifiers on synthetic labelled patches"
-"$BIN/radpath" train-til --task tumor --data "$STUDY/patches/tumor" --out "$DIR/models/tumor.pt"
-"$BIN/radpath" train-til --task lymphocyte --data "$STUDY/patches/lymphocyte" --out "$DIR/models/lymphocyte.pt"
+"$BIN/radpath" train-til --task tumor --data "$STUDY/patches/tumor" --out "$DIR/models/tumor.safetensors"
+"$BIN/radpath" train-til --task lymphocyte --data "$STUDY/patches/lymphocyte" --out "$DIR/models/lymphocyte.safetensors"
 step "score the whole-slide images (TIL maps and scores)"
-"$BIN/radpath" score-wsi "$TRAIN" --tumor-model "$DIR/models/tumor.pt" --til-model "$DIR/models/lymphocyte.pt" \
+"$BIN/radpath" score-wsi "$TRAIN" --tumor-model "$DIR/models/tumor.safetensors" --til-model "$DIR/models/lymphocyte.safetensors" \
   --out "$DIR/til_maps" --jobs "$JOBS"
 step "tissue compartments (TIGER): train a small segmentation network and evaluate it"
 "$BIN/radpath" train-seg --data "$STUDY/segmentation/train" --out "$DIR/models/tissue.safetensors" --epochs 8
@@ -50,11 +50,13 @@ step "cytolytic activity and TMB, ComBat across platforms"
 step "univariate associations (TIL, TMB, CYT)"
 "$BIN/radpath" associate --cohort tcga_brca --target til --modality mri --modality pathology
 step "LASSO imaging signatures (10-fold CV x 100 repeats): the paper's 17 Table 1 features, then every MRI feature"
-"$BIN/radpath" fit-signature --cohort tcga_brca --name paper_signature --features paper_table1 --jobs "$JOBS"
-"$BIN/radpath" fit-signature --cohort tcga_brca --name mri_signature --modality mri --jobs "$JOBS"
+"$BIN/radpath" fit-signature --cohort tcga_brca --name paper_signature --features paper_table1 --jobs "$JOBS" \
+  --label "Imaging signature (17 Table 1 features)"
+"$BIN/radpath" fit-signature --cohort tcga_brca --name mri_signature --modality mri --jobs "$JOBS" \
+  --label "Imaging signature (all MRI features)"
 step "composite model: paper signature + cytolytic activity"
 "$BIN/radpath" fit-composite --cohort tcga_brca --signature paper_signature --with cyt \
-  --adjust stage,er,pr,her2,tnbc,tmb
+  --adjust stage,er,pr,her2,tnbc,tmb --label "Imaging signature + cytolytic activity"
 step "the published signature (Wu et al.), standardised within each cohort"
 "$BIN/radpath" apply --model published:wu2020_signature --cohort tcga_brca
 step "evaluate on the training cohort (Table 3): every model on the same patients, DeLong against the composite"

@@ -19,7 +19,8 @@ def test_training_cohort_matches_the_truth(con, table_study) -> None:
     assert len(patients) == len(truth)
     # tables-only study: the only criterion left is histology (invasive carcinoma)
     assert patients["included"].sum() == truth["invasive"].sum()
-    assert set(patients.loc[~patients["included"], "exclusion_reason"]) == {"invasive carcinoma"}
+    # the reason a patient was excluded, not the criterion it failed
+    assert set(patients.loc[~patients["included"], "exclusion_reason"]) == {"not invasive carcinoma"}
     clinical = con.execute("SELECT * FROM clinical").df().set_index("patient_id").loc[truth.index]
     for column in ("er", "pr", "her2", "subtype", "t_stage", "n_stage", "m_stage", "stage", "pam50"):
         assert (clinical[column] == truth[column]).all(), column
@@ -29,9 +30,11 @@ def test_training_cohort_matches_the_truth(con, table_study) -> None:
     til = con.execute("SELECT patient_id, stromal_til_pct, til_category FROM til").df().set_index("patient_id")
     assert (til.loc[truth.index, "stromal_til_pct"] == truth["til_pct"]).all()
     assert (til.loc[truth.index, "til_category"] == truth["til_category"]).all()
-    flow = con.execute("SELECT step, n_before, n_excluded, n_after FROM inclusion_flow ORDER BY step").fetchall()
+    flow = con.execute("SELECT step, n_before, n_excluded, n_after, exclusion_reason FROM inclusion_flow "
+                       "ORDER BY step").fetchall()
     n = len(truth)
-    assert flow == [(0, n, 0, n), (1, n, n - truth["invasive"].sum(), truth["invasive"].sum())]
+    assert flow == [(0, n, 0, n, None), (1, n, n - truth["invasive"].sum(), truth["invasive"].sum(),
+                                         "not invasive carcinoma")]
 
 
 def test_validation_cohort_outcomes_match_the_truth(con, table_study) -> None:
@@ -88,3 +91,18 @@ def test_no_identifying_columns_are_stored(con, table_study) -> None:
     for table, column in text_columns:
         values = {r[0] for r in con.execute(f'SELECT DISTINCT "{column}" FROM "{table}"').fetchall()}
         assert not values & (birth | uuids), (table, column)
+
+
+def test_exclusion_reasons_read_as_reasons() -> None:
+    """A criterion's label says what an included patient has; the stored reason says what an excluded one lacks
+    (`exclusion` in the manifest overrides the wording)."""
+    from radpath.cohort import Criterion
+
+    def reason(label: str, **extra: object) -> str:
+        return Criterion(label=label, kind="source_present", source="mri", **extra).reason
+
+    assert reason("pre-treatment DCE-MRI present") == "no pre-treatment DCE-MRI"
+    assert reason("recurrence-free survival available") == "no recurrence-free survival"
+    assert reason("ER status known") == "ER status unknown"
+    assert reason("invasive carcinoma") == "not invasive carcinoma"
+    assert reason("DCE-MRI present", exclusion="MRI after neoadjuvant therapy") == "MRI after neoadjuvant therapy"

@@ -83,9 +83,14 @@ def test_shipped_manifest_as_is_ingests_the_sheet_and_reports_absent_sources(con
     assert data.absent["expression"].name == "GSE22226-GPL1708_series_matrix.txt.gz"
     rfs = [r for r in outcomes if r["RFS"] is not None and r["rfs_ind"] is not None]
     assert con.execute("SELECT count(*) FROM outcomes WHERE endpoint = 'rfs'").fetchone()[0] == len(rfs)
-    flow = con.execute("SELECT step, criterion, n_before, n_excluded FROM inclusion_flow ORDER BY step").fetchall()
-    assert flow[:2] == [(0, "patients in the clinical table", 221, 0), (1, "pre-treatment DCE-MRI present", 221, 221)]
+    flow = con.execute("SELECT step, criterion, n_before, n_excluded, exclusion_reason FROM inclusion_flow "
+                       "ORDER BY step").fetchall()
+    assert flow[:2] == [(0, "patients in the clinical table", 221, 0, None),
+                        (1, "pre-treatment DCE-MRI present", 221, 221, "no pre-treatment DCE-MRI")]
     assert con.execute("SELECT count(*) FROM patients WHERE included").fetchone() == (0,)
+    # the warehouse stores why each patient was excluded, as a reason (not the criterion's text)
+    reasons = con.execute("SELECT DISTINCT exclusion_reason FROM patients").fetchall()
+    assert reasons == [("no pre-treatment DCE-MRI",)]
 
 
 def test_a_source_that_is_present_but_unreadable_stays_an_error(con, tmp_path: Path) -> None:

@@ -134,6 +134,22 @@ class Criterion(_Model):
     values: list[str] | None = None
     source: Literal["mri", "slides", "expression", "mutations", "til"] | None = None
     endpoint: str | None = None
+    exclusion: str | None = None   # why a patient failing it is excluded [default: from the label, see `reason`]
+
+    @property
+    def reason(self) -> str:
+        """The exclusion reason of a patient failing the criterion: `exclusion` if given, else the label turned
+        round ('pre-treatment DCE-MRI present' -> 'no pre-treatment DCE-MRI', 'ER known' -> 'ER unknown',
+        'invasive carcinoma' -> 'not invasive carcinoma')."""
+        if self.exclusion:
+            return self.exclusion
+        label = self.label.strip()
+        for suffix in (" present", " available"):
+            if label.lower().endswith(suffix):
+                return f"no {label[: -len(suffix)]}"
+        if label.lower().endswith(" known"):
+            return f"{label[: -len(' known')]} unknown"
+        return f"not {label}"
 
 
 class Manifest(_Model):

@@ -220,7 +220,8 @@ def inclusion(
     patients = list(clinical["patient_id"])
     remaining = list(patients)
     step_of: dict[str, tuple[int, str]] = {}
-    flow = [(0, "patients in the clinical table", len(patients), 0, len(patients))]
+    flow: list[tuple[int, str, int, int, int, str | None]] = [
+        (0, "patients in the clinical table", len(patients), 0, len(patients), None)]
     by_id = clinical.set_index("patient_id")
     for step, criterion in enumerate(loaded.manifest.inclusion, start=1):
         if criterion.kind == "source_present" and criterion.source in (absent or {}):
@@ -230,8 +231,8 @@ def inclusion(
         kept = [pid for pid in remaining if pid in passes]
         for pid in remaining:
             if pid not in passes:
-                step_of[pid] = (step, criterion.label)
-        flow.append((step, criterion.label, len(remaining), len(remaining) - len(kept), len(kept)))
+                step_of[pid] = (step, criterion.reason)
+        flow.append((step, criterion.label, len(remaining), len(remaining) - len(kept), len(kept), criterion.reason))
         remaining = kept
     decided = pd.DataFrame(
         {
@@ -241,7 +242,8 @@ def inclusion(
             "exclusion_reason": [step_of.get(pid, (None, None))[1] for pid in patients],
         }
     )
-    return decided, pd.DataFrame(flow, columns=["step", "criterion", "n_before", "n_excluded", "n_after"])
+    return decided, pd.DataFrame(flow, columns=["step", "criterion", "n_before", "n_excluded", "n_after",
+                                                "exclusion_reason"])
 
 
 def _criterion_test(

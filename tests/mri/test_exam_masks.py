@@ -11,25 +11,17 @@ import duckdb
 import numpy as np
 import pydicom
 import SimpleITK as sitk
-from typer.testing import CliRunner
 
-from radpath.cli.app import build_app
 from radpath.mri.io import read_dce, read_mask
 
 from .dicom_data import Visit, write_exam
-from .tumour_data import dice, planted_exam
+from .tumour_data import dice, mri_cohort, planted_exam, run_cli
 
 
 def _four_phases(exam: dict[str, np.ndarray]) -> list[np.ndarray]:
     """Phases at 0, 90, 240, 390 s (write_exam's times): effective early 165 s and late 465 s."""
     pre, early, late = exam["phases"]
     return [np.rint(p) for p in (pre, early, (early + late) / 2, late)]
-
-
-def _run(*args: str) -> str:
-    result = CliRunner().invoke(build_app(), list(args))
-    assert result.exit_code == 0, result.output
-    return str(result.output)
 
 
 def test_whole_exam_folders_without_masks_extract_with_automatic_ftv_masks(tmp_path: Path) -> None:
@@ -43,14 +35,11 @@ def test_whole_exam_folders_without_masks_extract_with_automatic_ftv_masks(tmp_p
     # P2: one flat folder, a series per phase
     (only,) = write_exam(root / "mri" / "P2", [Visit("20110405", _four_phases(exams["P2"]))], per_phase=True,
                          tcia=False)
-    (root / "clinical.csv").write_text("pid,age\nP1,50\nP2,60\n")
-    manifest = root / "manifest.yaml"
-    manifest.write_text("name: downloads\nroot: .\nclinical:\n- path: clinical.csv\n  id_column: pid\n  columns:\n"
-                        "    age: age\nmri:\n  root: mri\n  mask: auto-ftv\n")
+    manifest = mri_cohort(root, "downloads", ["P1", "P2"], "  root: mri\n  mask: auto-ftv\n")
     (tmp_path / "p.yaml").write_text("extended: false\n")
     db = tmp_path / "w.duckdb"
-    _run("ingest", str(manifest), "--db", str(db))
-    output = _run("extract-mri", str(manifest), "--db", str(db), "--params", str(tmp_path / "p.yaml"))
+    run_cli("ingest", str(manifest), "--db", str(db))
+    output = run_cli("extract-mri", str(manifest), "--db", str(db), "--params", str(tmp_path / "p.yaml"))
     assert "2 cases done, 0 failed" in output and "QC " not in output
     with duckdb.connect(str(db), read_only=True) as con:
         rows = {r[0]: r[1:] for r in con.execute(
@@ -69,6 +58,6 @@ def test_whole_exam_folders_without_masks_extract_with_automatic_ftv_masks(tmp_p
         assert pydicom.dcmread(dce.phase_files[0][0], stop_before_pixels=True).SeriesInstanceUID == pre_series
         mask = sitk.GetArrayFromImage(read_mask(mask_file, dce.phases[0], pid)) > 0
         assert dice(mask, exams[pid]["tumour"]) >= 0.9
-    shown = _run("mri", "inspect", "P1", "--manifest", str(manifest), "--params", str(tmp_path / "p.yaml"),
+    shown = run_cli("mri", "inspect", "P1", "--manifest", str(manifest), "--params", str(tmp_path / "p.yaml"),
                  "--png", str(tmp_path / "p1.png"))
     assert "tumour mask: ('auto-ftv', 'auto-ftv: " in shown and "QC flags: none" in shown

@@ -4,6 +4,7 @@ those of the intended visit's phases given alone."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -96,6 +97,18 @@ def test_whole_exam_folders_extract_the_chosen_visit_and_series(tmp_path: Path) 
     assert reasons[(later.study_uid, 300)] == "segmentation (SEG)"
     assert reasons[(first.study_uid, 3)].startswith("another visit (1 of 2, study 2002-03-15")
     assert reasons[(None, None)] == "not a DICOM file" and split == "slice-position repetition"
+    # provenance: the files read (the later visit's DCE and the mask), hashed here by hand; no folder-wide hashing
+    case = exams / "mri" / "P1"
+    read_files = sorted([*later.folders["dce"].glob("*.dcm"), case / "mask.nii.gz"])
+    digest = hashlib.sha256()
+    for path in read_files:
+        digest.update(f"{path.relative_to(case)}\t{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    with duckdb.connect(str(db), read_only=True) as con:
+        files, sha = con.execute("SELECT input_files, input_sha256 FROM mri_cases WHERE patient_id = 'P1' AND "
+                                 "cohort = 'exams'").fetchone()
+        hashed = con.execute("SELECT input_hashes FROM runs WHERE command = 'extract-mri'").fetchall()
+    assert (files, sha) == (65, digest.hexdigest())
+    assert all(not name.endswith(".dcm") for (text,) in hashed for name in json.loads(text))
     p2 = rows["P2"]
     assert p2[3:7] == (1, 1, "last", "automatic") and p2[-1] == "series"
     assert [s["uid"] for s in json.loads(p2[7])] == only.series["dce"]

@@ -22,7 +22,7 @@ from radpath.mri.mask_files import write_seg
 from radpath.report.tables import TABLES
 from radpath.synth.mri import Protocol, write_dicom
 
-from .tumour_data import SPACING, TIMES, dice, planted_exam
+from .tumour_data import SPACING, TIMES, dice, mri_cohort, planted_exam, run_cli
 
 CASES = {"P0": True, "P1": False}                  # one series holding every phase | one series per phase
 
@@ -41,22 +41,16 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     mask = sitk.GetImageFromArray(np.load(root / "P0_truth.npy").astype(np.uint8))
     mask.CopyInformation(pre)
     sitk.WriteImage(mask, str(root / "mri" / "P0" / "mask.nii.gz"))
-    (root / "clinical.csv").write_text("pid,age\nP0,50\nP1,61\n")
+    (root / "clinical.csv").write_text("pid,age\nP0,50\nP1,61\n")      # the cohort manifests: `manifest`
     (root / "params.yaml").write_text("extended: false\n")
     return root
 
 
 def manifest(root: Path, name: str, mask: str) -> Path:
-    path = root / f"{name}.yaml"
-    path.write_text(f"name: {name}\nroot: .\nclinical:\n- path: clinical.csv\n  id_column: pid\n  columns:\n"
-                    f"    age: age\nmri:\n  root: mri\n  mask: {mask}\n")
-    return path
+    return mri_cohort(root, name, list(CASES), f"  root: mri\n  mask: {mask}\n")
 
 
-def run(*args: str) -> str:
-    result = CliRunner().invoke(build_app(), list(args))
-    assert result.exit_code == 0, result.output
-    return str(result.output)
+run = run_cli
 
 
 def test_segment_tumour_writes_a_seg_that_reads_back_voxel_for_voxel(cohort: Path, tmp_path: Path) -> None:

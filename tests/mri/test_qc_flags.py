@@ -8,15 +8,13 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-from typer.testing import CliRunner
 
-from radpath.cli.app import build_app
 from radpath.mri.params import MRIParams
 from radpath.mri.phases import choose_phases
 from radpath.mri.qc import border_faces, mask_flags, phase_flags
 
 from .helpers import write_nifti_case
-from .tumour_data import SPACING, planted_exam
+from .tumour_data import SPACING, mri_cohort, planted_exam, run_cli
 
 
 def test_a_first_post_phase_at_584_s_is_flagged_as_early() -> None:
@@ -56,18 +54,12 @@ def test_extract_prints_and_stores_the_flags(tmp_path: Path) -> None:
     tumour[z, y, : np.nonzero(tumour[z, y])[0].min() + 1] = True         # a stroke to the x-first border
     cohort = tmp_path / "flagged"
     write_nifti_case(cohort / "mri" / "Q1", exam, [0.0, 524.0, 644.0], SPACING)
-    (cohort / "clinical.csv").write_text("pid,age\nQ1,50\n")
-    manifest = cohort / "manifest.yaml"
-    manifest.write_text("name: flagged\nroot: .\nclinical:\n- path: clinical.csv\n  id_column: pid\n  columns:\n"
-                        "    age: age\nmri:\n  root: mri\n  mask: mask.nii.gz\n")
+    manifest = mri_cohort(cohort, "flagged", ["Q1"], "  root: mri\n  mask: mask.nii.gz\n")
     (tmp_path / "p.yaml").write_text("extended: false\n")
     db = tmp_path / "w.duckdb"
-    runner = CliRunner()
-    assert runner.invoke(build_app(), ["ingest", str(manifest), "--db", str(db)]).exit_code == 0
-    result = runner.invoke(build_app(), ["extract-mri", str(manifest), "--db", str(db), "--params",
-                                         str(tmp_path / "p.yaml")])
-    assert result.exit_code == 0, result.output
-    lines = [line for line in result.output.splitlines() if line.startswith("QC ")]
+    run_cli("ingest", str(manifest), "--db", str(db))
+    output = run_cli("extract-mri", str(manifest), "--db", str(db), "--params", str(tmp_path / "p.yaml"))
+    lines = [line for line in output.splitlines() if line.startswith("QC ")]
     assert lines == ["QC Q1: early phase 1 is centred at 584 s, 434 s from its 150 s target (tolerance 90 s)",
                      "QC Q1: late phase 2 is centred at 704 s, 254 s from its 450 s target (tolerance 90 s)",
                      "QC Q1: tumour mask touches the image border (x-first)"]

@@ -211,3 +211,24 @@ def test_a_broken_dicom_file_still_names_itself(tmp_path: Path) -> None:
     victim.write_bytes(b"\x00" * 64)                      # named .dcm: a broken download, not a stray note
     with pytest.raises(MRIError, match=rf"case BROKEN, file .*{victim.name}: not a readable DICOM file"):
         find_dce_series(case, "BROKEN")
+
+
+def test_headers_are_read_up_to_group_0028_only_and_long_headers_from_the_file(tmp_path: Path) -> None:
+    from pydicom.datadict import tag_for_keyword
+
+    from radpath.mri.dicom import HEADER_BYTES, HEADER_KEYWORDS, LAST_GROUP, read_header
+
+    assert all(tag_for_keyword(k) >> 16 <= LAST_GROUP for k in HEADER_KEYWORDS)   # nothing needed lies beyond
+    visit = Visit("20100101", ARRAYS["phases"])
+    for private, folder in ((300, tmp_path / "short"), (6000, tmp_path / "long")):
+        write_series(folder, ARRAYS["phases"][:1], visit, number=3, description="DCE",
+                     image_type=["ORIGINAL", "PRIMARY", "OTHER"], private_tags=private)
+        path = sorted(folder.glob("*.dcm"))[5]
+        full = pydicom.dcmread(path)
+        header = read_header(path, "H")
+        assert header is not None and "PixelData" not in header
+        rows_at = path.read_bytes().find(b"\x28\x00\x10\x00")          # where (0028,0010) Rows lies in the file
+        assert (rows_at > HEADER_BYTES) == (private > 1000)                # the long header is read from the file
+        for keyword in ("SeriesInstanceUID", "InstanceNumber", "ImagePositionPatient", "Rows", "PixelSpacing",
+                        "EchoTime", "ContentTime", "ImageType", "MagneticFieldStrength"):
+            assert header.get(keyword) == full.get(keyword), keyword

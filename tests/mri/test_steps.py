@@ -136,3 +136,29 @@ def test_breast_mask_excludes_air() -> None:
     assert mask[2:10, 4:26, 4:26].mean() > 0.9
     assert mask[5:7, 10:14, 10:14].all()
     assert mask[0].sum() == 0 and mask[:, 0].sum() == 0
+
+
+def test_a_map_computed_where_it_is_used_equals_the_whole_volume_bit_for_bit() -> None:
+    """The pipeline normalises and computes the acquisition-grid PE at the parenchyma's voxels only (issue 22 §4):
+    the same values, bit for bit, as normalising and mapping the whole float32 volume."""
+    rng = np.random.default_rng(4)
+    pre = rng.uniform(0.0, 900.0, (12, 20, 20)).astype(np.float32)
+    early = (pre * rng.uniform(0.8, 2.5, pre.shape)).astype(np.float32)
+    where = rng.random(pre.shape) < 0.3
+    scale = 437.123
+    whole = kinetics.pe_array(pre.astype(np.float64) / scale, early.astype(np.float64) / scale, 0.01)
+    part = kinetics.embedded(kinetics.pe_array, where, (pre, early), scale, 0.01)
+    np.testing.assert_array_equal(part.values[where], whole.values[where])
+    np.testing.assert_array_equal(part.valid[where], whole.valid[where])
+    assert not part.valid[~where].any() and (part.values[~where] == 0).all()
+
+
+def test_fcm_memberships_in_blocks_equal_one_pass_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(6)
+    values = np.concatenate([rng.normal(400, 40, 3000), rng.normal(1000, 60, 2000)])
+    one_pass = segment.fuzzy_cmeans_1d(values, 3)
+    monkeypatch.setattr(segment, "CHUNK", 256)
+    blocks = segment.fuzzy_cmeans_1d(values, 3)
+    np.testing.assert_array_equal(blocks.centroids, one_pass.centroids)
+    np.testing.assert_array_equal(blocks.membership, one_pass.membership)
+    np.testing.assert_array_equal(blocks.column(2), one_pass.membership[:, 2])

@@ -9,6 +9,8 @@ is blurred (partial volume at every edge). The tumour truth (crisp) includes the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,3 +61,24 @@ def planted_exam(seed: int = 0, *, fat_suppressed: bool = False, shape: tuple[in
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * (a & b).sum() / (a.sum() + b.sum()))
+
+
+def mri_cohort(folder: Path, name: str, patients: Sequence[str], mri: str) -> Path:
+    """A cohort manifest (one clinical column) whose `mri` section is `mri` (YAML lines below `mri:`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "clinical.csv").write_text("pid,age\n" + "".join(f"{p},{50 + k}\n" for k, p in enumerate(patients)))
+    manifest = folder / f"{name}.yaml"
+    manifest.write_text(f"name: {name}\nroot: .\nclinical:\n- path: clinical.csv\n  id_column: pid\n  columns:\n"
+                        f"    age: age\nmri:\n{mri}")
+    return manifest
+
+
+def run_cli(*args: str) -> str:
+    """The output of a radpath command that must succeed."""
+    from typer.testing import CliRunner
+
+    from radpath.cli.app import build_app
+
+    result = CliRunner().invoke(build_app(), list(args))
+    assert result.exit_code == 0, result.output
+    return str(result.output)

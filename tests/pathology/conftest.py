@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from radpath.pathology.train import TrainConfig, train_classifier
+from radpath.pathology.til.train import TrainConfig, train_classifier
 from radpath.synth.slides import render_patch_dataset, render_section, write_pyramid
 
 SHAPE = (600, 800)   # level-0 height, width of the test slides (300 x 400 um at 0.5 um/px)

@@ -101,9 +101,9 @@ def test_model_of_another_method_or_input_size(tmp_path: Path) -> None:
         load_cell_model(path, "patch")
     with pytest.raises(ModelFileError, match="input size 64 px, expected 256 px"):
         load_cell_model(path, input_px=256)
-    from radpath.pathology.models import ResNet, save_model
+    from radpath.pathology.til.nets import ResNet, save_classifier
 
     other = tmp_path / "til.safetensors"
-    save_model(other, ResNet((1, 1, 1, 1), 4), {"task": "lymphocyte", "arch": "resnet18"})
+    save_classifier(other, ResNet((1, 1, 1, 1), 4), {"task": "lymphocyte", "arch": "resnet18"})
     with pytest.raises(ModelFileError, match="expected a cell detector"):
         load_cell_model(other)

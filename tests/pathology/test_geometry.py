@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from radpath.pathology import maps
-from radpath.pathology.scores import til_scores
 from radpath.pathology.slides import best_level, open_slide, read_patch
+from radpath.pathology.til import maps
+from radpath.pathology.til.scores import til_scores
 from radpath.pathology.tissue import PatchGrid, otsu_threshold, patch_side0, tissue_mask
 from radpath.synth.slides import write_pyramid
 

@@ -10,9 +10,10 @@ import torch
 from PIL import Image
 
 from radpath.errors import ConfigError, ModelFileError
-from radpath.pathology.inception import MIN_INPUT_PX, InceptionV4
-from radpath.pathology.models import ARCHITECTURES, build, load_model, read_meta, save_model
-from radpath.pathology.train import TrainConfig, train_classifier
+from radpath.pathology.models import read_meta
+from radpath.pathology.til.inception import MIN_INPUT_PX, InceptionV4
+from radpath.pathology.til.nets import ARCHITECTURES, build, load_model, save_classifier
+from radpath.pathology.til.train import TrainConfig, train_classifier
 
 # Published size of Inception-v4 (Szegedy et al. 2016, arXiv:1602.07261) with its 1000-class ImageNet head:
 # 42.7 M parameters, "Params (M): 42.7" on the timm model card https://huggingface.co/timm/inception_v4.tf_in1k
@@ -79,7 +80,7 @@ def test_one_training_step_and_model_file_round_trip(tmp_path: Path) -> None:
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     meta = {"task": "tumor", "arch": "inception_v4", "arch_kwargs": {"width": 4}, "input_px": 139, "patch_px": 350,
             "mpp": 0.25, "classes": ["negative", "positive"], "mean": [0.5] * 3, "std": [0.2] * 3}
-    path = save_model(tmp_path / "inception.safetensors", model, meta)
+    path = save_classifier(tmp_path / "inception.safetensors", model, meta)
     loaded, read = load_model(path, "tumor", input_px=139)
     assert read["arch"] == "inception_v4"
     model.eval()
@@ -88,7 +89,7 @@ def test_one_training_step_and_model_file_round_trip(tmp_path: Path) -> None:
         assert torch.isfinite(expected).all()
         assert torch.allclose(loaded(x), expected)
     # weights labelled with another width do not fit and are refused
-    save_model(tmp_path / "wrong.safetensors", model, {**meta, "arch_kwargs": {"width": 8}})
+    save_classifier(tmp_path / "wrong.safetensors", model, {**meta, "arch_kwargs": {"width": 8}})
     with pytest.raises(ModelFileError, match="do not fit"):
         load_model(tmp_path / "wrong.safetensors", "tumor")
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from radpath.errors import ModelFileError, PathologyError
-from radpath.pathology.models import build, load_model, read_meta, save_model
+from radpath.pathology.models import read_meta
 from radpath.pathology.slides import describe, open_slide, read_patch
+from radpath.pathology.til.nets import build, load_model, save_classifier
 
 from .conftest import make_slide
 
@@ -63,7 +64,7 @@ def test_model_round_trip_and_wrong_task(tmp_path: Path) -> None:
     model = build("resnet18", width=4).eval()
     meta = {"task": "tumor", "arch": "resnet18", "arch_kwargs": {"width": 4}, "input_px": 32, "patch_px": 176,
             "mpp": 0.5, "classes": ["negative", "positive"], "mean": [0.5] * 3, "std": [0.2] * 3}
-    path = save_model(tmp_path / "m.safetensors", model, meta)
+    path = save_classifier(tmp_path / "m.safetensors", model, meta)
     loaded, read = load_model(path, "tumor", input_px=32)
     x = torch.rand(3, 3, 32, 32)
     with torch.inference_mode():
@@ -97,7 +98,7 @@ def test_garbage_and_mismatched_model_files(tmp_path: Path) -> None:
     # weights of a width-4 network labelled as width 8: the architecture does not fit
     model = build("resnet18", width=4)
     meta = {"task": "tumor", "arch": "resnet18", "arch_kwargs": {"width": 8}, "input_px": 32}
-    path = save_model(tmp_path / "bad.safetensors", model, meta)
+    path = save_classifier(tmp_path / "bad.safetensors", model, meta)
     with pytest.raises(ModelFileError, match="weights do not fit architecture resnet18"):
         load_model(path, "tumor")
     # a plain torch state dict (no metadata) is safe to read but not a radpath model

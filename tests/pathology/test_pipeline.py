@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from radpath.cli.app import build_app, main
 from radpath.errors import ConfigError
 from radpath.pathology.models import read_meta
-from radpath.pathology.pipeline import ScoreParams, import_maps, score_slides
-from radpath.pathology.train import TrainConfig, augment, load_patches, train_classifier
+from radpath.pathology.til.pipeline import ScoreParams, import_maps, score_slides
+from radpath.pathology.til.train import TrainConfig, augment, load_patches, train_classifier
 
 from .conftest import make_slide
 
@@ -59,7 +59,7 @@ def test_augmentation_keeps_range_and_frozen_epochs_keep_backbone(patch_data: di
     # backbone from a local weights file, frozen for the one epoch: saved backbone == those weights, head trained
     from safetensors.torch import load_file
 
-    from radpath.pathology.models import build
+    from radpath.pathology.til.nets import build
 
     torch.manual_seed(99)
     init = build("resnet18", width=4).state_dict()
@@ -185,8 +185,8 @@ def test_cli_inspect_and_score_error(slides: dict[float, Path], models: dict[str
 def test_loader_workers_and_batch_size_do_not_change_the_map(models: dict[str, Path], slides: dict[float, Path]
                                                              ) -> None:
     from radpath.pathology.infer import predict_map
-    from radpath.pathology.models import load_model
     from radpath.pathology.slides import open_slide, thumbnail
+    from radpath.pathology.til.nets import load_model
     from radpath.pathology.tissue import PatchGrid, tissue_mask
 
     model, meta = load_model(models["lymphocyte"], "lymphocyte")

@@ -19,8 +19,8 @@ from radpath.pathology.segmentation.nets import load_seg_model, read_seg_meta
 from radpath.pathology.segmentation.pipeline import SegmentParams, segment_slides
 from radpath.pathology.segmentation.train import evaluate, preset, train_segmentation
 from radpath.pathology.tissue import dice_iou, stromal_til_score
-from radpath.synth.compartments import render_segmentation_dataset, truth_cells
-from radpath.synth.slides import render_section, write_pyramid
+from radpath.synth.compartments import truth_cells
+from radpath.synth.slides import render_section, render_segmentation_dataset, write_pyramid
 
 SLIDE_SHAPE = (400, 528)
 
@@ -170,10 +170,10 @@ def test_segment_wsi_end_to_end(seg_model: Path, seg_slides: tuple[Path, dict], 
 def test_model_files_of_other_kinds_are_refused(seg_model: Path, tmp_path: Path) -> None:
     import torch
 
-    from radpath.pathology.models import build, save_model
+    from radpath.pathology.til.nets import build, save_classifier
     from radpath.warehouse import open_warehouse
 
-    patch = save_model(tmp_path / "tumor.safetensors", build("resnet18", width=4),
+    patch = save_classifier(tmp_path / "tumor.safetensors", build("resnet18", width=4),
                        {"task": "tumor", "arch": "resnet18", "arch_kwargs": {"width": 4}})
     with pytest.raises(ModelFileError, match="a 'tumor' patch classifier, expected a segmentation model"):
         read_seg_meta(patch)

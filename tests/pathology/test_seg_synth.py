@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from radpath.pathology.tissue import stromal_til_score
-from radpath.synth.compartments import render_segmentation_dataset, truth_cells
-from radpath.synth.slides import render_section
+from radpath.synth.compartments import truth_cells
+from radpath.synth.slides import render_section, render_segmentation_dataset
 
 SHAPE = (288, 384)
 

@@ -22,8 +22,9 @@ from typer.testing import CliRunner
 from radpath.cli.app import build_app, main
 from radpath.errors import ModelFileError
 from radpath.pathology.infer import predict_map
-from radpath.pathology.models import load_model, model_hash, positive_index, read_meta
+from radpath.pathology.models import model_hash, read_meta
 from radpath.pathology.slides import open_slide
+from radpath.pathology.til.nets import load_model, positive_index
 from radpath.pathology.tissue import PatchGrid
 from radpath.pathology.zoo import read_config
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from radpath.ingest import ingest_manifest
-from radpath.stats.pipeline import run_apply, run_evaluate, run_fit_composite
+from radpath.stats.pipeline import run_apply, run_evaluate, run_fit_composite, run_fit_signature
 from radpath.stats.survival_validation import ValidationOptions, validate_survival
 from radpath.warehouse import open_warehouse, register_feature_defs, start_run, transaction, write_features
 
@@ -89,8 +89,10 @@ def report_db(tmp_path: Path, table_study) -> Path:
 
 @pytest.fixture
 def study_db(report_db: Path, table_study, tmp_path: Path) -> Path:
-    """report_db plus CYT and stage, a composite of the fixture's signature `sig` and CYT, its evaluation
-    against `sig`, and its survival validation on ispy1 (2 groups, by subtype)."""
+    """report_db plus CYT, the published signature's five features, `sig` v2 refitted by the real repeated LASSO
+    on M1 and N1 (5 folds x 4 repeats: fold predictions), a composite of `sig` and CYT (refitted within the
+    folds), the published signature applied, the evaluation of all three, and the composite's survival
+    validation on ispy1 (2 groups, by subtype)."""
     db = tmp_path / "study.duckdb"
     shutil.copy(report_db, db)
     truth = pd.read_csv(table_study.truth_path)
@@ -104,9 +106,18 @@ def study_db(report_db: Path, table_study, tmp_path: Path) -> Path:
                 if cohort == "ispy1":
                     write_features(con, run, "ispy1", "mri", pd.DataFrame({
                         "patient_id": part["patient_id"], "code": "M1", "value": part["z_img"]}))
+                else:  # the published signature's other inputs: TEX2 tracks the latent, two are noise
+                    rng = np.random.default_rng(11)
+                    other = {"TEX2": -part["z_img"] + rng.normal(0, 1, len(part)),
+                             "TSBPE2": rng.normal(0, 1, len(part)), "BPE3": rng.normal(0, 1, len(part))}
+                    write_features(con, run, "tcga_brca", "mri", pd.concat(
+                        [pd.DataFrame({"patient_id": part["patient_id"], "code": c, "value": v})
+                         for c, v in other.items()]), params_hash="paper")
             con.execute("UPDATE run_log SET status = 'ok', finished_at = started_at WHERE run_id = ?", [run.run_id])
+        run_fit_signature(con, "tcga_brca", name="sig", features=["M1,N1"], folds=5, repeats=4, seed=1)
         run_fit_composite(con, "tcga_brca", signature="sig", with_=["cyt"], adjust=["stage", "er"])
-        run_evaluate(con, "tcga_brca", "composite", ["sig"])
+        run_apply(con, "published:wu2020_signature", "tcga_brca")
+        run_evaluate(con, "tcga_brca", "composite", ["sig", "published:wu2020_signature"])
         run_apply(con, "composite", "ispy1")
         validate_survival(con, ValidationOptions(cohort="ispy1", model="composite", n_boot=50, seed=1, min_events=3))
         # what segment-wsi writes: seg_slides rows and STROMAL_TIL = reading + 5 exactly, six patients

@@ -69,7 +69,7 @@ def test_evaluate_and_validate_survival_read_it_like_a_fitted_model(stats_con: d
     run_apply(stats_con, NAME, "ispy1")
     out = run_evaluate(stats_con, "tcga_brca", NAME)
     metrics = out.tables["classification"].set_index("comparison")
-    assert set(metrics["threshold_source"]) == {"model"}  # the paper's category boundaries, not Youden
+    assert set(metrics["threshold_source"]) == {"fixed"}  # the paper's category boundaries, not Youden
     assert metrics.loc["low_vs_intermediate", "threshold"] == 10.0
     # the AUC evaluate stores is that of the predictions apply stored, against the TIL categories
     pred = stats_con.execute("SELECT patient_id, predicted FROM model_predictions WHERE cohort = 'tcga_brca'"

@@ -97,8 +97,8 @@ def build_warehouse(folder: Path, *, with_slides: bool = True, with_stage_tables
                                             ("P-003", True, None, None), ("P-004", False, 1, "no MRI")):
             con.execute("INSERT INTO patient_registry VALUES ('tcga_brca', ?, ?, ?, ?, ?)",
                         [pid, included, step, reason, RUN])
-        con.execute("INSERT INTO inclusion_flow VALUES ('tcga_brca', 0, 'all patients', 4, 0, 4, ?), "
-                    "('tcga_brca', 1, 'has MRI', 4, 1, 3, ?)", [RUN, RUN])
+        con.execute("INSERT INTO inclusion_flow VALUES ('tcga_brca', 0, 'all patients', 4, 0, 4, ?, NULL), "
+                    "('tcga_brca', 1, 'has MRI', 4, 1, 3, ?, 'no MRI')", [RUN, RUN])
         for pid, age, subtype in (("P-001", 51.0, "TNBC"), ("P-002", 63.0, "HR+/HER2-"), ("P-003", 45.0, "HER2+")):
             con.execute("INSERT INTO clinical (cohort, patient_id, age, subtype, stage, run_id) "
                         "VALUES ('tcga_brca', ?, ?, ?, 'II', ?)", [pid, age, subtype, RUN])

@@ -58,7 +58,8 @@ def show(name: str = typer.Argument(..., help="Cohort name (the manifest's `name
 
     with open_warehouse(db_path(db), read_only=True) as con:
         flow = con.execute(
-            "SELECT step, criterion, n_before, n_excluded, n_after FROM inclusion_flow WHERE cohort = ? ORDER BY step",
+            "SELECT step, criterion, n_before, n_excluded, n_after, exclusion_reason FROM inclusion_flow "
+            "WHERE cohort = ? ORDER BY step",
             [name],
         ).df()
         require_cohort(con, name)

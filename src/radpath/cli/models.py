@@ -70,7 +70,7 @@ def show(
         console.print(f"  weights: {meta['weights']}")
     console.print(f"  sha256: {model_hash(model)}")
     if load:
-        from radpath.pathology.models import load_model
+        from radpath.pathology.til.nets import load_model
 
         net, _ = load_model(model, trust_model_code=trust_model_code)
         n = sum(int(p.numel()) for p in net.parameters())

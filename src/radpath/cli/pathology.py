@@ -50,7 +50,7 @@ def train_til(
 ) -> None:
     """Train a 2-class patch classifier (tumour or lymphocyte) and save it with its metadata."""
     from radpath.pathology.models import resolve_device
-    from radpath.pathology.train import TrainConfig, train_classifier
+    from radpath.pathology.til.train import TrainConfig, train_classifier
 
     if freeze_epochs is None:
         freeze_epochs = {"tumor": 3, "lymphocyte": 5}.get(task, 0) if init_weights else 0
@@ -120,6 +120,13 @@ def score_wsi(
     mpp: float = typer.Option(None, "--mpp",
         help="Microns per pixel for slides that lack it; a slide's own value is always used, and one more than "
         "5 % off the given value is a warning and a QC flag [default: none, from the slide]."),
+    grid: str = typer.Option(
+        "radpath", "--grid",
+        help="Patch grid: radpath = whole patches of the model's exact physical size from the slide's corner, "
+        "scored when >= half their area is tissue; wsinfer = WSInfer 0.6.1's grid (integer side round(patch px x "
+        "model um/px / slide um/px), edge patches kept while their centre is in the slide, scored when their "
+        "centre is on tissue), to reproduce WSInfer's patch set.",
+    ),
     db: Path = DbOption,
     jobs: int = JobsOption,
     scheduler: str = SchedulerOption,
@@ -127,17 +134,19 @@ def score_wsi(
 ) -> None:
     """Tumour / lymphocyte maps, the combined Tumour-TIL map and TIL scores for each slide."""
     from radpath.pathology.models import resolve_device
-    from radpath.pathology.pipeline import ScoreParams, score_slides
+    from radpath.pathology.til.pipeline import ScoreParams, score_slides
     from radpath.warehouse import open_warehouse
 
     if aggregation not in ("max", "average", "median"):
         raise typer.BadParameter("--aggregation must be max, average or median")
+    if grid not in ("radpath", "wsinfer"):
+        raise typer.BadParameter("--grid must be radpath or wsinfer")
     params = ScoreParams(
         tumor_model=str(tumor_model), til_model=str(til_model), out_dir=str(out.resolve()),
         tumour_threshold=tumour_threshold, lymphocyte_threshold=lymphocyte_threshold, aggregation=aggregation,
         window=window, band_um=band_um, device=resolve_device(device), batch=batch, workers=workers, mpp=mpp,
         threads=1 if jobs > 1 else 0, tumor_class=tumor_class, til_class=til_class,
-        trust_model_code=trust_model_code,
+        trust_model_code=trust_model_code, grid=grid,
     )
     with open_warehouse(db) as con:
         summaries = score_slides(con, targets, params, jobs=jobs, scheduler=scheduler, retry_failed=retry_failed,
@@ -167,7 +176,7 @@ def import_til_maps(
 ) -> None:
     """Compute TIL scores from published combined Tumour-TIL maps (no GPU needed)."""
     from radpath.errors import ConfigError
-    from radpath.pathology.pipeline import import_maps
+    from radpath.pathology.til.pipeline import import_maps
     from radpath.warehouse import open_warehouse
 
     if fmt != "rgb-tumor-til":

@@ -50,6 +50,8 @@ def register(app: typer.Typer) -> None:
         cohort: str = typer.Option(..., "--cohort", help="Training cohort (its included patients with TIL)."),
         target: str = typer.Option("til", "--target", help="Only til is supported."),
         name: str = typer.Option("signature", "--name", help="Model name to save (a refit adds a version)."),
+        label: str = typer.Option(None, "--label", help="Readable name printed in tables, figures and the model "
+                                  "card, e.g. 'Imaging signature' [default: 'Imaging signature (NAME)']."),
         modality: list[str] = typer.Option([], "--modality", help=MODALITY_HELP),
         features: list[str] = typer.Option([], "--features", help=FEATURES_HELP),
         folds: int = typer.Option(10, "--folds", min=2, help="Outer k-fold partitions of each repeat."),
@@ -63,7 +65,10 @@ def register(app: typer.Typer) -> None:
         jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes for the LASSO repeats."),
         db: Path | None = DbOption,
     ) -> None:
-        """Repeated k-fold LASSO selection, then OLS on features selected in > min-frequency of fits."""
+        """Repeated k-fold LASSO selection, then OLS on features selected in > min-frequency of fits.
+
+        Each fold's LASSO fit predicts the patients it left out: those out-of-fold predictions are stored
+        (cv_predictions) and give the cross-validated r and AUC beside the apparent (in-sample) ones."""
         from radpath.errors import StatsError
         from radpath.stats.pipeline import run_fit_signature
         from radpath.warehouse import open_warehouse
@@ -73,7 +78,7 @@ def register(app: typer.Typer) -> None:
         with open_warehouse(db) as con:
             _show(run_fit_signature(con, cohort, name=name, modalities=_split(modality), folds=folds,
                                     repeats=repeats, min_frequency=min_frequency, seed=seed, n_jobs=jobs,
-                                    full_path=full_path, features=_split(features)))
+                                    full_path=full_path, features=_split(features), label=label))
 
     @app.command("fit-composite")
     def fit_composite_cmd(
@@ -84,15 +89,21 @@ def register(app: typer.Typer) -> None:
             [], "--adjust", help="Adjustments: stage,er,pr,her2,tnbc,tmb [default: none]."
         ),
         name: str = typer.Option("composite", "--name", help="Model name to save (a refit adds a version)."),
+        label: str = typer.Option(None, "--label", help="Readable name printed in tables, figures and the model "
+                                  "card [default: the signature's label + the molecular terms, e.g. 'Imaging "
+                                  "signature (sig) + cytolytic activity']."),
         db: Path | None = DbOption,
     ) -> None:
-        """Multivariable OLS of TIL on signature + molecular scores (Table 4), refit and save the composite."""
+        """Multivariable OLS of TIL on signature + molecular scores (Table 4), refit and save the composite.
+
+        When the signature stored its LASSO fold predictions, the composite is refitted within the same folds
+        too: Table 3 reports its cross-validated AUC beside the apparent one."""
         from radpath.stats.pipeline import run_fit_composite
         from radpath.warehouse import open_warehouse
 
         with open_warehouse(db) as con:
             _show(run_fit_composite(con, cohort, signature=signature, with_=_split(with_), adjust=_split(adjust),
-                                    name=name))
+                                    name=name, label=label))
 
     @app.command("evaluate")
     def evaluate_cmd(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from struct import error as struct_error
 from typing import Any
 
 import numpy as np
@@ -75,11 +76,11 @@ def time_of(ds: Any) -> tuple[float | None, str]:
 
 
 def slice_position(ds: Any) -> float:
-    """Position (mm) of a slice along the normal of its orientation."""
-    orientation = np.array([float(v) for v in ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
-    normal = np.cross(orientation[:3], orientation[3:])
-    position = np.array([float(v) for v in ds.get("ImagePositionPatient", [0, 0, 0])])
-    return round(float(position @ normal), POSITION_DECIMALS)
+    """Position (mm) of a slice along the normal of its orientation (plain floats: called for every slice)."""
+    o = [float(v) for v in ds.get("ImageOrientationPatient", None) or (1, 0, 0, 0, 1, 0)]
+    p = [float(v) for v in ds.get("ImagePositionPatient", None) or (0, 0, 0)]
+    normal = (o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3])
+    return round(p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2], POSITION_DECIMALS)
 
 
 def dicom_files(folder: Path) -> list[Path]:
@@ -153,27 +154,61 @@ def _as_list(value: Any) -> list[Any]:
 
 
 # Header elements radpath reads (`read_header`): everything the series choice, the phase split and the recorded
-# metadata need. Reading only these (and never the pixel data) keeps the scan of a whole exam fast.
+# metadata need. They all lie in groups 0008-0028, so a header is parsed only up to the end of group 0028: the
+# private groups after it (GE's 0043, Siemens' 0029 CSA headers), the rest of the header and the pixel data are
+# never read, and the first HEADER_BYTES of a file are parsed in memory (one read call per file).
 HEADER_KEYWORDS = (
-    "SOPClassUID", "SOPInstanceUID", "Modality", "Manufacturer", "ManufacturerModelName", "MagneticFieldStrength",
-    "StudyInstanceUID", "StudyDate", "StudyTime", "StudyDescription", "SeriesInstanceUID", "SeriesNumber",
-    "SeriesDate", "SeriesTime", "SeriesDescription", "ImageType", "InstanceNumber", "NumberOfFrames",
-    "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns", "FrameOfReferenceUID",
-    "TemporalPositionIdentifier", "TriggerTime", "AcquisitionTime", "ContentTime", "EchoTime", "RepetitionTime",
-    "FlipAngle", "DiffusionBValue", "ScanOptions",
+    "SpecificCharacterSet", "ImageType", "SOPClassUID", "SOPInstanceUID", "StudyDate", "SeriesDate", "StudyTime",
+    "SeriesTime", "AcquisitionTime", "ContentTime", "Modality", "Manufacturer", "StudyDescription",
+    "SeriesDescription", "ManufacturerModelName", "ScanOptions", "RepetitionTime", "EchoTime",
+    "MagneticFieldStrength", "TriggerTime", "FlipAngle", "DiffusionBValue", "StudyInstanceUID",
+    "SeriesInstanceUID", "SeriesNumber", "InstanceNumber", "ImagePositionPatient", "ImageOrientationPatient",
+    "FrameOfReferenceUID", "TemporalPositionIdentifier", "NumberOfFrames", "Rows", "Columns", "PixelSpacing",
 )
+LAST_GROUP = 0x0028
+HEADER_BYTES = 1 << 14           # GE headers reach group 0028 within ~5-12 KiB; longer ones are read on
 NOT_DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")   # a file named so that does not parse is a broken download
+
+
+def _parse_header(handle: Any, tags: list[Any]) -> tuple[Any, bool]:
+    """(dataset, whether parsing reached an element past LAST_GROUP) of a file object."""
+    from pydicom.filereader import read_partial
+
+    reached = False
+
+    def past(tag: Any, vr: Any, length: int) -> bool:
+        nonlocal reached
+        reached = reached or tag.group > LAST_GROUP
+        return reached
+
+    return read_partial(handle, stop_when=past, specific_tags=tags), reached
 
 
 def read_header(path: Path, case_id: str) -> Any | None:
     """The header elements of `HEADER_KEYWORDS` of a DICOM file, without its pixel data; None for a file
     that is not DICOM (a licence or note beside the series) unless it is named like DICOM (`.dcm`), which is
     an error naming the file."""
-    import pydicom
+    import io
 
+    import pydicom
+    from pydicom.tag import Tag
+
+    tags = [Tag(keyword) for keyword in HEADER_KEYWORDS]
     try:
-        return pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=list(HEADER_KEYWORDS))
-    except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError, KeyError) as exc:
+        with open(path, "rb") as handle:
+            head = handle.read(HEADER_BYTES)
+            whole = len(head) < HEADER_BYTES
+            try:
+                ds, reached = _parse_header(io.BytesIO(head), tags)
+            except (EOFError, ValueError, KeyError, OSError, struct_error):
+                if whole:
+                    raise
+                reached = False
+            if not (reached or whole):      # a header longer than HEADER_BYTES: parse it from the file
+                handle.seek(0)
+                ds, _ = _parse_header(handle, tags)
+        return ds
+    except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError, KeyError, struct_error) as exc:
         if isinstance(exc, pydicom.errors.InvalidDicomError) and not path.name.lower().endswith(NOT_DICOM_SUFFIXES):
             return None
         raise MRIError(case_id, f"not a readable DICOM file ({type(exc).__name__}: {exc})", file=str(path)) from exc

@@ -29,6 +29,7 @@ QC_COLUMNS = (
     "tumour_voxels_iso", "pe_masked_tumour", "ser_masked_tumour", "ser_masked_parenchyma", "seconds",
     "phase_split", "field_strength_unit", "breast_source", "skin_band_mm", "parenchyma_cluster",
     "mask_source", "mask_voi", "mask_note", "mask_file", "tumour_cm3", "qc_flags", *RECORD_COLUMNS,
+    "input_files", "input_sha256",
 )
 BOX_COLUMNS = ("x0", "x1", "y0", "y1", "z0", "z1")
 
@@ -143,10 +144,10 @@ def extract_mri(
     are written to `masks_dir`/<patient_id> (default: `mri_masks/<cohort>` beside the warehouse file).
     """
     params = params or MRIParams()
-    cohort, found, folders = mri_cases(con, manifest_path, cases, tumour_mask)
+    cohort, found, _ = mri_cases(con, manifest_path, cases, tumour_mask)
     register_feature_defs(con, "mri", feature_defs(params))
     payload_params = params.model_dump()
-    inputs = hash_inputs([Path(manifest_path), *folders])
+    inputs = hash_inputs([Path(manifest_path)])        # each case's files: mri_case_qc.input_sha256 (its worker)
     threads = 1 if (jobs > 1 or scheduler) else None
     if masks_dir is None:
         db = con.execute("SELECT file FROM pragma_database_list WHERE name = current_database()").fetchone()

@@ -46,6 +46,17 @@ def ser_array(
     return _ratio(np.asarray(early, float) - pre, np.asarray(late, float) - pre, min_denominator, clip)
 
 
+def embedded(kind: Any, where: np.ndarray, arrays: tuple[np.ndarray, ...], scale: float,
+             min_denominator: float = 0.0) -> KineticMap:
+    """`kind` (pe_array or ser_array) of `arrays` / `scale` (as float64) computed at the voxels of the boolean
+    `where` only, on the whole grid: there the values are those of the whole volume (the map is elementwise);
+    elsewhere the map is 0 and not valid."""
+    values, valid = np.zeros(where.shape), np.zeros(where.shape, dtype=bool)
+    part = kind(*(np.asarray(a[where], dtype=np.float64) / scale for a in arrays), min_denominator)
+    values[where], valid[where] = part.values, part.valid
+    return KineticMap(values, valid, int(valid.size - valid.sum()))
+
+
 def _to_image(values: np.ndarray, like: Any) -> Any:
     import SimpleITK as sitk
 

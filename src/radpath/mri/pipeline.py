@@ -7,6 +7,7 @@ benchmark and the redundancy reduction's contour-variation ICC).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ class Loaded:
     dce: Any                                 # radpath.mri.io.DCE
     choice: Any                              # radpath.mri.phases.PhaseChoice
     images: dict[str, Any]                   # pre, early, late: SimpleITK float32 after N4
-    arrays: dict[str, np.ndarray]            # the same as float64 arrays (z, y, x)
+    arrays: dict[str, np.ndarray]            # the same as float32 arrays (z, y, x): read-only views of the images
     region: Any                              # radpath.mri.breast.Region
     fat_sat: bool | None
     given_tumour: Any = None                 # the given tumour mask (SimpleITK uint8) when one is used
@@ -122,7 +123,8 @@ def load_case(case: CaseInput, params: MRIParams, clock: _Clock | None = None,
         pre, early, late = (preprocess.apply_field(image, bias) for image in (pre, early, late))
     clock.lap("n4")
     images = {"pre": pre, "early": early, "late": late}
-    arrays = {name: sitk.GetArrayFromImage(image).astype(np.float64) for name, image in images.items()}
+    # views, not float64 copies of whole volumes: each step converts the voxels it uses (the same values)
+    arrays = {name: sitk.GetArrayViewFromImage(image) for name, image in images.items()}
     fat_sat = params.fat_suppressed if params.fat_suppressed is not None else breast.fat_suppressed(dce.meta)
     return Loaded(dce, choice, images, arrays, region, fat_sat, given)
 
@@ -195,8 +197,9 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0,
     scale = preprocess.iqr_mean(pre_a[parenchyma])
     if scale <= 0:
         raise MRIError(cid, "pre-contrast parenchyma has no signal (IQR mean <= 0)", file=str(case.dce))
-    pre_a, early_a, late_a = pre_a / scale, early_a / scale, late_a / scale
-    native_pe = kinetics.pe_array(pre_a, early_a, params.min_denominator)
+    # normalised intensities where they are used: the tumour's region (resampled below) and the parenchyma (BPE);
+    # elementwise, so each voxel's value is what normalising the whole volume gives
+    native_pe = kinetics.embedded(kinetics.pe_array, parenchyma, (pre_a, early_a), scale, params.min_denominator)
     clock.lap("normalise")
     spacing = pre.GetSpacing()
     box = preprocess.crop_box(tumour, spacing, params.crop_margin_mm)
@@ -204,7 +207,7 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0,
     reference = preprocess.isotropic_grid(crop_pre, params.spacing_mm)
     iso: dict[str, Any] = {}
     for name, array in (("pre", pre_a), ("early", early_a), ("late", late_a)):
-        image = sitk.GetImageFromArray(array[box].astype(np.float32))
+        image = sitk.GetImageFromArray((array[box].astype(np.float64) / scale).astype(np.float32))
         image.CopyInformation(crop_pre)
         iso[name] = sitk.GetArrayFromImage(preprocess.resample(image, reference)).astype(np.float64)
     for name, boolean in (("tumour", tumour), ("parenchyma", parenchyma)):
@@ -241,11 +244,27 @@ def prepare_case(case: CaseInput, params: MRIParams, *, erode_dilate: int = 0,
         "mask_source": found.source, "mask_voi": found.voi, "mask_note": found.auto.note if found.auto else None,
         "tumour_cm3": float(tumour.sum()) * float(np.prod(spacing)) / 1000.0,
         "qc_flags": qc.flags(choice, params, tumour, sitk.GetArrayFromImage(breast_img) > 0, float(np.prod(spacing))),
-        **{key: dce.meta.get(key) for key in RECORD_COLUMNS},
+        **{key: dce.meta.get(key) for key in RECORD_COLUMNS}, **input_digest(case, dce.phase_files),
     }
     native = {"pre": pre, "early": early, "late": late, "tumour": tumour_img, "breast": breast_img, "skin": region.skin,
               "parenchyma": parenchyma, "scale": scale, "sources": dicom_slices(dce, choice.pre)}
     return Prepared(maps, case_qc, clock.times, native)
+
+
+def input_digest(case: CaseInput, phase_files: list[list[str]]) -> dict[str, Any]:
+    """How many files a case was read from, and one sha256 over them (each file's hash with its path below the
+    case folder): the files of the phases read (never those of skipped series) and the masks given. This is
+    the case's input provenance; `extract-mri` no longer hashes whole case folders, which read every series."""
+    from radpath.warehouse.runs import hash_file
+
+    folder = Path(case.dce) if Path(case.dce).is_dir() else Path(case.dce).parent
+    files = {Path(f) for phase in phase_files for f in phase}
+    files |= {Path(m) for m in (case.mask, case.breast_mask, case.parenchyma_mask) if m and Path(m).is_file()}
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        shown = path.relative_to(folder) if path.is_relative_to(folder) else path
+        digest.update(f"{shown}\t{hash_file(path)}\n".encode())
+    return {"input_files": len(files), "input_sha256": digest.hexdigest()}
 
 
 def _extract(case: CaseInput, params: MRIParams, erode_dilate: int = 0) -> tuple[dict[str, float], Prepared]:

@@ -1,7 +1,9 @@
-"""Whole-slide pathology: slides, tissue masks, patch classifiers, probability maps and TIL scores.
+"""Whole-slide pathology: shared slide machinery, and one subpackage per analysis over it.
 
-Modules: `slides` (openslide access), `tissue` (thumbnail tissue mask, patch grid geometry),
-`models` (architecture registry, model files), `train` (patch classifier training), `infer`
-(streamed batched inference over a slide), `maps` (aggregation, Tumour-TIL RGB maps, files),
-`scores` (TIL scores from maps), `pipeline` (per-slide worker and warehouse writes).
+Shared: `slides` (openslide access), `tissue` (thumbnail tissue mask, patch grid geometry), `tiling`
+(tiles read ahead on threads, batched model runs), `infer` (a patch classifier's probability map over
+a slide), `models` (model files), `zoo` (WSInfer model-zoo folders), `training` (steps every trainer
+shares), `cases` (which slides a run covers), `cellfile` (cell tables).
+Analyses: `til` (Tumour-TIL patch maps and TIL scores), `segmentation` (tissue compartments),
+`cells` (cell detection). Shared modules never import an analysis.
 """

@@ -28,6 +28,7 @@ score from TIL centres and a stroma mask).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -144,20 +145,46 @@ def tissue_mask(rgb: np.ndarray, min_saturation: float = MIN_SATURATION, stain: 
     return find_tissue(rgb, stain, min_saturation).mask
 
 
+GRIDS = ("radpath", "wsinfer")
+
+
 @dataclass(frozen=True)
 class PatchGrid:
-    """Non-overlapping square patches of side `patch0` level-0 pixels covering a slide (whole patches only).
+    """Non-overlapping square patches of side `patch0` level-0 pixels laid from the slide's top-left corner.
 
-    Patch (i, j) (row i, column j) has its level-0 top-left corner at (x, y) = (j * patch0, i * patch0);
-    at a level of downsample d it is at (x / d, y / d) with side patch0 / d.
+    Patch (i, j) (row i, column j) has its level-0 top-left corner at (x, y) = (j * patch0, i * patch0),
+    read at the integer corner (round(x), round(y)) with side round(patch0); at a level of downsample d it
+    is at (x / d, y / d) with side patch0 / d. Which patches the grid holds and which of them are scored
+    depend on `rule` (see `patch_grid`):
+
+    - "radpath": whole patches only (rows = floor(height0 / patch0)); a patch is scored when at least
+      `min_tissue` of its area is tissue on the thumbnail's mask.
+    - "wsinfer": WSInfer 0.6.1's grid: `patch0` is an integer and a patch is kept while its centre
+      (x + half, y + half), half = round(patch0 / 2), lies inside the slide, so the last row and column may
+      run past the slide's edge (read as glass); a patch is scored when its centre lies in tissue.
     """
 
     width0: int
     height0: int
     patch0: float
+    rule: str = "radpath"
+
+    def __post_init__(self) -> None:
+        if self.rule not in GRIDS:
+            raise ValueError(f"grid must be one of {GRIDS}, got {self.rule!r}")
+        if not self.patch0 > 0:
+            raise ValueError(f"patch side must be positive, got {self.patch0}")
+
+    @property
+    def half(self) -> int:
+        """WSInfer's half patch: the offset of a patch's centre from its corner (level-0 px)."""
+        return int(round(self.patch0 / 2))
 
     @property
     def shape(self) -> tuple[int, int]:
+        if self.rule == "wsinfer":   # centres half, half + patch0, ... while inside the slide
+            return tuple(max(0, math.ceil((n - self.half) / self.patch0))   # type: ignore[return-value]
+                         for n in (self.height0, self.width0))
         return int(self.height0 // self.patch0), int(self.width0 // self.patch0)
 
     def origin(self, i: int, j: int, downsample: float = 1.0) -> tuple[float, float]:
@@ -169,8 +196,30 @@ class PatchGrid:
         x, y = self.origin(i, j)
         return int(round(x)), int(round(y))
 
+    def origins0(self, coords: np.ndarray) -> np.ndarray:
+        """Integer level-0 (x, y) top-left corners of the patches at `coords` ((N, 2) rows i, columns j)."""
+        coords = np.asarray(coords).reshape(-1, 2)
+        x = np.rint(coords[:, 1] * self.patch0).astype(np.int64)
+        y = np.rint(coords[:, 0] * self.patch0).astype(np.int64)
+        return np.stack([x, y], axis=1)
+
+    def select(self, mask: np.ndarray, min_tissue: float = 0.5) -> np.ndarray:
+        """The patches scored on a thumbnail tissue `mask` (rows x cols bool), by the grid's rule."""
+        if self.rule == "wsinfer":
+            return self.tissue_at_centres(mask)
+        return np.asarray(self.tissue_fraction(mask) >= min_tissue)
+
+    def tissue_at_centres(self, mask: np.ndarray) -> np.ndarray:
+        """Whether each patch's centre (corner + half) falls on tissue of a thumbnail-resolution `mask`."""
+        rows, cols = self.shape
+        h, w = mask.shape
+        cy = np.floor((np.arange(rows) * self.patch0 + self.half) * h / self.height0).astype(int).clip(0, h - 1)
+        cx = np.floor((np.arange(cols) * self.patch0 + self.half) * w / self.width0).astype(int).clip(0, w - 1)
+        return np.asarray(mask[np.ix_(cy, cx)], bool)
+
     def tissue_fraction(self, mask: np.ndarray) -> np.ndarray:
-        """Fraction of each patch covered by a thumbnail-resolution tissue `mask` (rows x cols)."""
+        """Fraction of each patch covered by a thumbnail-resolution tissue `mask` (rows x cols); a patch
+        running past the slide's edge counts its part inside the slide."""
         rows, cols = self.shape
         if rows == 0 or cols == 0:
             return np.zeros((rows, cols))
@@ -189,10 +238,28 @@ class PatchGrid:
         area = np.outer(y1 - y0, x1 - x0)
         return np.asarray(total / np.maximum(area, 1))
 
+    def describe(self, mpp: float) -> dict[str, object]:
+        """What reproduces the grid: rule, patch side (level-0 px and microns), rows, columns, origin."""
+        return {"rule": self.rule, "patch0": self.patch0, "patch_um": self.patch0 * mpp, "rows": self.shape[0],
+                "cols": self.shape[1], "origin0": [0, 0], "half0": self.half if self.rule == "wsinfer" else None}
+
 
 def patch_side0(model_patch_px: int, model_mpp: float, slide_mpp: float) -> float:
     """Level-0 pixels of a slide covering the same physical width as a model's patch."""
     return model_patch_px * model_mpp / slide_mpp
+
+
+def patch_grid(width0: int, height0: int, model_patch_px: int, model_mpp: float, slide_mpp: float,
+               rule: str = "radpath") -> PatchGrid:
+    """The grid of a model's patches over a slide: side `model_patch_px * model_mpp / slide_mpp` level-0 px,
+    kept fractional by "radpath" (the patch covers the model's physical size exactly) and rounded to an
+    integer by "wsinfer" (Python's round, half to even, of the same product, as WSInfer 0.6.1 computes it)."""
+    if rule not in GRIDS:
+        raise ValueError(f"grid must be one of {GRIDS}, got {rule!r}")
+    side = patch_side0(model_patch_px, model_mpp, slide_mpp)
+    if rule == "wsinfer":
+        side = float(round(side))
+    return PatchGrid(width0, height0, side, rule)
 
 
 def dice_iou(

@@ -227,7 +227,11 @@ def build_architecture(name: str, num_classes: int, *, source: str = "") -> Any:
 
 
 def load_weights(model: Any, path: Path, *, arch: str, num_classes: int) -> None:
-    """Load safetensors weights into `model`, naming the first tensor that is missing, extra or misshapen."""
+    """Load safetensors weights into `model`, naming the first tensor that is missing, extra or misshapen.
+
+    `model` may be built on the meta device (no memory, no random initialisation): the file's tensors then
+    become its weights, and a buffer the file lacks (BatchNorm's `num_batches_tracked`) starts at zero."""
+    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -249,7 +253,11 @@ def load_weights(model: Any, path: Path, *, arch: str, num_classes: int) -> None
     if extra:
         raise ModelFileError(f"weights {path}: tensor {extra[0]!r} is not part of {what}"
                              + (f" (+{len(extra) - 1} more)" if len(extra) > 1 else ""))
-    model.load_state_dict(tensors, strict=False)
+    model.load_state_dict(tensors, strict=False, assign=True)
+    for module in model.modules():
+        for name, buffer in list(module.named_buffers(recurse=False)):
+            if buffer.is_meta:
+                module.register_buffer(name, torch.zeros(buffer.shape, dtype=buffer.dtype))
 
 
 def load_zoo_model(folder: str | Path, *, device: str = "cpu", trust_model_code: bool = False
@@ -271,7 +279,8 @@ def load_zoo_model(folder: str | Path, *, device: str = "cpu", trust_model_code:
         except Exception as exc:   # torch raises RuntimeError / ValueError subclasses for bad archives
             raise ModelFileError(f"weights {weights}: not a loadable TorchScript file ({exc})") from None
     else:
-        model = build_architecture(meta["arch"], meta["num_classes"], source=str(folder / CONFIG_NAME))
+        with torch.device("meta"):   # the weights come from the file: skip allocating and initialising them
+            model = build_architecture(meta["arch"], meta["num_classes"], source=str(folder / CONFIG_NAME))
         load_weights(model, weights, arch=meta["arch"], num_classes=meta["num_classes"])
     model.eval().to(device)
     return model, meta

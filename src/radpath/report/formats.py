@@ -2,15 +2,23 @@
 footnotes in every format.
 
 A `Table` holds its cells already formatted (strings, by `radpath.numbers`) or raw values that
-`format_value` turns into journal style. ``spanners`` groups columns under a header (Table 3's models): the
-column names carry the group (``composite: AUC (95% CI)``) so Markdown and CSV stay flat and unambiguous; HTML
-(great-tables), LaTeX and docx print the group once above its columns. CSV carries caption and footnotes as
-``#`` lines (read it with ``pandas.read_csv(path, comment="#")``).
+`format_value` turns into journal style. ``spanners`` groups columns under a header: the column names carry the
+group (``composite: AUC (95% CI)``) so Markdown and CSV stay flat and unambiguous; HTML (great-tables), LaTeX
+and docx print the group once above its columns. ``groups`` names a column that groups rows (Table 3's TIL
+category comparisons): every format but CSV prints its value once, as a row above its rows, instead of a
+column; CSV keeps the column. ``widths`` gives text columns a width (LaTeX ``p{}``, docx) so that they wrap
+instead of widening the table. CSV carries caption and footnotes as ``#`` lines (read it with
+``pandas.read_csv(path, comment="#")``).
+
+Columns align one way in every format: a column whose every cell is a number, an estimate with its CI or a P
+value ("<0.001" included) right, others left. Word files are portrait unless the table cannot fit one
+(`docx_landscape`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
@@ -36,6 +44,9 @@ class Table:
     frame: pd.DataFrame
     footnotes: list[str] = field(default_factory=list)
     spanners: dict[str, list[str]] = field(default_factory=dict)
+    groups: str | None = None
+    widths: dict[str, str] = field(default_factory=dict)
+    size: str = "small"                  # LaTeX font size of the tabular (small, footnotesize)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -79,12 +90,45 @@ def _table(table: Table | pd.DataFrame, title: str | None) -> Table:
     return Table("table", title or "", table)
 
 
+NUMERIC_CELL = re.compile(r"^\d+ / \d+$|^(?:[<>≤≥]\s?)?[−\-–]?\d[\d,.]*(?:\s?%)?(?:\s?\(.*\))?$|^[–\-]$|^$")
+
+
+def numeric_column(values: list[str]) -> bool:
+    """True when every cell is a number, an estimate with its CI, a P value (<0.001, >0.99) or empty/–, and one
+    at least is a number: such columns are right-aligned, all others left."""
+    return all(NUMERIC_CELL.match(v.strip()) for v in values) and any(v.strip()[:1].isdigit() or
+                                                                      v.strip()[:1] in "<>−-" and len(v.strip()) > 1
+                                                                      for v in values)
+
+
+def _grouped(t: Table, text: pd.DataFrame) -> list[tuple[str | None, tuple[str, ...]]]:
+    """(group label or None, row cells without the group column), a group label once before its first row."""
+    if not t.groups or t.groups not in text.columns:
+        return [(None, tuple(row)) for row in text.itertuples(index=False)]
+    out: list[tuple[str | None, tuple[str, ...]]] = []
+    previous = None
+    body = text.drop(columns=[t.groups])
+    for group, row in zip(text[t.groups], body.itertuples(index=False), strict=True):
+        if group != previous:
+            out.append((group, ()))
+            previous = group
+        out.append((None, tuple(row)))
+    return out
+
+
+def _body(t: Table, text: pd.DataFrame) -> pd.DataFrame:
+    return text.drop(columns=[t.groups]) if t.groups and t.groups in text.columns else text
+
+
 def to_markdown(table: Table | pd.DataFrame, title: str | None = None) -> str:
     t = _table(table, title)
     text = formatted(t.frame)
-    lines = [f"**{t.caption}**", "", "| " + " | ".join(map(str, text.columns)) + " |",
-             "|" + "|".join("---" for _ in text.columns) + "|"]
-    lines += ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |" for row in text.itertuples(index=False)]
+    body = _body(t, text)
+    align = ["---:" if numeric_column(list(body[c])) else "---" for c in body.columns]
+    lines = [f"**{t.caption}**", "", "| " + " | ".join(map(str, body.columns)) + " |", "|" + "|".join(align) + "|"]
+    for group, row in _grouped(t, text):
+        cells = [f"**{group}**"] + [""] * (len(body.columns) - 1) if group is not None else list(row)
+        lines.append("| " + " | ".join(v.replace("|", "\\|") for v in cells) + " |")
     if not len(text):
         lines.append("| " + " | ".join(["(not run)"] + [""] * (len(text.columns) - 1)) + " |")
     lines += [""] + [f"{note}  " for note in t.footnotes] if t.footnotes else []
@@ -101,18 +145,25 @@ def to_csv(table: Table | pd.DataFrame, title: str | None = None) -> str:
 def _tex(value: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
                  ("±", r"$\pm$"), ("<", r"$<$"), (">", r"$>$"), ("≥", r"$\geq$"), ("≤", r"$\leq$"),
-                 (numbers.MINUS, r"$-$"), (numbers.EN_DASH, "--"), ("²", r"$^2$")):
+                 (numbers.MINUS, r"$-$"), (numbers.EN_DASH, "--"), ("²", r"$^2$"), ("ᵃ", r"$^{a}$"),
+                 ("ᵇ", r"$^{b}$")):
         value = value.replace(a, b)
     return value
 
 
 def to_latex(table: Table | pd.DataFrame, title: str | None = None) -> str:
+    """A `table` float with a `tabular` (no packages needed): text columns in `widths` wrap (``p{}``), numeric
+    columns right-aligned, row groups as italic rows spanning the table, footnotes in small type below."""
     t = _table(table, title)
     text = formatted(t.frame)
+    body = _body(t, text)
     labels = t.labels()
-    columns = [str(c) for c in text.columns]
-    lines = [r"\begin{table}[ht]", r"\centering", rf"\caption{{{_tex(t.caption)}}}",
-             r"\begin{tabular}{" + "l" * len(columns) + "}", r"\hline"]
+    columns = [str(c) for c in body.columns]
+    spec = "".join(rf"p{{{t.widths[c]}}}" if c in t.widths else "r" if numeric_column(list(body[c])) else "l"
+                   for c in columns)
+    lines = [r"\begin{table}[ht]", r"\centering", rf"\{t.size}", r"\setlength{\tabcolsep}{4pt}",
+             rf"\caption{{{_tex(t.caption)}}}",
+             r"\begin{tabular}{" + spec + "}", r"\hline"]
     if t.spanners:
         cells, k = [], 0
         while k < len(columns):
@@ -127,7 +178,9 @@ def to_latex(table: Table | pd.DataFrame, title: str | None = None) -> str:
         lines.append(" & ".join(cells) + r" \\")
     lines.append(" & ".join(_tex(labels[c]) for c in columns) + r" \\")
     lines.append(r"\hline")
-    lines += [" & ".join(_tex(v) for v in row) + r" \\" for row in text.itertuples(index=False)]
+    for group, row in _grouped(t, text):
+        lines.append(rf"\multicolumn{{{len(columns)}}}{{l}}{{\textit{{{_tex(group)}}}}} \\" if group is not None
+                     else " & ".join(_tex(v) for v in row) + r" \\")
     lines += [r"\hline", r"\end{tabular}"]
     if t.footnotes:
         lines += [r"\par\smallskip\footnotesize"] + [_tex(note) + r"\par" for note in t.footnotes]
@@ -146,7 +199,15 @@ def to_html(table: Table | pd.DataFrame, title: str | None = None) -> str:
         return f'<table class="manuscript"><caption>{escape(t.caption)}</caption></table>\n'
     if not len(text):
         text = pd.DataFrame([["(not run)"] + [""] * (len(text.columns) - 1)], columns=text.columns)
-    gt = GT(text, id=f"radpath_{t.name}").tab_header(title=t.caption)
+    groups = t.groups if t.groups in text.columns and len(t.frame) else None
+    gt = GT(text, id=f"radpath_{t.name}", groupname_col=groups).tab_header(title=t.caption)
+    body = _body(t, text) if groups else text
+    right = [str(c) for c in body.columns if numeric_column(list(body[c]))]
+    left = [str(c) for c in body.columns if str(c) not in right]
+    if right:
+        gt = gt.cols_align("right", columns=right)
+    if left:
+        gt = gt.cols_align("left", columns=left)
     for group, columns in t.spanners.items():
         gt = gt.tab_spanner(label=group, columns=columns)
     relabel: dict[str, Any] = {c: label for c, label in t.labels().items() if label != c}
@@ -157,32 +218,68 @@ def to_html(table: Table | pd.DataFrame, title: str | None = None) -> str:
     return f'<div class="manuscript" title="{escape(t.caption)}">{gt.as_raw_html()}</div>\n'
 
 
+DOCX_FONT_PT = 8                                     # table cells and footnotes; the caption 9 pt bold
+PORTRAIT_WIDTH_IN, LANDSCAPE_WIDTH_IN = 6.5, 9.0   # A4/Letter text width with 1 inch margins
+
+
+def docx_landscape(t: Table) -> bool:
+    """Whether the table needs a landscape page in Word: the widest cell of each column (text columns with a
+    width wrap at it) at DOCX_FONT_PT, plus cell padding, is wider than a portrait page's text width."""
+    text = _body(t, formatted(t.frame))
+    labels = t.labels()
+    char_in = DOCX_FONT_PT * 0.5 / 72   # average character width of a proportional font
+    total = 0.0
+    for c in text.columns:
+        if str(c) in t.widths:
+            width = float(t.widths[str(c)].removesuffix("cm")) / 2.54
+        else:
+            longest = max([len(w) for w in labels[str(c)].split()] + [len(v) for v in text[c]], default=0)
+            width = longest * char_in
+        total += width + 0.16
+    return total > PORTRAIT_WIDTH_IN
+
+
 def write_docx(table: Table | pd.DataFrame, title: str | None, path: Path) -> None:
     from docx import Document
+    from docx.enum.section import WD_ORIENT
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.shared import Pt
 
     t = _table(table, title)
     text = formatted(t.frame)
+    body = _body(t, text)
     labels = t.labels()
     document = Document()
-    document.add_paragraph().add_run(t.caption).bold = True
+    document.styles["Normal"].font.size = Pt(DOCX_FONT_PT)
+    if docx_landscape(t):
+        section = document.sections[0]
+        section.orientation = WD_ORIENT.LANDSCAPE
+        section.page_width, section.page_height = section.page_height, section.page_width
+    caption = document.add_paragraph().add_run(t.caption)
+    caption.bold, caption.font.size = True, Pt(DOCX_FONT_PT + 1)
     header_rows = 2 if t.spanners else 1
-    grid = document.add_table(rows=header_rows, cols=max(1, len(text.columns)))
+    columns = [str(c) for c in body.columns]
+    grid = document.add_table(rows=header_rows, cols=max(1, len(columns)))
     grid.style = "Table Grid"
-    columns = [str(c) for c in text.columns]
+    right = {k for k, c in enumerate(columns) if numeric_column(list(body[c]))}
     for k, column in enumerate(columns):
         grid.rows[header_rows - 1].cells[k].text = labels[column]
-    for group, cols in t.spanners.items():
+    for spanner, cols in t.spanners.items():
         first, last = columns.index(cols[0]), columns.index(cols[-1])
         merged = grid.rows[0].cells[first].merge(grid.rows[0].cells[last])
-        merged.text = group
-    for row in text.itertuples(index=False):
+        merged.text = spanner
+    for group, row in _grouped(t, text):
         cells = grid.add_row().cells
-        for cell, value in zip(cells, row, strict=False):
+        if group is not None:
+            merged = cells[0].merge(cells[-1]) if len(cells) > 1 else cells[0]
+            merged.paragraphs[0].add_run(group).italic = True
+            continue
+        for k, (cell, value) in enumerate(zip(cells, row, strict=False)):
             cell.text = value
+            if k in right:
+                cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.RIGHT
     for note in t.footnotes:
-        run = document.add_paragraph().add_run(note)
-        run.font.size = Pt(8)
+        document.add_paragraph().add_run(note)
     document.save(str(path))
 
 

@@ -9,6 +9,7 @@ number refers to the same patients, and the footnote counts those left out at ea
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import duckdb
@@ -47,6 +48,10 @@ def latest_evaluation(con: duckdb.DuckDBPyConnection, cohort: str | None = None)
     run_id, cohort_, name = map(str, row)
     models = con.execute("SELECT model, version, count(*) FROM evaluation_predictions WHERE run_id = ? "
                          "GROUP BY model, version ORDER BY model <> ?, model", [run_id, name]).fetchall()
+    # in the order the command named them (the evaluated model first, then --compare), as its run recorded
+    params = con.execute("SELECT params FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    named = [str(m).rsplit(":v", 1)[0] for m in json.loads(params[0]).get("models", [])] if params else []
+    models.sort(key=lambda row: named.index(row[0]) if row[0] in named else len(named))
     return Evaluation(run_id, cohort_, name, {str(m): int(v) for m, v, _ in models}, int(models[0][2]))
 
 
@@ -58,64 +63,114 @@ def evaluation_predictions(con: duckdb.DuckDBPyConnection, evaluation: Evaluatio
 
 def _evaluation_footnotes(con: duckdb.DuckDBPyConnection, ev: Evaluation) -> list[str]:
     notes = [flow_footnote(read_flow(con, ev.cohort, "evaluate", ev.name))]
+    labels = model_labels(con, ev.models)
     below = con.execute("SELECT model, sum(below_zero::INTEGER), count(*) FROM evaluation_predictions "
                         "WHERE run_id = ? GROUP BY model ORDER BY model", [ev.run_id]).fetchall()
-    notes += [f"{int(k)} of {int(n)} predictions of {m} are below 0% (flagged, not clipped; see the model card)."
-              for m, k, n in below if k]
+    notes += [f"{int(k)} of {int(n)} predictions of {labels.get(m, (m,))[0]} are below 0% (flagged, not clipped; "
+              "see the model card)." for m, k, n in below if k]
     return [n for n in notes if n]
 
 
+APPARENT, PUBLISHED = "ᵃ", "ᵇ"   # markers after a model's label (footnotes a and b of Table 3)
+
+
+def model_labels(con: duckdb.DuckDBPyConnection, models: dict[str, int]) -> dict[str, tuple[str, str, str]]:
+    """name -> (label, kind, training cohort) of each model version of an evaluation."""
+    from radpath.stats.models import model_label
+
+    out = {}
+    for m, version in models.items():
+        row = con.execute("SELECT kind, cohort, artifact FROM models WHERE name = ? AND version = ?",
+                          [m, version]).fetchone()
+        out[m] = (model_label(m, json.loads(row[2])), str(row[0]), str(row[1])) if row else (m, "", "")
+    return out
+
+
+def _threshold_note(metrics: pd.DataFrame, labels: dict[str, tuple[str, str, str]]) -> str:
+    by_source = {src: sorted({labels[m][0] for m in part["model"]})
+                 for src, part in metrics.groupby("threshold_source")}
+    texts = {"youden": "the Youden-optimal threshold on this cohort's patients (an apparent estimate)",
+             "model": "the model's Youden threshold frozen on its training cohort",
+             "fixed": "the published model's fixed TIL category boundaries applied to predicted TIL (low ≤ 10%, "
+                      "high > 40%; not a threshold learned from data)"}
+    parts = [f"{texts.get(src, src)} for {', '.join(names)}" if len(by_source) > 1 else texts.get(src, src)
+             for src, names in by_source.items()]
+    return ("Sensitivity and specificity at " + "; at ".join(parts)
+            + " (the higher category called when predicted TIL exceeds the threshold).")
+
+
 def table3(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
-    """One row per TIL-category comparison; per model AUC (95% CI), sensitivity, specificity and accuracy;
-    DeLong P of the primary model against each other model."""
+    """The paper's layout: rows grouped by TIL-category comparison, one row per model (by its label) with n, AUC
+    (95% CI), the cross-validated AUC of models fitted on this cohort, sensitivity, specificity and the DeLong P
+    of each model against the evaluated one. Estimates of models fitted on the cohort are marked apparent."""
     caption = "Table 3. Classification of TIL categories by predicted TIL"
     ev = latest_evaluation(con, cohort)
     if ev is None:
-        return Table("table3_classification", caption, pd.DataFrame(columns=["Comparison"]),
+        return Table("table3_classification", caption, pd.DataFrame(columns=["Model"]),
                      ["Not run: `radpath evaluate --cohort C --model M --compare OTHER` writes this table."])
     metrics = con.execute("SELECT * FROM classification_metrics WHERE run_id = ?", [ev.run_id]).df()
     delong = con.execute("SELECT * FROM auc_comparisons WHERE run_id = ?", [ev.run_id]).df()
+    labels = model_labels(con, ev.models)
+    apparent = [m for m in ev.models if labels[m][2] == ev.cohort]
+    published = [m for m in ev.models if labels[m][1] == "published"]
+
+    def shown(m: str) -> str:
+        return labels[m][0] + (APPARENT if m in apparent else PUBLISHED if m in published else "")
+
     rows: list[dict[str, str]] = []
-    spanners: dict[str, list[str]] = {m: [] for m in ev.models}
-    for pair, label in PAIRS.items():
+    cv_ns: set[tuple[str, int, int]] = set()
+    for pair, pair_label in PAIRS.items():
         part = metrics[metrics["comparison"] == pair].set_index("model")
         if part.empty:
             continue
-        first = part.iloc[0]
-        row: dict[str, str] = {"Comparison": label,
-                               "n": f"{int(first['n_negative'])} / {int(first['n_positive'])}"}
+        tests = delong[delong["comparison"] == pair].set_index("model_b")["p_value"]
         for m in ev.models:
-            r = part.loc[m] if m in part.index else None
-            cells = {"AUC (95% CI)": fmt.estimate_ci(*(r[["auc", "auc_ci_low", "auc_ci_high"]] if r is not None
-                                                       else (None, None, None))),
-                     "Sensitivity": fmt.number(None if r is None else r["sensitivity"]),
-                     "Specificity": fmt.number(None if r is None else r["specificity"]),
-                     "Accuracy": fmt.number(None if r is None else r["accuracy"])}
-            for key, value in cells.items():
-                column = f"{m}: {key}"
-                row[column] = value
-                if column not in spanners[m]:
-                    spanners[m].append(column)
-        for d in delong[delong["comparison"] == pair].itertuples(index=False):
-            row[f"DeLong P, {d.model_a} vs {d.model_b}"] = fmt.p_value(d.p_value)
-        rows.append(row)
-    sources = set(metrics["threshold_source"])
-    where = ("the Youden-optimal threshold on this cohort" if sources == {"youden"} else
-             "the model's frozen training threshold" if sources == {"model"} else
-             "the Youden threshold (models trained on this cohort) or the frozen training threshold (others)")
-    notes = [f"n: patients of the lower / higher category. AUC with DeLong 95% CI; sensitivity, specificity and "
-             f"accuracy at {where} (the higher category called when predicted TIL exceeds it).",
-             "DeLong P: two-sided paired DeLong test of the two models' AUCs on the same patients."
-             if len(delong) else "", CATEGORY_NOTE, *_evaluation_footnotes(con, ev)]
+            if m not in part.index:
+                continue
+            r = part.loc[m]
+            has_cv = "cv_auc" in r.index and pd.notna(r["cv_auc"])
+            if has_cv and int(r["cv_n"]) != int(r["n_negative"] + r["n_positive"]):
+                cv_ns.add((labels[m][0], int(r["cv_n"]), int(r["n_negative"] + r["n_positive"])))
+            rows.append({
+                "Comparison": pair_label, "Model": shown(m),
+                "n": f"{int(r['n_negative'])} / {int(r['n_positive'])}",
+                "AUC (95% CI)": fmt.estimate_ci(r["auc"], r["auc_ci_low"], r["auc_ci_high"]),
+                "CV AUC (95% CI)": fmt.estimate_ci(r["cv_auc"], r["cv_auc_ci_low"], r["cv_auc_ci_high"])
+                if has_cv else fmt.MISSING,
+                "Sensitivity": fmt.number(r["sensitivity"]), "Specificity": fmt.number(r["specificity"]),
+                "DeLong P": fmt.p_value(tests[m]) if m in tests.index else fmt.MISSING,
+            })
+    primary = labels[ev.name][0]
+    notes = ["n: patients of the lower / higher TIL category. AUC: area under the ROC curve of predicted TIL, "
+             "DeLong 95% CI. " + _threshold_note(metrics, labels)]
+    if apparent:
+        repeats = sorted({int(x) for x in metrics["cv_repeats"].dropna()}) if "cv_repeats" in metrics else []
+        cv_text = (f"CV AUC: cross-validated, from each patient's out-of-fold prediction (mean over "
+                   f"{'/'.join(map(str, repeats))} repeats of the signature's k-fold LASSO cross-validation, the "
+                   "composite refitted within the same folds)."
+                   if repeats else "CV AUC: no fold predictions stored for these model versions (refit them).")
+        notes.append(f"{APPARENT} Fitted on this cohort ({', '.join(labels[m][0] for m in apparent)}): AUC, "
+                     "sensitivity and specificity are apparent (in-sample) estimates, optimistic because the model "
+                     f"and its threshold were chosen on the same patients. {cv_text}")
+    if published:
+        notes.append(f"{PUBLISHED} Published model with fixed coefficients, not fitted on this cohort; its features "
+                     "are standardised within this cohort (see its model card). Its authors developed it on "
+                     "TCGA-BRCA: on that cohort its estimates are not independent either.")
+    if len(delong):
+        notes.append(f"DeLong P: two-sided paired DeLong test of each model's AUC against {primary} on the same "
+                     "patients (– for that model itself).")
+    if any(r["CV AUC (95% CI)"] == fmt.MISSING for r in rows):
+        notes.append("–: not applicable (no cross-validation of a model not fitted on this cohort).")
+    notes += [f"CV AUC of {name} on {k} of the {n} patients of a comparison (those its cross-validation covered)."
+              for name, k, n in sorted(cv_ns)]
+    notes += [CATEGORY_NOTE, *_evaluation_footnotes(con, ev)]
     caption += f" in {ev.cohort} (n = {ev.n})"
     return Table("table3_classification", caption, pd.DataFrame(rows), [n for n in notes if n],
-                 {m: c for m, c in spanners.items() if c})
+                 groups="Comparison", widths={"Model": "3.6cm"}, size="footnotesize")
 
 
 def model_comparison(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
     """The models of the newest evaluation side by side: inputs, training n, r with TIL and AUC per comparison."""
-    import json
-
     caption = "Model comparison"
     ev = latest_evaluation(con, cohort)
     if ev is None:
@@ -125,14 +180,16 @@ def model_comparison(con: duckdb.DuckDBPyConnection, cohort: str | None = None) 
     auc = con.execute("SELECT model, comparison, auc FROM classification_metrics WHERE run_id = ?",
                       [ev.run_id]).df()
     rows = []
+    labels = model_labels(con, ev.models)
     for m, version in ev.models.items():
         meta = con.execute("SELECT kind, cohort, artifact FROM models WHERE name = ? AND version = ?",
                            [m, version]).fetchone()
         art = json.loads(meta[2]) if meta else {}
         inputs = ", ".join(f["code"] for f in art.get("features", []))
-        row = {"Model": f"{m} (v{version})", "Kind": meta[0] if meta else fmt.MISSING,
-               "Inputs": inputs or fmt.MISSING,
-               "Training": f"{meta[1]} (n = {art['n']})" if meta and "n" in art else (meta[1] if meta else ""),
+        training = (f"{meta[1]} (n = {art['n']})" if meta and "n" in art else
+                    "its authors' (not fitted here)" if meta and meta[0] == "published" else (meta[1] if meta else ""))
+        row = {"Model": labels[m][0], "Name": f"{m} v{version}", "Kind": meta[0] if meta else fmt.MISSING,
+               "Inputs": inputs or fmt.MISSING, "Training": training,
                "r with TIL (95% CI)": fmt.estimate_ci(*corr.loc[m, ["r", "ci_low", "ci_high"]])
                if m in corr.index else fmt.MISSING}
         for pair, label in PAIRS.items():
@@ -140,7 +197,8 @@ def model_comparison(con: duckdb.DuckDBPyConnection, cohort: str | None = None) 
             row[f"AUC, {label.lower()}"] = fmt.number(hit["auc"].iloc[0]) if len(hit) else fmt.MISSING
         rows.append(row)
     notes = [f"All models evaluated on the same {ev.n} patients of {ev.cohort}. r: Pearson correlation of "
-             f"predicted with observed stromal TIL (Fisher z 95% CI).", CATEGORY_NOTE,
+             f"predicted with observed stromal TIL (Fisher z 95% CI); r and AUC of a model trained on {ev.cohort} "
+             "are apparent (in-sample) estimates (Table 3 gives the cross-validated AUC).", CATEGORY_NOTE,
              *_evaluation_footnotes(con, ev)]
     return Table("table_model_comparison", f"{caption} in {ev.cohort} (n = {ev.n})", pd.DataFrame(rows), notes)
 

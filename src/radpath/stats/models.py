@@ -10,6 +10,7 @@ applied before standardising and ``components`` {code: {name, version}} for inpu
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,28 @@ class ModelRecord:
     @property
     def codes(self) -> list[str]:
         return [f["code"] for f in self.artifact["features"]]
+
+    @property
+    def label(self) -> str:
+        """The readable name tables and figures print (artifact ``label``; the model's name when it has none)."""
+        return model_label(self.name, self.artifact)
+
+
+def model_label(name: str, artifact: dict[str, Any]) -> str:
+    """A model's readable label: its artifact's ``label``, else its name."""
+    return str(artifact.get("label") or name)
+
+
+MOLECULAR_LABELS = {"CYT": "cytolytic activity", "TMB": "mutation burden"}
+
+
+def default_label(name: str, *, modalities: Sequence[str] = (), parts: Sequence[str] = ()) -> str:
+    """The label of a fitted model whose command was given none: 'Imaging signature (NAME)' for a signature of
+    MRI features only ('Signature (NAME)' otherwise); a composite joins the labels of its parts, molecular codes
+    spelt out ('Imaging signature (sig) + cytolytic activity')."""
+    if parts:
+        return " + ".join(MOLECULAR_LABELS.get(p, p) for p in parts)
+    return f"{'Imaging signature' if set(modalities) == {'mri'} else 'Signature'} ({name})"
 
 
 def til_category(til: pd.Series) -> pd.Series:

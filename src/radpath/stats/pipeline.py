@@ -17,11 +17,19 @@ from radpath.errors import StatsError
 from radpath.stats import data
 from radpath.stats.association import associate, pearson
 from radpath.stats.composite import CompositeModel
+from radpath.stats.crossval import (
+    count_repeats,
+    out_of_fold,
+    read_cv_predictions,
+    refit_within_folds,
+    write_cv_predictions,
+)
 from radpath.stats.feature_sets import candidate_matrix
 from radpath.stats.flow import Flow, write_flow
 from radpath.stats.models import (
     PAIRS,
     ModelRecord,
+    default_label,
     learn_thresholds,
     load_model,
     model_inputs,
@@ -106,15 +114,19 @@ def _training(con: duckdb.DuckDBPyConnection, cohort: str, frame: pd.DataFrame, 
 def run_fit_signature(
     con: duckdb.DuckDBPyConnection, cohort: str, *, name: str = "signature", modalities: Sequence[str] = (),
     folds: int = 10, repeats: int = 100, min_frequency: float = 0.9, seed: int = 0, n_jobs: int = 1,
-    full_path: bool = False, features: Sequence[str] = (),
+    full_path: bool = False, features: Sequence[str] = (), label: str | None = None,
 ) -> Outcome:
-    """Repeated-CV LASSO selection + final OLS; saves the signature and its training predictions.
+    """Repeated-CV LASSO selection + final OLS; saves the signature, its training predictions and the fold
+    predictions of its LASSO fits (`cv_predictions`).
 
-    Candidates: every feature of `modalities` (default mri), or the `features` codes / named sets."""
-    params = {"cohort": cohort, "name": name, "modalities": list(modalities), "folds": folds, "repeats": repeats,
-              "min_frequency": min_frequency, "seed": seed, "full_path": full_path}
+    Candidates: every feature of `modalities` (default mri), or the `features` codes / named sets. `label` is
+    the readable name tables and figures print [default: 'Imaging signature (NAME)']."""
+    params: dict[str, Any] = {"cohort": cohort, "name": name, "modalities": list(modalities), "folds": folds,
+                              "repeats": repeats, "min_frequency": min_frequency, "seed": seed, "full_path": full_path}
     if features:
         params["features"] = list(features)
+    if label:
+        params["label"] = label
     run = _run(con, "fit-signature", params)
     try:
         matrix, owner, _ = candidate_matrix(con, cohort, modalities, features)
@@ -126,6 +138,7 @@ def run_fit_signature(
                                  LassoSettings(full_path=full_path)).fit(X, y)
         predicted = sig.predict(X)
         artifact = {
+            "label": label or default_label(name, modalities=[owner[c] for c in sig.selected_]),
             "features": [{"modality": owner[c], "code": c} for c in sig.selected_],
             "coefficients": sig.coef_.to_dict(), "intercept": sig.intercept_,
             "means": {c: float(sig.means_[c]) for c in sig.selected_},
@@ -147,14 +160,18 @@ def run_fit_signature(
             terms = _ols_rows(sig.ols_, name, version, run, "final")
             replace_rows(con, "model_terms", terms, {"model": name, "version": version})
             write_predictions(con, run, record, cohort, predicted)
+            write_cv_predictions(con, run, name, version, cohort, sig.cv_predictions_)
             finish_run(con, run, "ok")
     except BaseException:
         finish_run(con, run, "failed")
         raise
     notes = [n for n in [note, *_notes_from(caught)] if n]
     r = pearson(predicted.to_numpy(), y.to_numpy())
-    notes.append(f"saved model {name} v{version}: {len(sig.selected_)} features, n = {len(y)}, "
-                 f"r (training, in-sample) = {r.r:.3f}")
+    oof = sig.oof_.reindex(y.index.astype(str))
+    r_cv = pearson(oof.to_numpy(), y.to_numpy())
+    notes.append(f"saved model {name} v{version} ({artifact['label']}): {len(sig.selected_)} features, n = {len(y)}, "
+                 f"r = {r.r:.3f} apparent (in-sample), {r_cv.r:.3f} cross-validated (out-of-fold LASSO predictions, "
+                 f"mean of {repeats} repeats of {folds}-fold CV)")
     return Outcome(run.run_id, {"selection": sig.summary.head(30), "terms": terms[["term", "coef", "se", "p_value"]]},
                    notes)
 
@@ -172,11 +189,15 @@ def _ols_rows(res: Any, name: str, version: int, run: Run, fit: str) -> pd.DataF
 
 def run_fit_composite(
     con: duckdb.DuckDBPyConnection, cohort: str, *, signature: str, with_: Sequence[str] = ("cyt",),
-    adjust: Sequence[str] = (), name: str = "composite", log_molecular: bool = True,
+    adjust: Sequence[str] = (), name: str = "composite", log_molecular: bool = True, label: str | None = None,
 ) -> Outcome:
-    """Table 4 (univariate r, adjusted OLS) and the refitted composite saved as a model."""
-    params = {"cohort": cohort, "signature": signature, "with": list(with_), "adjust": list(adjust), "name": name,
-              "log_molecular": log_molecular}
+    """Table 4 (univariate r, adjusted OLS) and the refitted composite saved as a model; when the signature has
+    fold predictions, the composite refitted within the same folds (`cv_predictions`). `label` is the readable
+    name [default: the signature's label + the molecular terms]."""
+    params: dict[str, Any] = {"cohort": cohort, "signature": signature, "with": list(with_), "adjust": list(adjust),
+                              "name": name, "log_molecular": log_molecular}
+    if label:
+        params["label"] = label
     run = _run(con, "fit-composite", params)
     try:
         sig = load_model(con, signature)
@@ -216,7 +237,10 @@ def run_fit_composite(
         z = (complete[terms.columns] - model.means_) / model.sds_
         predicted = pd.Series(model.intercept_ + z.to_numpy() @ model.coef_[list(terms.columns)].to_numpy(),
                               index=complete.index)
+        cv = refit_within_folds(read_cv_predictions(con, sig.name, sig.version, cohort), sig.name,
+                                complete[terms.columns], til)
         artifact = {
+            "label": label or default_label(name, parts=[sig.label, *codes]),
             "features": features, "transforms": transforms,
             "components": {sig.name: {"name": sig.name, "version": sig.version}},
             "coefficients": model.coef_.to_dict(), "intercept": model.intercept_,
@@ -232,6 +256,8 @@ def run_fit_composite(
             table["run_id"] = run.run_id
             replace_rows(con, "model_terms", table, {"model": name, "version": version})
             write_predictions(con, run, load_model(con, name, version), cohort, predicted)
+            if len(cv):
+                write_cv_predictions(con, run, name, version, cohort, cv)
             write_flow(con, run, flow)
             finish_run(con, run, "ok")
     except BaseException:
@@ -240,7 +266,16 @@ def run_fit_composite(
     r = pearson(predicted.to_numpy(), til.to_numpy())
     notes = [n for n in [note] if n]
     formula = " + ".join(f"{model.coef_[c]:.3g} x z({c})" for c in terms.columns) + f" + {model.intercept_:.3g}"
-    notes.append(f"saved model {name} v{version}: TIL = {formula}; r = {r.r:.3f} (n = {len(til)})")
+    notes.append(f"saved model {name} v{version} ({artifact['label']}): TIL = {formula}; r = {r.r:.3f} apparent "
+                 f"(in-sample, n = {len(til)})")
+    if len(cv):
+        oof = out_of_fold(cv)
+        r_cv = pearson(oof.to_numpy(), til.reindex(oof.index).to_numpy())
+        notes.append(f"cross-validated r = {r_cv.r:.3f} (n = {r_cv.n}): refitted within the {count_repeats(cv)} x "
+                     f"{cv['fold'].nunique()} folds of {sig.name}'s LASSO on its fold predictions")
+    else:
+        notes.append(f"no cross-validated estimate: {sig.name} v{sig.version} has no fold predictions "
+                     "(fitted before radpath stored them; refit it)")
     return Outcome(run.run_id, {"table4": table[["fit", "term", "coef", "se", "p_value", "ci_low", "ci_high"]]},
                    notes)
 
@@ -291,6 +326,30 @@ def _evaluation_rows(cohort: str, models: Sequence[ModelRecord], common: pd.Data
         ignore_index=True)
 
 
+def _out_of_fold(con: duckdb.DuckDBPyConnection, model: ModelRecord, cohort: str,
+                 ids: Sequence[str]) -> tuple[pd.Series, int]:
+    """A model's out-of-fold predictions on `ids` and the repeats averaged (empty for a model not fitted on
+    `cohort` or without stored fold predictions)."""
+    if model.cohort != cohort:
+        return pd.Series(dtype=float), 0
+    folds = read_cv_predictions(con, model.name, model.version, cohort)
+    return out_of_fold(folds).reindex(list(ids)).dropna(), count_repeats(folds)
+
+
+def _cv_auc(oof: tuple[pd.Series, int], cats: pd.Series, lower: str, upper: str,
+            min_per_class: int) -> dict[str, Any]:
+    """The cross-validated AUC (DeLong CI) of one category pair from out-of-fold predictions, or NULLs."""
+    predicted, n_repeats = oof
+    pair = cats.reindex(predicted.index)
+    keep = pair.isin([lower, upper])
+    y = (pair[keep] == upper).astype(int).to_numpy()
+    if not len(y) or min(int(y.sum()), int(len(y) - y.sum())) < min_per_class:
+        return {"cv_auc": None, "cv_auc_ci_low": None, "cv_auc_ci_high": None, "cv_n": None, "cv_repeats": None}
+    ci = auc_ci(y, predicted[keep].to_numpy(), min_per_class=min_per_class)
+    return {"cv_auc": ci.auc, "cv_auc_ci_low": ci.ci_low, "cv_auc_ci_high": ci.ci_high, "cv_n": len(y),
+            "cv_repeats": n_repeats}
+
+
 def run_evaluate(
     con: duckdb.DuckDBPyConnection, cohort: str, model_name: str, compare: Sequence[str] = (), *,
     min_per_class: int = 2,
@@ -320,6 +379,7 @@ def run_evaluate(
             corr_rows.append({"model": m.name, "version": m.version, "cohort": cohort, "n": c.n, "r": c.r,
                               "ci_low": c.ci_low, "ci_high": c.ci_high, "p_value": c.p_value})
         cats = til_category(common["til"])
+        oof = {m.name: _out_of_fold(con, m, cohort, order) for m in models}
         for pair, (lower, upper) in PAIRS.items():
             mask = cats.isin([lower, upper]).to_numpy()
             y = (cats[mask] == upper).astype(int).to_numpy()
@@ -334,13 +394,15 @@ def run_evaluate(
                 if cohort == m.cohort:
                     op, source = youden_threshold(y, s), "youden"
                 else:
-                    op, source = operating_point(y, s, m.artifact["thresholds"][pair]), "model"
+                    op = operating_point(y, s, m.artifact["thresholds"][pair])
+                    source = "fixed" if m.kind == "published" else "model"
                 metric_rows.append({"model": m.name, "version": m.version, "cohort": cohort, "comparison": pair,
                                     "n_negative": n_neg, "n_positive": n_pos, "auc": ci.auc,
                                     "auc_ci_low": ci.ci_low, "auc_ci_high": ci.ci_high,
                                     "p_value": mann_whitney_p(y, s), "threshold": op.threshold,
                                     "threshold_source": source, "sensitivity": op.sensitivity,
-                                    "specificity": op.specificity, "accuracy": op.accuracy})
+                                    "specificity": op.specificity, "accuracy": op.accuracy,
+                                    **_cv_auc(oof[m.name], cats, lower, upper, min_per_class)})
             for other in models[1:]:
                 d = delong_test(y, common.loc[mask, models[0].name], common.loc[mask, other.name],
                                 min_per_class=min_per_class)

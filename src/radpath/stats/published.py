@@ -38,40 +38,57 @@ class PublishedModel:
     """A published linear model of stromal TIL % on standardised features."""
 
     key: str
+    label: str                              # what tables, figures and cards print
     coefficients: dict[str, float]          # code -> per-SD coefficient, in the paper's order
     intercept: float
     modality: str
     source: str
+    developed_on: str                       # the data its authors fitted it on
     thresholds: dict[str, float]
+
+    def formula(self) -> str:
+        terms = list(self.coefficients.items())
+        first = f"{'−' if terms[0][1] < 0 else ''}{abs(terms[0][1]):g} z({terms[0][0]})"
+        rest = " ".join(f"{'−' if c < 0 else '+'} {abs(c):g} z({k})" for k, c in terms[1:])
+        return f"predicted TIL (%) = {first} {rest} + {self.intercept:g}"
+
+    def standardisation(self) -> str:
+        return ("The paper's training means and SDs (its supplementary Table S3) are not in its text, so each "
+                "feature is standardised within the cohort the model is applied to: z(x) = (x − cohort mean) / "
+                "cohort SD, the mean and SD (ddof = 1) taken over that cohort's included patients having all "
+                f"{len(self.coefficients)} features. Predictions are therefore relative to that cohort and not "
+                "comparable across cohorts.")
+
+    def grouping(self) -> str:
+        low, high = self.thresholds["low_vs_intermediate"], self.thresholds["intermediate_vs_high"]
+        return (f"TIL groups: the paper's fixed TIL category boundaries applied to predicted TIL (low ≤ {low:g} %, "
+                f"intermediate > {low:g} % to {high:g} %, high > {high:g} %), not thresholds learned from data.")
 
     def artifact(self) -> dict[str, Any]:
         codes = list(self.coefficients)
-        card = (
-            f"{PREFIX}{self.key}: {self.source}. Predicted TIL = "
-            + " ".join(f"{'-' if c < 0 else '+'} {abs(c):g} z({k})" for k, c in self.coefficients.items())
-            + f" + {self.intercept:g}. The published training means and SDs (supplementary Table S3) are not "
-            "in the paper's text: each feature is standardised within the cohort the model is applied to "
-            "(mean, SD with ddof = 1 over patients having all inputs), so predictions are relative to that "
-            "cohort and not comparable across cohorts. TIL groups use the paper's category boundaries "
-            f"(low <= {self.thresholds['low_vs_intermediate']:g} %, high > "
-            f"{self.thresholds['intermediate_vs_high']:g} %), not thresholds learned on training data."
-        )
+        formula = self.formula()
+        card = (f"{self.label}: the {self.source}. Developed by its authors on {self.developed_on}; not fitted by "
+                f"radpath. {formula[0].upper()}{formula[1:]}. {self.standardisation()} {self.grouping()}")
         return {
+            "label": self.label,
             "features": [{"modality": self.modality, "code": c} for c in codes],
             "coefficients": dict(self.coefficients), "intercept": self.intercept,
             "means": {}, "sds": {}, "standardise": WITHIN_COHORT,
-            "thresholds": dict(self.thresholds), "source": self.source, "card": card,
+            "thresholds": dict(self.thresholds), "source": self.source, "developed_on": self.developed_on,
+            "card": card,
         }
 
 
 PUBLISHED: dict[str, PublishedModel] = {
     "wu2020_signature": PublishedModel(
         key="wu2020_signature",
+        label="Wu et al. 2020 signature (published)",
         coefficients={"M1": 4.4, "TEX2": -3.14, "TSBPE2": -2.0, "BPE1": -2.62, "BPE3": -0.72},
         intercept=13.02,
         modality="mri",
         source="imaging signature of Wu et al., Magnetic resonance imaging and molecular features associated "
-               "with tumor-infiltrating lymphocytes in breast cancer (Breast Cancer Research), Results",
+               "with tumor-infiltrating lymphocytes in breast cancer (Breast Cancer Research, 2020), Results",
+        developed_on="the DCE-MRI and stromal TIL readings of 126 TCGA-BRCA patients (the paper's training cohort)",
         thresholds={"low_vs_intermediate": 10.0, "low_vs_high": 10.0, "intermediate_vs_high": 40.0},
     ),
 }

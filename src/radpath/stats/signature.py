@@ -9,6 +9,12 @@ small interleaved chunks so that both workers stay busy to the end.
 The selection frequency of a feature is the fraction of the folds x repeats fits with a non-zero coefficient.
 Features selected in more than ``min_frequency`` of the fits enter a final OLS on the standardised features.
 The inputs are standardised once with the cohort's means and SDs (kept for applying the model elsewhere).
+
+The same fits give the cross-validated predictions: each fold's LASSO (fitted on the other folds) predicts
+every patient, ``held_out`` marking the fold's own patients, so each repeat predicts each patient once from a
+fit that did not see it (`cv_predictions_`). Their mean over the repeats is the out-of-fold prediction
+(`oof_`), from which the cross-validated AUC and r are computed; a model built on the signature (the composite)
+is refitted within the same folds on these predictions (`radpath.stats.crossval`).
 """
 
 from __future__ import annotations
@@ -83,6 +89,28 @@ def repeated_lasso(
     return alphas[inverse].reshape(-1), coefs[inverse].reshape(-1, x.shape[1])
 
 
+def fold_predictions(
+    x: Array, y: Array, coefs: Array, splits: list[list[NDArray[np.int64]]], ids: pd.Index
+) -> pd.DataFrame:
+    """Predictions of every fold x repeat LASSO fit (``coefs`` in split order) for every patient: columns rep,
+    fold, patient_id, predicted, held_out (the patient is in the fold the fit left out).
+
+    A fit on training rows ``t`` predicts ``mean(y[t]) + (x - mean(x[t])) @ coef``, as scikit-learn's Lasso
+    with an intercept does (the coefficients are fitted on the centred training rows)."""
+    trains = [train for repeat in splits for train in repeat]
+    n, folds = len(y), len(splits[0])
+    x_means = np.stack([x[t].mean(axis=0) for t in trains])
+    y_means = np.array([y[t].mean() for t in trains])
+    predicted = y_means[:, None] + coefs @ x.T - (x_means * coefs).sum(axis=1)[:, None]
+    held = np.ones((len(trains), n), dtype=bool)
+    for k, t in enumerate(trains):
+        held[k, t] = False
+    fits = np.arange(len(trains))
+    return pd.DataFrame({"rep": np.repeat(fits // folds, n), "fold": np.repeat(fits % folds, n),
+                         "patient_id": np.tile(np.asarray(ids, dtype=str), len(trains)),
+                         "predicted": predicted.reshape(-1), "held_out": held.reshape(-1)})
+
+
 def standardise(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
     """Drop constant columns (with a warning naming them) and z-score the rest (SD with ddof=1)."""
     sds = frame.std(axis=0, ddof=1)
@@ -127,6 +155,8 @@ class LassoSignature:
         xa, ya = z.to_numpy(dtype=float), y.to_numpy(dtype=float)
         self.alphas_, coefs = repeated_lasso(xa, ya, folds=self.folds, repeats=self.repeats, seed=self.seed,
                                              settings=self.settings, n_jobs=self.n_jobs)
+        self.cv_predictions_ = fold_predictions(xa, ya, coefs, outer_splits(len(ya), self.folds, self.repeats,
+                                                                            self.seed), X.index)
         nonzero = coefs != 0
         self.frequency_ = pd.Series(nonzero.mean(axis=0), index=z.columns, name="frequency")
         with np.errstate(invalid="ignore"):
@@ -145,6 +175,12 @@ class LassoSignature:
         self.coef_ = pd.Series(self.ols_.params[self.selected_], index=self.selected_, dtype=float)
         self.n_ = len(ya)
         return self
+
+    @property
+    def oof_(self) -> pd.Series:
+        """Out-of-fold prediction of each patient: the mean over the repeats of its held-out predictions."""
+        held = self.cv_predictions_[self.cv_predictions_["held_out"]]
+        return held.groupby("patient_id", sort=False)["predicted"].mean()
 
     @property
     def summary(self) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Tissue compartments of the synthetic sections: TIGER label masks, truth lymphocytes, segmentation tiles.
+"""Tissue compartments of the synthetic sections: TIGER label masks, truth lymphocytes, downsampled tiles.
 
 `plan_compartments` draws (from a generator of its own, so the section's main draws stay as they
 were) the compartments that are not stroma: 5 necrosis (inside tumour nests), 7 rest (fat away
@@ -21,7 +21,7 @@ that is not tumour-associated stroma looks different here (fat, glands), as on a
 7 / 4.
 
 Truth lymphocytes (`truth_cells`): lymphocytes are separate nuclei, at most one per 8 x 8 um box
-of a lattice from the origin (`slides.lattice_nuclei`), so one truth cell per occupied box is
+of a lattice from the origin (`drawing.lattice_nuclei`), so one truth cell per occupied box is
 one cell per nucleus, at its centre. In TIL regions 95 % of the boxes of stroma hold one, outside
 them a sparse background; the TIL regions' share of the stroma is chosen per section (a quantile
 of a smooth field over the stroma) so that the planted stromal TIL score, TIGER's 100 x #TILs in
@@ -31,14 +31,10 @@ stroma x 64 um2 / stroma area, is the patient's latent `til_pct` plus the small 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
-from radpath.synth.slides import BOX_UM, SYNTHETIC_DATASET, _field, _stamp
+from radpath.synth.drawing import BOX_UM, smooth_field, stamp
 
 NECROSIS = np.array([224, 186, 204], float)
 DEBRIS = np.array([110, 70, 128], float)
@@ -144,7 +140,7 @@ def _glands(rng: np.random.Generator, free: np.ndarray, bed: np.ndarray, mpp: fl
             ny = np.rint(cy + np.cos(angle) * u - np.sin(angle) * v).astype(np.int64)
             nx = np.rint(cx + np.sin(angle) * u + np.cos(angle) * v).astype(np.int64)
             ok = (ny >= 0) & (ny < shape[0]) & (nx >= 0) & (nx < shape[1])
-            masks["gland_nuclei"] |= _stamp(shape, ny[ok], nx[ok], max(1, int(round(1.5 / mpp))))
+            masks["gland_nuclei"] |= stamp(shape, ny[ok], nx[ok], max(1, int(round(1.5 / mpp))))
     masks["gland_nuclei"] &= masks["gland"] & ~masks["gland_lumen"] & ~masks["gland_rim"]
     return masks
 
@@ -158,8 +154,8 @@ def plan_compartments(
     `gland_lumen`, `gland_rim`, `gland_nuclei`. Every value is a subset of necrosis | fat | duct | gland.
     """
     shape = tissue.shape
-    necrosis = tumour & (_field(rng, shape, 40.0) > 0.82)
-    fat = tissue & ~bed & (_field(rng, shape, 30.0) > 0.45)
+    necrosis = tumour & (smooth_field(rng, shape, 40.0) > 0.82)
+    fat = tissue & ~bed & (smooth_field(rng, shape, 30.0) > 0.45)
     plan = {"necrosis": necrosis, **_ducts(rng, tissue & ~tumour, mpp)}
     plan.update(_glands(rng, tissue & ~tumour & ~plan["duct"], bed, mpp))
     plan["fat"] = fat & ~plan["duct"] & ~plan["gland"]
@@ -180,7 +176,7 @@ def add_compartments(
         necrosis, fat = plan["necrosis"], plan["fat"]
         rgb = section["rgb"].astype(np.float32)
         debris = necrosis & (rng.random(shape, dtype=np.float32) < 0.03)
-        septa = fat & ((_field(rng, shape, 5.0) * 9.0) % 1.0 < 0.12)
+        septa = fat & ((smooth_field(rng, shape, 5.0) * 9.0) % 1.0 < 0.12)
         noise = rng.standard_normal((*shape, 1), dtype=np.float32) * np.float32(5.0)
         epithelium = plan["gland"] & ~plan["gland_lumen"] & ~plan["gland_rim"] & ~plan["gland_nuclei"]
         for mask, colour in ((necrosis, NECROSIS), (debris, DEBRIS), (fat, FAT), (septa, SEPTUM),
@@ -219,44 +215,3 @@ def downsample_section(section: dict[str, np.ndarray], factor: int) -> tuple[np.
     rgb = section["rgb"][:h, :w].reshape(h // factor, factor, w // factor, factor, 3).mean(axis=(1, 3))
     labels = section["labels"][factor // 2 : h : factor, factor // 2 : w : factor]
     return np.rint(rgb).astype(np.uint8), np.ascontiguousarray(labels)
-
-
-def render_segmentation_dataset(
-    out: Path, *, seed: int = 1, n_train: int = 6, n_test: int = 2, shape: tuple[int, int] | None = None,
-    mpp: float = SEG_MPP, tile: int = SEG_TILE,
-) -> dict[str, Path]:
-    """Tiles with exact TIGER label masks (`<name>.png` + `<name>_mask.png`) from extra sections.
-
-    Training tiles overlap by half a tile; test tiles come from sections of their own and do not
-    overlap. Each folder has a `dataset.json` (mpp, tile size, label set). Returns {split: folder}.
-    """
-    from PIL import Image
-
-    from radpath.synth.slides import MPP, SIZE, render_section
-
-    shape = shape or SIZE
-    factor = max(1, int(round(mpp / MPP)))
-    rng = np.random.default_rng([seed, 4004, 3])
-    folders: dict[str, Path] = {}
-    k = 0
-    for split, n, stride in (("train", n_train, tile // 2), ("test", n_test, tile)):
-        folder = out / split
-        folder.mkdir(parents=True, exist_ok=True)
-        for _ in range(n):
-            til = float(rng.uniform(5, 80))
-            section = render_section(rng, til, shape=shape, compartments=rng)
-            rgb, labels = downsample_section(section, factor)
-            for y in range(0, labels.shape[0] - tile + 1, stride):
-                for x in range(0, labels.shape[1] - tile + 1, stride):
-                    crop = labels[y : y + tile, x : x + tile]
-                    if np.count_nonzero(crop) < crop.size // 4:
-                        continue  # mostly glass
-                    name = f"s{k:02d}_y{y:04d}_x{x:04d}"
-                    Image.fromarray(rgb[y : y + tile, x : x + tile]).save(folder / f"{name}.png")
-                    Image.fromarray(crop).save(folder / f"{name}_mask.png")
-            k += 1
-        meta: dict[str, Any] = {"mpp": MPP * factor, "tile_px": tile, "labels": "tiger",
-                                "source": "radpath synth (exact planted masks)", **SYNTHETIC_DATASET}
-        (folder / "dataset.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        folders[split] = folder
-    return folders

@@ -37,6 +37,15 @@ import numpy as np
 import pandas as pd
 
 from radpath.pathology.slides import SYNTHETIC_MARKER
+from radpath.synth.compartments import (
+    SEG_MPP,
+    SEG_TILE,
+    add_compartments,
+    downsample_section,
+    plan_compartments,
+    truth_cells,
+)
+from radpath.synth.drawing import BOX_UM, disc, lattice_nuclei, nuclei, smooth_field
 from radpath.synth.truth import TRAIN, VALID
 
 MPP = 0.5                 # microns per pixel at level 0 (a 20x scan)
@@ -49,7 +58,6 @@ SEED_OFFSET = 4004
 SYNTHETIC_DESCRIPTION = f"{SYNTHETIC_MARKER} H&E"
 # what the synthetic study's training sets say about themselves (dataset.json), copied into model cards
 SYNTHETIC_DATASET = {"synthetic": True, "dataset": "radpath synthetic study", "stain": "he"}
-BOX_UM = 8.0              # TIGER's TIL size: the lymphocyte lattice has one 8 x 8 um box per nucleus at most
 LYMPH_RADIUS = 5          # lymphocyte nucleus radius in pixels (5.5 um across at MPP)
 TIL_OCCUPANCY = 0.95      # lymphocytes per 8 x 8 um box of stroma inside TIL regions (inflamed stroma)
 BACKGROUND_FLOOR = 0.005  # ... and outside them: floor + share x the target occupancy (a sparse background)
@@ -61,62 +69,6 @@ STROMA = np.array([236, 166, 196], float)
 TUMOUR = np.array([196, 136, 188], float)
 TUMOUR_NUC = np.array([92, 52, 142], float)
 LYMPH_NUC = np.array([38, 22, 92], float)
-
-
-def _field(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
-    """A smooth random field with values uniform on [0, 1) (rank-transformed Gaussian-filtered noise)."""
-    from scipy.ndimage import gaussian_filter, zoom
-
-    factor = 8
-    small = (shape[0] // factor + 1, shape[1] // factor + 1)
-    noise = gaussian_filter(rng.standard_normal(small), sigma / factor)
-    ranks = (noise.ravel().argsort().argsort().reshape(small) + 0.5) / noise.size
-    return np.asarray(zoom(ranks, factor, order=1)[: shape[0], : shape[1]])
-
-
-def _disc(radius: int) -> np.ndarray:
-    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    return np.asarray(x * x + y * y <= radius * radius)
-
-
-def _nuclei(
-    rng: np.random.Generator, density: np.ndarray, radius: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mask of round nuclei whose centres fall with per-pixel probability `density` (discs stamped),
-    and the centres' rows and columns."""
-    cy, cx = np.nonzero(rng.random(density.shape, dtype=np.float32) < density)
-    return _stamp(density.shape, cy, cx, radius), cy, cx
-
-
-def _stamp(shape: tuple[int, int], cy: np.ndarray, cx: np.ndarray, radius: int) -> np.ndarray:
-    """Boolean mask of discs of `radius` centred at (cy, cx), clipped at the border."""
-    mask = np.zeros(shape, bool)
-    h, w = shape
-    for dy, dx in zip(*np.nonzero(_disc(radius)), strict=True):
-        mask[np.clip(cy + dy - radius, 0, h - 1), np.clip(cx + dx - radius, 0, w - 1)] = True
-    return mask
-
-
-def lattice_nuclei(
-    rng: np.random.Generator, occupancy: np.ndarray, pitch: int, radius: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Separate round nuclei at most one per `pitch` x `pitch` box of a lattice from the origin.
-
-    Box (i, j) holds a nucleus with probability `occupancy` at its centre, which lies uniformly in
-    [radius, pitch - 1 - radius] of the box on both axes: neighbours never overlap and touch (adjacent
-    pixels) only at the extremes. The draws have fixed shapes, whatever `occupancy` holds. Returns the
-    mask and the centres' rows and columns.
-    """
-    h, w = occupancy.shape
-    gh, gw = -(-h // pitch), -(-w // pitch)
-    lo, hi = (radius, pitch - 1 - radius) if pitch - 1 - radius >= radius else (pitch // 2, pitch // 2)
-    cy = np.arange(gh)[:, None] * pitch + rng.integers(lo, hi + 1, (gh, gw))
-    cx = np.arange(gw)[None, :] * pitch + rng.integers(lo, hi + 1, (gh, gw))
-    draw = rng.random((gh, gw), dtype=np.float32)
-    inside = (cy < h) & (cx < w)
-    keep = inside & (draw < occupancy[np.minimum(cy, h - 1), np.minimum(cx, w - 1)])
-    cy, cx = cy[keep], cx[keep]
-    return _stamp((h, w), cy, cx, radius), cy, cx
 
 
 def render_section(
@@ -137,18 +89,16 @@ def render_section(
     """
     from scipy.ndimage import binary_dilation, gaussian_filter
 
-    from radpath.synth.compartments import add_compartments, plan_compartments
-
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w]
     ellipse = ((yy - h / 2) / (0.46 * h)) ** 2 + ((xx - w / 2) / (0.46 * w)) ** 2
-    tissue = (_field(rng, shape, 40.0) * 0.6 + (1 - ellipse) * 0.8) > 0.55
-    tumour = tissue & (_field(rng, shape, 70.0) > 0.5)
+    tissue = (smooth_field(rng, shape, 40.0) * 0.6 + (1 - ellipse) * 0.8) > 0.55
+    tumour = tissue & (smooth_field(rng, shape, 70.0) > 0.5)
     bed_px = max(1, int(round(BED_UM / mpp)))
     step = 8  # dilate on a coarse grid for speed
-    coarse = binary_dilation(tumour[::step, ::step], structure=_disc(max(1, bed_px // step)))
+    coarse = binary_dilation(tumour[::step, ::step], structure=disc(max(1, bed_px // step)))
     bed = np.repeat(np.repeat(coarse, step, 0), step, 1)[:h, :w] & tissue
-    u = _field(rng, shape, 24.0)
+    u = smooth_field(rng, shape, 24.0)
     plan = plan_compartments(compartments, tissue, tumour, bed, mpp) if compartments is not None else {}
     blocked = np.zeros(shape, bool)
     for mask in plan.values():
@@ -164,7 +114,7 @@ def render_section(
     # class index per pixel: 0 glass, 1 stroma, 2 tumour, 3 tumour nucleus, 4 lymphocyte nucleus
     epithelium = tumour | plan.get("duct_core", np.zeros(shape, bool))
     kind = tissue.astype(np.uint8) + epithelium.astype(np.uint8)
-    kind[_nuclei(rng, np.where(epithelium, np.float32(0.006), np.float32(0.0)), 5)[0]] = 3
+    kind[nuclei(rng, np.where(epithelium, np.float32(0.006), np.float32(0.0)), 5)[0]] = 3
     occupancy = np.where(til, np.float32(TIL_OCCUPANCY), np.where(stroma, np.float32(background), np.float32(0.0)))
     occupancy[tumour & ~blocked] = np.float32(background * TUMOUR_SHARE)
     lymph, ly, lx = lattice_nuclei(rng, occupancy, max(1, int(round(BOX_UM / mpp))), LYMPH_RADIUS)
@@ -219,7 +169,6 @@ def render_slides(truth: pd.DataFrame, out: Path, seed: int) -> dict[str, dict[s
     from PIL import Image
 
     from radpath.pathology.cellfile import cell_file_path, write_cells
-    from radpath.synth.compartments import render_segmentation_dataset, truth_cells
 
     rng = np.random.default_rng([seed, SEED_OFFSET])
     rows = truth[(truth["cohort"] == TRAIN) & truth["has_slide"].astype(bool)]
@@ -280,4 +229,43 @@ def render_patch_dataset(
                 **SYNTHETIC_DATASET}
         (folder / "dataset.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         folders[task] = folder
+    return folders
+
+
+def render_segmentation_dataset(
+    out: Path, *, seed: int = 1, n_train: int = 6, n_test: int = 2, shape: tuple[int, int] | None = None,
+    mpp: float = SEG_MPP, tile: int = SEG_TILE,
+) -> dict[str, Path]:
+    """Tiles with exact TIGER label masks (`<name>.png` + `<name>_mask.png`) from extra sections.
+
+    Training tiles overlap by half a tile; test tiles come from sections of their own and do not
+    overlap. Each folder has a `dataset.json` (mpp, tile size, label set). Returns {split: folder}.
+    """
+    from PIL import Image
+
+    shape = shape or SIZE
+    factor = max(1, int(round(mpp / MPP)))
+    rng = np.random.default_rng([seed, 4004, 3])
+    folders: dict[str, Path] = {}
+    k = 0
+    for split, n, stride in (("train", n_train, tile // 2), ("test", n_test, tile)):
+        folder = out / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(n):
+            til = float(rng.uniform(5, 80))
+            section = render_section(rng, til, shape=shape, compartments=rng)
+            rgb, labels = downsample_section(section, factor)
+            for y in range(0, labels.shape[0] - tile + 1, stride):
+                for x in range(0, labels.shape[1] - tile + 1, stride):
+                    crop = labels[y : y + tile, x : x + tile]
+                    if np.count_nonzero(crop) < crop.size // 4:
+                        continue  # mostly glass
+                    name = f"s{k:02d}_y{y:04d}_x{x:04d}"
+                    Image.fromarray(rgb[y : y + tile, x : x + tile]).save(folder / f"{name}.png")
+                    Image.fromarray(crop).save(folder / f"{name}_mask.png")
+            k += 1
+        meta: dict[str, Any] = {"mpp": MPP * factor, "tile_px": tile, "labels": "tiger",
+                                "source": "radpath synth (exact planted masks)", **SYNTHETIC_DATASET}
+        (folder / "dataset.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        folders[split] = folder
     return folders

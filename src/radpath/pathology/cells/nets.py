@@ -12,7 +12,7 @@
 * `PatchNet` (the IHC lymphocyte paper): a small CNN deciding lymphocyte or not on 70 x 70 patches
   (convolutions of stride 1 and 2 x 2 max pooling, then fully connected layers and a 2-class output).
 
-Model files are the patch models' safetensors files (`radpath.pathology.models.save_model`) with format
+Model files are the shared safetensors files (`radpath.pathology.models.save_model`) with format
 `radpath-cell-detector` and the method, architecture, input size, microns per pixel, classes and the
 post-processing parameters in the metadata; loading checks the format, method and input size.
 """
@@ -115,7 +115,7 @@ def build(arch: str, **kwargs: Any) -> nn.Module:
 def save_cell_model(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> Path:
     from radpath.pathology.models import save_model
 
-    return save_model(path, model, {**meta, "format": FORMAT, "version": FORMAT_VERSION})
+    return save_model(path, model, meta, fmt=FORMAT, version=FORMAT_VERSION)
 
 
 def load_cell_model(

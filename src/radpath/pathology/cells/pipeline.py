@@ -180,7 +180,7 @@ def _folder(path: Path) -> tuple[list[tuple[str, Any]], str]:
 def detect_cases(con: duckdb.DuckDBPyConnection, target: str, cohort: str | None, mpp: float | None
                  ) -> tuple[str, str, list[tuple[str, Any]], float | None]:
     """(cohort, kind, [(patient_id, images or slide path)], mpp) of one target (see the module docstring)."""
-    from radpath.pathology.pipeline import slide_cases
+    from radpath.pathology.cases import slide_cases
 
     path = Path(target)
     if path.suffix.lower() in {".yaml", ".yml"}:

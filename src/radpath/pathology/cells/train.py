@@ -43,7 +43,8 @@ from radpath.pathology.cards import colour_stats, training_data
 from radpath.pathology.cells.data import LabelledImage, data_hash, dataset_info, load_labelled, resample
 from radpath.pathology.cells.matching import add_counts, match_cells
 from radpath.pathology.cells.nets import METHOD_ARCH, METHODS, build, save_cell_model
-from radpath.pathology.train import optimise
+from radpath.pathology.models import check_model_name
+from radpath.pathology.training import optimise
 
 DENSITY_CLASSES = ("ki67_positive", "ki67_negative", "lymphocyte")
 THRESHOLD_GRID = tuple(np.round(np.arange(0.1, 0.95, 0.05), 2).tolist())
@@ -132,6 +133,7 @@ def tune_thresholds(
 
 def train_cells(data: str | Path, config: CellTrainConfig, out: str | Path, log: Any = None) -> dict[str, Any]:
     """Train a cell detector on the labelled folder `data`, save it to `out`; returns its metadata."""
+    check_model_name(out)
     if config.method not in METHODS:
         raise ConfigError(f"--method must be one of {METHODS}, got {config.method!r}")
     torch.manual_seed(config.seed)

@@ -5,7 +5,7 @@ U-Net with a ResNet34 encoder (.862), FPN with a ResNet34 encoder (.864). Encode
 weights (`encoder_weights=None`: nothing is downloaded) or from a local weights file. Small CPU
 options: the ResNet18 encoder and timm's ResNet10-T, with `depth` 3 (three encoder stages).
 
-A model file is the patch classifiers' format (`radpath.pathology.models.save_model`: safetensors
+A model file is the shared format (`radpath.pathology.models.save_model`: safetensors
 tensors + JSON metadata, never a pickle) with format "radpath-segmentation" and the metadata
 label_set, arch, arch_kwargs, tile_px, margin_px, mpp, mean, std, metrics, history, data_hash.
 """

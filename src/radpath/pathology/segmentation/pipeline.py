@@ -164,8 +164,8 @@ def segment_slides(
     scheduler: str | None = None, retry_failed: bool = False, progress: Progress | None = None,
 ) -> list[StageSummary]:
     """Segment the slides of each manifest (or the slide files given) through `run_case_stage`."""
+    from radpath.pathology.cases import grouped_slide_cases
     from radpath.pathology.cellfile import cell_file_path
-    from radpath.pathology.pipeline import grouped_slide_cases
     from radpath.pathology.segmentation.features import FEATURE_DEFS
     from radpath.pathology.segmentation.nets import read_seg_meta
 

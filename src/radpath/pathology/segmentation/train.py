@@ -21,12 +21,13 @@ from torch import nn
 from radpath import __version__
 from radpath.errors import ConfigError
 from radpath.pathology.cards import colour_stats, training_data
+from radpath.pathology.models import check_model_name
 from radpath.pathology.segmentation.data import TileData, load_tiles
 from radpath.pathology.segmentation.labels import LabelSet, label_set
 from radpath.pathology.segmentation.nets import build_net, save_seg_model
 from radpath.pathology.tiling import run_batches
 from radpath.pathology.tissue import dice_iou
-from radpath.pathology.train import optimise
+from radpath.pathology.training import optimise
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ def _split(tiles: TileData, fraction: float, seed: int) -> tuple[np.ndarray, np.
 def train_segmentation(data: str | Path, config: SegTrainConfig, out: str | Path, log: Any = None
                        ) -> dict[str, Any]:
     """Train on `data`, keep the best validation epoch, save it to `out`; returns the metadata."""
+    check_model_name(out)
     labels = label_set(config.labels)
     if config.tile_px % 32:
         raise ConfigError(f"tile size must be a multiple of 32 px (the encoder's stride), got {config.tile_px}")
@@ -141,7 +143,7 @@ def train_segmentation(data: str | Path, config: SegTrainConfig, out: str | Path
     del as_float
     model = build_net(config.arch, config.encoder, labels.n_classes, config.depth)
     if config.init_weights:
-        from radpath.pathology.train import load_init_weights
+        from radpath.pathology.training import load_init_weights
 
         load_init_weights(model.encoder, config.init_weights, skip=())  # type: ignore[arg-type]
     model.to(device)

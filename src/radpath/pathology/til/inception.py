@@ -8,7 +8,7 @@ and the Impact of Residual Connections" (arXiv:1602.07261), Figures 3-9: the ste
 conv (no bias) -> BatchNorm -> ReLU, as in the reference implementations; the average-pool branches
 exclude the padding from the average.
 
-`width` scales every layer's channels like the ResNet/VGG `width` in `models.py`: 64 gives the
+`width` scales every layer's channels like the ResNet/VGG `width` in `nets.py`: 64 gives the
 paper's channel counts (the stem's first layer has 32 channels at width 64, i.e. width/2), smaller
 widths scale every convolution by width/64 with a floor of `MIN_CHANNELS` channels.
 

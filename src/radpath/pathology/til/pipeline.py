@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from radpath.errors import ConfigError, PathologyError
+from radpath.pathology.cases import grouped_slide_cases
 from radpath.progress import Progress
 from radpath.stage import StageSummary, run_case_stage
 from radpath.warehouse.runs import Run, hash_inputs
@@ -46,20 +47,36 @@ class ScoreParams:
     tumor_class: str | None = None   # positive class of the tumour model (default: see models.positive_index)
     til_class: str | None = None     # positive class of the lymphocyte model
     trust_model_code: bool = False   # allow TorchScript model files (loading them runs code)
+    grid: str = "radpath"            # patch grid rule (radpath.pathology.tissue.patch_grid): radpath | wsinfer
 
 
 @functools.lru_cache(maxsize=4)
-def _model(path: str, task: str, device: str, positive: str | None, trust: bool) -> tuple[Any, dict[str, Any]]:
-    from radpath.pathology.models import load_model, positive_index
+def _load(path: str, device: str, trust: bool) -> tuple[Any, dict[str, Any]]:
+    """One network per model file or folder and device, whichever tasks it serves (built and prepared for
+    inference once per worker)."""
+    from radpath.pathology.til.nets import load_model
+    from radpath.pathology.tiling import prepare_for_inference
 
-    model, meta = load_model(path, None if Path(path).is_dir() else task, device=device, trust_model_code=trust)
+    model, meta = load_model(path, device=device, trust_model_code=trust)
+    model, channels_last = prepare_for_inference(model, device, input_px=int(meta["input_px"]))
+    return model, {**meta, "channels_last": channels_last}
+
+
+def _model(path: str, task: str, device: str, positive: str | None, trust: bool) -> tuple[Any, dict[str, Any]]:
+    from radpath.errors import ModelFileError
+    from radpath.pathology.til.nets import positive_index
+
+    model, meta = _load(str(Path(path).resolve()), device, trust)
+    if meta.get("task") not in (None, task):
+        raise ModelFileError(f"model file {path}: a {meta.get('task')!r} model, expected a {task!r} model")
     return model, {**meta, "positive_index": positive_index(meta, task, positive, source=path)}
 
 
 def check_models(params: ScoreParams) -> dict[str, dict[str, Any]]:
     """Validate both models before a run is recorded; what the run records about each (path, hash, ...)."""
     from radpath.errors import ModelFileError
-    from radpath.pathology.models import model_hash, positive_index, read_meta
+    from radpath.pathology.models import model_hash, read_meta
+    from radpath.pathology.til.nets import positive_index
     from radpath.pathology.zoo import TORCHSCRIPT_NAME
 
     used = {}
@@ -82,35 +99,35 @@ def score_slide(payload: dict[str, Any]) -> dict[str, Any]:
     """Worker: payload {case_id, cohort, slide, params (ScoreParams as dict)} -> maps, paths, scores."""
     import torch
 
-    from radpath.pathology import maps
-    from radpath.pathology.infer import predict_map
-    from radpath.pathology.scores import til_scores
+    from radpath.pathology.infer import positive_map, predict_probs
     from radpath.pathology.slides import open_slide, thumbnail
-    from radpath.pathology.tissue import PatchGrid, patch_side0, tissue_mask
+    from radpath.pathology.til import maps
+    from radpath.pathology.til.scores import til_scores
+    from radpath.pathology.tissue import PatchGrid, patch_grid, tissue_mask
 
     params = ScoreParams(**payload["params"])
     case_id, path = str(payload["case_id"]), str(payload["slide"])
     if params.threads:
         torch.set_num_threads(params.threads)
-    tumour_model, tumour_meta = _model(params.tumor_model, "tumor", params.device, params.tumor_class,
-                                       params.trust_model_code)
-    lymph_model, lymph_meta = _model(params.til_model, "lymphocyte", params.device, params.til_class,
-                                     params.trust_model_code)
-    slide, info = open_slide(path, case_id, params.mpp)
+    slide, info = open_slide(path, case_id, params.mpp)   # a slide that cannot be scored fails before models load
     try:
         thumb = thumbnail(slide, info, params.thumb_px)
     finally:
         slide.close()
     mask = tissue_mask(thumb)
     grids, selected, probs = {}, {}, {}
-    for task, model, meta in (("tumor", tumour_model, tumour_meta), ("lymphocyte", lymph_model, lymph_meta)):
-        side = patch_side0(int(meta["patch_px"]), float(meta["mpp"]), info.mpp)
-        grids[task] = PatchGrid(info.width, info.height, side)
-        selected[task] = grids[task].tissue_fraction(mask) >= params.min_tissue
-        probs[task] = predict_map(
-            model, meta, info, grids[task], selected[task], case_id=case_id, device=params.device,
-            batch=params.batch, workers=params.workers,
-        )
+    done: dict[tuple[str, PatchGrid], np.ndarray] = {}   # one run per (model, grid): a model serving both maps
+    for task, model_path, wanted in (("tumor", params.tumor_model, params.tumor_class),
+                                     ("lymphocyte", params.til_model, params.til_class)):
+        model, meta = _model(model_path, task, params.device, wanted, params.trust_model_code)
+        grids[task] = patch_grid(info.width, info.height, int(meta["patch_px"]), float(meta["mpp"]), info.mpp,
+                                 params.grid)
+        selected[task] = grids[task].select(mask, params.min_tissue)
+        key = (str(Path(model_path).resolve()), grids[task])
+        if key not in done:
+            done[key] = predict_probs(model, meta, info, grids[task], selected[task], case_id=case_id,
+                                      device=params.device, batch=params.batch, workers=params.workers)
+        probs[task] = positive_map(done[key], meta)
     tumour_agg = maps.aggregate(probs["tumor"], params.window, params.aggregation)
     lgrid = grids["lymphocyte"]
     tissue = selected["lymphocyte"]
@@ -123,8 +140,9 @@ def score_slide(payload: dict[str, Any]) -> dict[str, Any]:
     )
     geometry = {
         "slide": path, "mpp": info.mpp, "width0": info.width, "height0": info.height,
-        "grids": {t: {"patch0": g.patch0, "patch_um": g.patch0 * info.mpp, "rows": g.shape[0], "cols": g.shape[1]}
-                  for t, g in grids.items()},
+        "grids": {t: g.describe(info.mpp) for t, g in grids.items()},
+        "selection": {"thumb_px": params.thumb_px, "min_tissue": params.min_tissue,
+                      "rule": "centre on tissue" if params.grid == "wsinfer" else "tissue fraction >= min_tissue"},
         "format": "float32 .npy, one value per patch (row i = y), NaN = glass; tumor_til.png R=lymph G=tumour B=tissue",
     }
     folder = Path(params.out_dir) / str(payload["cohort"]) / case_id
@@ -174,49 +192,12 @@ def _write_case(con: duckdb.DuckDBPyConnection, run: Run, case_id: str, value: d
     write_slide(con, run, cohort, case_id, value, params)
 
 
-def grouped_slide_cases(
-    con: duckdb.DuckDBPyConnection, targets: list[str], mpp: float | None = None
-) -> dict[tuple[str, float | None], list[tuple[str, str]]]:
-    """The slides of every target (manifest or slide file) grouped by (cohort, manifest mpp): one run each."""
-    groups: dict[tuple[str, float | None], list[tuple[str, str]]] = {}
-    for target in targets:
-        cohort, cases, group_mpp = slide_cases(con, target, mpp)
-        groups.setdefault((cohort, group_mpp), []).extend(cases)
-    return groups
-
-
-def slide_cases(con: duckdb.DuckDBPyConnection, target: str, mpp: float | None = None
-                ) -> tuple[str, list[tuple[str, str]], float | None]:
-    """(cohort, [(patient_id, slide path)], manifest mpp) from a manifest, or ('slides', [(stem, path)])."""
-    path = Path(target)
-    if path.suffix.lower() in {".yaml", ".yml"}:
-        from radpath.cohort import load_manifest
-
-        loaded = load_manifest(path)
-        spec = loaded.manifest.slides
-        if spec is None:
-            raise ConfigError(f"manifest {path}: has no slides section")
-        rows = con.execute(
-            "SELECT patient_id FROM patients WHERE cohort = ? AND included ORDER BY patient_id", [loaded.name]
-        ).fetchall()
-        if not rows:
-            raise ConfigError(f"no included patients of cohort {loaded.name!r} in the warehouse; run radpath ingest")
-        root = loaded.resolve(spec.root)
-        cases = []
-        for (pid,) in rows:
-            found = sorted(root.glob(spec.pattern.format(patient_id=pid)))
-            if found:
-                cases.append((pid, str(found[0])))
-        return loaded.name, cases, mpp if mpp is not None else spec.mpp
-    return "slides", [(path.stem, str(path))], mpp
-
-
 def score_slides(
     con: duckdb.DuckDBPyConnection, targets: list[str], params: ScoreParams, *, jobs: int = 1,
     scheduler: str | None = None, retry_failed: bool = False, progress: Progress | None = None,
 ) -> list[StageSummary]:
     """Score the slides of each manifest (or the slide files given) through `run_case_stage`."""
-    from radpath.pathology.scores import FEATURE_DEFS
+    from radpath.pathology.til.scores import FEATURE_DEFS
 
     models = check_models(params)  # fail early, before any run is recorded
     groups = grouped_slide_cases(con, targets, params.mpp)
@@ -242,8 +223,8 @@ def import_map(payload: dict[str, Any]) -> dict[str, Any]:
     """Worker for `import-til-maps`: scores of one published combined map (PNG, RGB Tumour-TIL format)."""
     from PIL import Image
 
-    from radpath.pathology import maps
-    from radpath.pathology.scores import til_scores
+    from radpath.pathology.til import maps
+    from radpath.pathology.til.scores import til_scores
 
     path, case_id = Path(payload["file"]), str(payload["case_id"])
     try:
@@ -265,7 +246,7 @@ def import_maps(
     id_length: int | None = None, jobs: int = 1, progress: Progress | None = None,
 ) -> StageSummary:
     """Scores from a folder of combined maps (one PNG per slide, named by slide id)."""
-    from radpath.pathology.scores import FEATURE_DEFS
+    from radpath.pathology.til.scores import FEATURE_DEFS
 
     folder = Path(folder)
     files = sorted(folder.glob("*.png"))

@@ -27,7 +27,9 @@ from torch import nn
 
 from radpath import __version__
 from radpath.errors import ConfigError
-from radpath.pathology.models import TASKS, build, save_model
+from radpath.pathology.models import check_model_name
+from radpath.pathology.til.nets import TASKS, build, save_classifier
+from radpath.pathology.training import load_init_weights, optimise
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 DEFAULT_GEOMETRY = {"tumor": (350, 0.25), "lymphocyte": (100, 0.5)}   # paper: 350 px at 40x, 100 px at 20x
@@ -175,46 +177,11 @@ def predict(model: nn.Module, images: torch.Tensor, mean: torch.Tensor, std: tor
     return torch.cat(out).numpy() if out else np.zeros(0)
 
 
-def load_init_weights(model: nn.Module, path: str, skip: tuple[str, ...] = ("head",)) -> None:
-    """Load the tensors of a local weights file (safetensors, or a torch state dict read with
-    weights_only) that fit `model` by name and shape, except those whose names start with `skip`.
-    Used for patch-classifier backbones and segmentation encoders alike; nothing is downloaded."""
-    from radpath.errors import ModelFileError
-
-    try:
-        if path.endswith(".safetensors"):
-            from safetensors.torch import load_file
-
-            state = load_file(path)
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelFileError(f"initial weights {path}: cannot be loaded safely ({exc})") from None
-    own = model.state_dict()
-    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and not k.startswith(skip)}
-    if not fitting:
-        raise ModelFileError(f"initial weights {path}: no tensor fits the {type(model).__name__} backbone")
-    model.load_state_dict(fitting, strict=False)
-
-
-def optimise(optimiser: torch.optim.Optimizer, loss: torch.Tensor,
-             scaler: torch.amp.GradScaler | None = None) -> float:
-    """One optimiser step on `loss` (through `scaler` when mixed precision runs on CUDA); the loss's value."""
-    optimiser.zero_grad(set_to_none=True)
-    if scaler is None:
-        loss.backward()
-        optimiser.step()
-    else:
-        scaler.scale(loss).backward()
-        scaler.step(optimiser)
-        scaler.update()
-    return float(loss.detach())
-
-
 def train_classifier(
     data: str | Path, config: TrainConfig, out: str | Path, log: Any = None
 ) -> dict[str, Any]:
     """Train on `data`, save the model to `out`; returns its metadata (with validation metrics)."""
+    check_model_name(out)
     if config.task not in TASKS:
         raise ConfigError(f"task must be one of {TASKS}, got {config.task!r}")
     torch.manual_seed(config.seed)
@@ -285,5 +252,5 @@ def train_classifier(
         "radpath_version": __version__,
         "n_patches": n,
     }
-    save_model(out, model, meta)
+    save_classifier(out, model, meta)
     return meta
