@@ -262,6 +262,15 @@ def inside(geom: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.asarray(shapely.intersects_xy(geom, np.asarray(x, np.float64), np.asarray(y, np.float64)), bool)
 
 
+def patches_inside(geom: Any, grid: Any) -> np.ndarray:
+    """(rows, cols) bool: whether each patch of a `tissue.PatchGrid` has its centre inside `geom`."""
+    rows, cols = grid.shape
+    half = grid.half if grid.rule == "wsinfer" else grid.patch0 / 2
+    ii, jj = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    origins = grid.origins0(np.stack([ii.ravel(), jj.ravel()], 1)).astype(np.float64)
+    return inside(geom, origins[:, 0] + half, origins[:, 1] + half).reshape(rows, cols)
+
+
 def rasterise(geom: Any, shape: tuple[int, int], scale: float, chunk: int = 1 << 22) -> np.ndarray:
     """Boolean mask of `shape` (rows, columns) whose pixel (r, c) covers level-0 [c, c + 1) x [r, r + 1) times
     `scale`: True where the pixel's centre lies inside `geom` (tested within its bounding box, in chunks)."""

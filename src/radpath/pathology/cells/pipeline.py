@@ -204,6 +204,7 @@ def detect_cells(
     progress: Progress | None = None,
 ) -> list[StageSummary]:
     """Detect cells for every case of the targets through `run_case_stage` (one run per cohort)."""
+    from radpath.pathology.cases import annotation_files
     from radpath.pathology.cells.nets import load_cell_model
     from radpath.pathology.tissue import STAINS
 
@@ -216,11 +217,13 @@ def detect_cells(
         name, kind, cases, mpp = detect_cases(con, target, cohort, params.mpp)
         groups.setdefault((name, kind, mpp), []).extend(cases)
     register_feature_defs(con, MODALITY, STAIN_FEATURE_DEFS[stain])
+    rois = annotation_files(con, targets)
     summaries = []
     for (name, kind, mpp), cases in groups.items():
         run_params = {**asdict(params), "mpp": mpp, "kind": kind, "model_hash": hash_file(Path(params.model))}
         payloads = [(pid, {"case_id": pid, "cohort": name, "kind": kind,
                            ("slide" if kind == "slide" else "images"): case,
+                           "annotations": rois.get(case) if kind == "slide" else None,
                            "params": {**asdict(params), "mpp": mpp}}) for pid, case in cases]
         summaries.append(run_case_stage(
             con, command="detect-cells", stage="detect-cells", cohort=name, params=run_params,

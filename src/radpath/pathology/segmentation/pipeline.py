@@ -164,13 +164,14 @@ def segment_slides(
     scheduler: str | None = None, retry_failed: bool = False, progress: Progress | None = None,
 ) -> list[StageSummary]:
     """Segment the slides of each manifest (or the slide files given) through `run_case_stage`."""
-    from radpath.pathology.cases import grouped_slide_cases
+    from radpath.pathology.cases import annotation_files, grouped_slide_cases
     from radpath.pathology.cellfile import cell_file_path
     from radpath.pathology.segmentation.features import FEATURE_DEFS
     from radpath.pathology.segmentation.nets import read_seg_meta
 
     read_seg_meta(params.model)   # fail early, before any run is recorded
     groups = grouped_slide_cases(con, targets, params.mpp)
+    rois = annotation_files(con, targets)
     register_feature_defs(con, MODALITY, FEATURE_DEFS)
     summaries = []
     for (cohort, mpp), cases in groups.items():
@@ -178,7 +179,8 @@ def segment_slides(
         maps = _til_maps(con, cohort) if params.use_til_maps else {}
         payloads = []
         for pid, slide in cases:
-            payload: dict[str, Any] = {"case_id": pid, "cohort": cohort, "slide": slide, "params": run_params}
+            payload: dict[str, Any] = {"case_id": pid, "cohort": cohort, "slide": slide, "params": run_params,
+                                       "annotations": rois.get(slide)}
             if params.cells_dir:
                 payload["cells"] = str(cell_file_path(params.cells_dir, cohort, pid))
             if pid in maps:
