@@ -300,7 +300,8 @@ def main() -> None:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
         exam_worker(args.worker, args.repeat, args.out)
         return
-    exam(args)
+    if not args.only_real:
+        exam(args)
     if args.exam_only:
         return
 

@@ -133,7 +133,7 @@ def run_wsinfer(python: str, slide_dir: Path, results: Path, zoo: Path, workers:
     timing["coords"] = np.asarray(timing["coords"], np.int64).reshape(-1, 2)
     import pandas as pd
 
-    frame = pd.read_csv(next((results / "model-outputs").glob("*.csv")))
+    frame = pd.read_csv(next((results / "model-outputs-csv").glob("*.csv")))
     timing["probs"] = frame[["minx", "miny", "prob_tumor"]].to_numpy()
     return timing
 

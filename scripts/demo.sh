@@ -73,7 +73,7 @@ step "manuscript tables, figures and HTML report"
 "$BIN/radpath" report --out "$DIR/report"
 "$BIN/radpath" status
 printf '\nmake demo finished in %ds; open %s\n' "$(( $(date +%s) - start ))" "$DIR/report/report.html"
-printf 'explore the warehouse: export RADPATH_DB=%s; radpath status; radpath sql "SELECT * FROM table3_classification"\n' \
-  "$DIR/radpath.duckdb"
+printf 'explore the warehouse: . %s/activate; export RADPATH_DB=%s; radpath status; radpath sql "SELECT * FROM table3_classification"\n' \
+  "$BIN" "$DIR/radpath.duckdb"
 printf 'browse the study (slides with their TIL maps, patients, tables): %s serve --db %s, then open http://127.0.0.1:8000/\n' \
   "$BIN/radpath" "$DIR/radpath.duckdb"

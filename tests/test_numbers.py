@@ -53,3 +53,20 @@ def test_spanners_and_footnotes_in_every_format(tmp_path: Path) -> None:
     grid = doc.tables[0]
     assert grid.rows[0].cells[1].text == "a" and grid.rows[1].cells[1].text == "AUC (95% CI)"
     assert [p.text for p in doc.paragraphs][-2:] == ["Footnote one.", "Footnote two."]
+
+
+def test_receptor_status_prints_the_minus_sign() -> None:
+    assert fmt.receptor("HR+/HER2-") == "HR+/HER2\u2212" and fmt.receptor("ER-/PR-/HER2-") == (
+        "ER\u2212/PR\u2212/HER2\u2212")
+    assert fmt.receptor("TCGA-BRCA") == "TCGA-BRCA" and fmt.receptor("pre-treatment") == "pre-treatment"
+
+
+def test_columns_align_one_way() -> None:
+    """Numbers, estimates with CIs and P values align right whatever they hold (<0.001 and 0.012 alike); text
+    left (great-tables used to put a P column holding '<0.001' left and one without it right)."""
+    from radpath.report.formats import numeric_column
+
+    assert numeric_column(["<0.001", "0.012", ">0.99", "\u2013"]) and numeric_column(["0.012", "0.3"])
+    assert numeric_column(["0.81 (0.72\u20130.90)", "0.09 (\u22120.22 to 0.39)", "51.6 \u00b1 10.8", "36 / 2"])
+    assert not numeric_column(["not estimable (2 events)", "0.3"]) and not numeric_column(["\u2013", ""])
+    assert not numeric_column(["HR+/HER2\u2212", "TNBC"])

@@ -9,15 +9,26 @@ Conventions (the common ground of the ICMJE / AMA / Radiology style guides):
 - Ranges and confidence intervals with an en dash (``0.69–0.86``), or ``to`` when a bound is negative, where
   a dash would read as a minus (``−0.52 to 0.10``).
 - Missing or undefined values print as an en dash alone.
+- Receptor status with the minus sign too: the warehouse's ``HR+/HER2-`` prints ``HR+/HER2−`` (:func:`receptor`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 MINUS = "\u2212"
 EN_DASH = "\u2013"
 MISSING = EN_DASH
+
+
+RECEPTOR_NEGATIVE = re.compile(r"(?<=[A-Z0-9])-(?=$|[/\s),;])")
+
+
+def receptor(text: object) -> str:
+    """A receptor status or IHC subtype as journals print it: 'HR+/HER2-' -> 'HR+/HER2−', 'ER-/PR-' -> 'ER−/PR−'
+    (a hyphen after a marker name becomes the minus sign; hyphenated words are left alone)."""
+    return RECEPTOR_NEGATIVE.sub(MINUS, str(text))
 
 
 def _missing(value: object) -> bool:

@@ -18,11 +18,26 @@ def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 
 
-def _show(outcome: Any) -> None:
+CsvOption = typer.Option(None, "--csv", metavar="OUT_FILE",
+                         help="Also write the whole table to this CSV file [default: print a summary only].")
+
+
+def _show(outcome: Any, csv: Path | None = None) -> None:
+    """Print each table (or its preview, saying where the rest is), the notes and the run; `csv` receives the
+    command's first table in full."""
     for title, frame in outcome.tables.items():
-        print_frame(frame, title=title)
+        print_frame(outcome.previews.get(title, frame), title=title)
+        if title in outcome.where:
+            console.print(f"shown: {outcome.where[title]}", markup=False, highlight=False)
     for note in outcome.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", markup=False, highlight=False)
+    if csv is not None and outcome.tables:
+        from radpath.paths import output_file
+
+        title, frame = next(iter(outcome.tables.items()))
+        path = output_file(csv, "--csv")
+        frame.to_csv(path, index=False)
+        console.print(f"wrote all {len(frame)} rows of {title} to {path}", markup=False, highlight=False)
     console.print(f"run {outcome.run_id}")
 
 
@@ -35,15 +50,19 @@ def register(app: typer.Typer) -> None:
         features: list[str] = typer.Option([], "--features", help=FEATURES_HELP),
         alpha: float = typer.Option(0.05, "--alpha", help="P threshold for significance."),
         fdr: float = typer.Option(0.2, "--fdr", help="Benjamini-Hochberg FDR threshold for significance."),
+        csv: Path = CsvOption,
         db: Path | None = DbOption,
     ) -> None:
-        """Pearson r (Fisher-z CI, BH-FDR) of each feature with the target, TMB and CYT."""
+        """Pearson r (Fisher-z CI, BH-FDR) of each feature with the target, TMB and CYT.
+
+        Prints the counts per target and the 10 smallest P of each; every row is in the warehouse (view
+        table_associations) and in --csv FILE."""
         from radpath.stats.pipeline import run_associate
         from radpath.warehouse import open_warehouse
 
         with open_warehouse(db) as con:
             _show(run_associate(con, cohort, target=target, modalities=_split(modality), alpha=alpha, fdr=fdr,
-                                features=_split(features)))
+                                features=_split(features)), csv)
 
     @app.command("fit-signature")
     def fit_signature_cmd(
@@ -130,13 +149,16 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option(..., "--model", help="Fitted model name, or published:wu2020_signature."),
         cohort: str = typer.Option(..., "--cohort", help="Cohort to score."),
         version: int | None = typer.Option(None, "--version", help="Model version [default: newest]."),
+        csv: Path = CsvOption,
         db: Path | None = DbOption,
     ) -> None:
         """Score a cohort with a frozen model and store predictions and TIL groups.
 
-        published:wu2020_signature applies the paper's signature, standardised within the cohort."""
+        Prints the group counts and the first 10 patients; every prediction is in the warehouse
+        (model_predictions) and in --csv FILE. published:wu2020_signature applies the paper's signature,
+        standardised within the cohort."""
         from radpath.stats.pipeline import run_apply
         from radpath.warehouse import open_warehouse
 
         with open_warehouse(db) as con:
-            _show(run_apply(con, model, cohort, version))
+            _show(run_apply(con, model, cohort, version), csv)

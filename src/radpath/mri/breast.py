@@ -4,7 +4,8 @@ Real breast MRI shows the skin as a bright line along the whole breast contour; 
 fuzzy C-means takes it (with vessels) as fibroglandular tissue and BPE counts it. As breast-density tools do,
 the region is built first and a skin band is removed before clustering:
 
-1. body: the largest Otsu foreground component of the (smoothed) pre-contrast image, holes filled; its
+1. body: the largest Otsu foreground component of the (smoothed) pre-contrast image, holes filled (on
+   fat-suppressed series, where fat is darker than the gland, the lower of two Otsu thresholds); its
    boundary with the air is the skin surface. Where the body meets the edge of the field of view (the
    thorax side) there is no air, so no skin is removed there.
 2. breast: the given breast mask, or the body with the chest wall excluded: from the face of the field of
@@ -36,12 +37,19 @@ class Region:
     source: str                   # user | auto
 
 
-def body_mask(pre: Any) -> Any:
-    """Foreground (body) mask of a pre-contrast SimpleITK image: largest Otsu component, holes filled."""
+def body_mask(pre: Any, fat_suppressed: bool | None = None) -> Any:
+    """Foreground (body) mask of a pre-contrast SimpleITK image: largest Otsu component, holes filled.
+
+    On a fat-suppressed series fat is dark, between air and the gland: one Otsu threshold falls between fat and
+    gland and the body would be the gland alone, so there the lower of two Otsu thresholds (air | fat | gland)
+    separates air from the body."""
     import SimpleITK as sitk
 
     smooth = sitk.SmoothingRecursiveGaussian(sitk.Cast(pre, sitk.sitkFloat32), float(min(pre.GetSpacing())))
-    foreground = sitk.OtsuThreshold(smooth, 0, 1)
+    if fat_suppressed:
+        foreground = sitk.Cast(sitk.OtsuMultipleThresholds(smooth, 2) > 0, sitk.sitkUInt8)
+    else:
+        foreground = sitk.OtsuThreshold(smooth, 0, 1)
     components = sitk.RelabelComponent(sitk.ConnectedComponent(foreground), sortByObjectSize=True)
     largest = sitk.Cast(components == 1, sitk.sitkUInt8)
     return sitk.Cast(sitk.BinaryFillhole(largest), sitk.sitkUInt8)
@@ -102,11 +110,12 @@ def exclude_chest_wall(body: np.ndarray, chest_fill: float = 0.9) -> np.ndarray:
     return out
 
 
-def breast_region(pre: Any, breast: Any | None, *, skin_band_mm: float, chest_fill: float = 0.9) -> Region:
+def breast_region(pre: Any, breast: Any | None, *, skin_band_mm: float, chest_fill: float = 0.9,
+                  fat_suppressed: bool | None = None) -> Region:
     """Breast region and skin band of a pre-contrast SimpleITK image (`breast`: a given mask on its grid)."""
     import SimpleITK as sitk
 
-    body = sitk.GetArrayFromImage(body_mask(pre)) > 0
+    body = sitk.GetArrayFromImage(body_mask(pre, fat_suppressed)) > 0
     if breast is None:
         breast_a = exclude_chest_wall(body, chest_fill)
         image = sitk.GetImageFromArray(breast_a.astype(np.uint8))

@@ -1,8 +1,10 @@
-"""One case end to end: read -> phases -> N4 -> parenchyma -> normalise -> 1 mm region -> maps -> features.
+"""One case end to end: read -> phases -> breast region -> N4 -> tumour mask -> parenchyma -> normalise -> 1 mm
+region -> maps -> features.
 
-`process_case(payload)` is the module-level worker of `radpath extract-mri` (it runs in worker
-processes); `prepare_case` returns the intermediate maps too (used by `radpath mri inspect`, the
-benchmark and the redundancy reduction's contour-variation ICC).
+`load_case` does the steps before the tumour mask (shared with `radpath mri segment-tumour`); `tumour_of` reads the
+given mask or makes an automatic one (`radpath.mri.tumour`); `process_case(payload)` is the module-level worker of
+`radpath extract-mri` (it runs in worker processes); `prepare_case` returns the intermediate maps too (used by
+`radpath mri inspect`, the benchmark and the redundancy reduction's contour-variation ICC).
 """
 
 from __future__ import annotations
@@ -115,8 +117,9 @@ def load_case(case: CaseInput, params: MRIParams, clock: _Clock | None = None,
     given = io.read_mask(str(case.mask), pre, cid) if mask_method(case) == "given" else None
     breast_img = io.read_mask(case.breast_mask, pre, cid, "breast mask") if case.breast_mask else None
     clock.lap("read")
+    fat_sat = params.fat_suppressed if params.fat_suppressed is not None else breast.fat_suppressed(dce.meta)
     region = breast.breast_region(pre, breast_img, skin_band_mm=params.skin_band_mm,
-                                  chest_fill=params.chest_wall_fill)
+                                  chest_fill=params.chest_wall_fill, fat_suppressed=fat_sat)
     clock.lap("segment")
     if params.n4:
         bias = preprocess.n4_field(pre, region.breast, params.n4_shrink, params.n4_iterations)
@@ -125,7 +128,6 @@ def load_case(case: CaseInput, params: MRIParams, clock: _Clock | None = None,
     images = {"pre": pre, "early": early, "late": late}
     # views, not float64 copies of whole volumes: each step converts the voxels it uses (the same values)
     arrays = {name: sitk.GetArrayViewFromImage(image) for name, image in images.items()}
-    fat_sat = params.fat_suppressed if params.fat_suppressed is not None else breast.fat_suppressed(dce.meta)
     return Loaded(dce, choice, images, arrays, region, fat_sat, given)
 
 

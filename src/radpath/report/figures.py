@@ -7,6 +7,7 @@ matplotlib is used through its object API on an Agg canvas: no global backend is
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from radpath.report.tables import CATEGORIES, report_cohort
 
 PAIRS = (("low", "intermediate"), ("low", "high"), ("intermediate", "high"))
 CATEGORY_COLOURS = {"low": "#2471a3", "intermediate": "#d68910", "high": "#c0392b"}
+MODEL_COLOURS = ("#1b4f72", "#b03a2e", "#1e8449", "#7d3c98", "#b9770e", "#566573")
+ANALYSES = {"evaluate": "Evaluation (Table 3) of", "fit-composite": "Composite model fit of"}
 
 
 class FigureSkipped(Exception):
@@ -95,61 +98,73 @@ def correlation_heatmap(con: duckdb.DuckDBPyConnection, out: Path, cohort: str |
     return save_png_svg(fig, out / "correlation_heatmap")
 
 
-def _predictions(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> tuple[pd.DataFrame, str]:
-    """The newest evaluation's stored predictions (every model on the same patients; of `cohort` if given)
-    and its cohort."""
-    from radpath.report.layout import evaluation_predictions, latest_evaluation
+def _predictions(con: duckdb.DuckDBPyConnection,
+                 cohort: str | None = None) -> tuple[pd.DataFrame, str, dict[str, str]]:
+    """The newest evaluation's stored predictions (every model on the same patients; of `cohort` if given),
+    its cohort, and each model's label in the evaluation's order (the evaluated model first)."""
+    from radpath.report.layout import evaluation_predictions, latest_evaluation, model_labels
 
     ev = latest_evaluation(con, cohort)
     if ev is None:
         raise FigureSkipped("no stored evaluation (run `radpath evaluate --cohort C --model M --compare OTHER`)")
     frame = evaluation_predictions(con, ev).rename(columns={"observed_til": "stromal_til_pct"})
-    return frame, ev.cohort
+    return frame, ev.cohort, {m: label for m, (label, _, _) in model_labels(con, ev.models).items()}
 
 
 def predicted_boxplots(con: duckdb.DuckDBPyConnection, out: Path, cohort: str | None = None) -> list[Path]:
-    """Predicted TIL by observed TIL category, one panel per model (the stored evaluation's patients)."""
-    frame, cohort = _predictions(con, cohort)
-    models = sorted(frame["model"].unique())
-    fig = new_figure(3.2 * len(models), 3.4)
+    """Predicted TIL by observed TIL category, one panel per model titled by its label (the stored evaluation's
+    patients; panels in the evaluation's order, at most three per row)."""
+    frame, cohort, labels = _predictions(con, cohort)
+    models = list(labels)
+    columns = min(3, len(models))
+    rows = -(-len(models) // columns)
+    fig = new_figure(3.4 * columns, 3.6 * rows)
+    fig.subplots_adjust(hspace=0.65, wspace=0.3)
     for k, model in enumerate(models):
-        ax = fig.add_subplot(1, len(models), k + 1)
+        ax = fig.add_subplot(rows, columns, k + 1)
         part = frame[frame["model"] == model]
         data = [part.loc[part["til_category"] == c, "predicted"].to_numpy() for c in CATEGORIES]
         ax.boxplot(data, tick_labels=[f"{c}\n(n={len(d)})" for c, d in zip(CATEGORIES, data, strict=True)])
+        ax.tick_params(axis="x", labelsize=8)
         for i, d in enumerate(data):
             jitter = np.random.default_rng(i).uniform(-0.12, 0.12, len(d))
             ax.plot(np.full(len(d), i + 1) + jitter, d, ".", color=CATEGORY_COLOURS[CATEGORIES[i]], alpha=0.6)
         ax.axhline(0.0, color="grey", lw=0.6, ls=":")
-        ax.set_title(f"{model} ({cohort}, n = {len(part)})", fontsize=9)
-        ax.set_ylabel("predicted stromal TIL (%)" if k == 0 else "")
+        ax.set_title(textwrap.fill(labels[model], 34) + f"\n{cohort}, n = {len(part)}", fontsize=8)
+        ax.set_ylabel("predicted stromal TIL (%)" if k % columns == 0 else "")
     return save_png_svg(fig, out / "predicted_til_boxplots")
 
 
 def roc_curves(con: duckdb.DuckDBPyConnection, out: Path, cohort: str | None = None) -> list[Path]:
-    """ROC curves of each model for each TIL-category pair (the stored evaluation's patients)."""
+    """ROC curves of each model for each TIL-category pair (the stored evaluation's patients); each panel's
+    legend (model label and AUC) sits below it, clear of the curves and the tick labels."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    frame, cohort = _predictions(con, cohort)
-    fig = new_figure(10.0, 3.5)
+    frame, cohort, labels = _predictions(con, cohort)
+    colours = {m: MODEL_COLOURS[k % len(MODEL_COLOURS)] for k, m in enumerate(labels)}
+    fig = new_figure(11.0, 4.2 + 0.18 * len(labels))
+    fig.subplots_adjust(wspace=0.3)
     for k, (lower, higher) in enumerate(PAIRS):
         ax = fig.add_subplot(1, 3, k + 1)
         n_pair = 0
-        for model, part in frame.groupby("model"):
-            part = part[part["til_category"].isin([lower, higher])]
+        for model in labels:
+            part = frame[(frame["model"] == model) & frame["til_category"].isin([lower, higher])]
             y = (part["til_category"] == higher).to_numpy(dtype=int)
             if y.min(initial=1) == y.max(initial=0):
                 continue
             fpr, tpr, _ = roc_curve(y, part["predicted"])
             auc = fmt.number(roc_auc_score(y, part["predicted"]))
-            ax.plot(fpr, tpr, label=f"{model} (AUC {auc})")
+            ax.plot(fpr, tpr, color=colours[model], label=f"{textwrap.fill(labels[model], 40)} (AUC {auc})")
             n_pair = len(part)
         ax.plot([0, 1], [0, 1], ":", color="grey")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_aspect("equal")
         ax.set_title(f"{lower} vs {higher} (n = {n_pair})", fontsize=9)
-        ax.set_xlabel("1 - specificity")
+        ax.set_xlabel("1 − specificity")
         ax.set_ylabel("sensitivity" if k == 0 else "")
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="lower right")
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     return save_png_svg(fig, out / "roc_curves")
 
 
@@ -172,6 +187,7 @@ def km_curves(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
     order = [g for g in ("low", "intermediate", "high", "high+intermediate", "low+intermediate")
              if g in set(groups["til_group"])]
     order += sorted(set(groups["til_group"]) - set(order))
+    model_label = _label(con, str(first["model"]))
     subsets = [("all", groups)] + [(str(s), part) for s, part in groups.groupby("subtype") if s]
     for name, part in subsets:
         result = km(part["time_days"], part["event"], part["til_group"])
@@ -180,9 +196,10 @@ def km_curves(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
         if len(tests):
             t = tests.iloc[0]
             annotation = f"log-rank {fmt.p_text(t['p_value'])}" if bool(t["estimable"]) else str(t["note"])
+        title = (f"{first['cohort']} {first['endpoint'].upper()} by predicted TIL ({model_label}), "
+                 f"{fmt.receptor(name)}")
         paths += plot_km(result, out / f"km_{_slug(name)}", order=[g for g in order if g in set(part["til_group"])],
-                         title=f"{first['cohort']} {first['endpoint'].upper()} by predicted TIL ({first['model']}), "
-                               f"{name}", annotation=annotation)
+                         title=title, annotation=annotation)
     return paths
 
 
@@ -250,50 +267,91 @@ def til_map_montage(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
     return save_png_svg(fig, out / "til_map_montage")
 
 
+FLOW_LINE_IN = 0.115          # one line of 6.5 pt text, in inches
+FLOW_GAP_IN = 0.34            # between two boxes of a chain (the arrow)
+
+
+def _flow_box_height(text: str) -> float:
+    return FLOW_LINE_IN * (text.count("\n") + 1) + 0.09
+
+
 def inclusion_flow(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
     """Patient flow (paper Figure S1): each cohort's inclusion criteria, then the steps of the stored evaluation
-    and composite fit, as boxes with the patients left and excluded-patient boxes beside them."""
-    from radpath.stats.flow import read_flow
+    and composite fit, as boxes with the patients left, and beside each arrow the patients excluded there with
+    the reason. Boxes are placed by their height (the axes' y unit is an inch), so none overlaps an arrow."""
+    from radpath.stats.flow import dropped_as, read_flow
 
     inclusion = con.execute("SELECT * FROM inclusion_flow ORDER BY cohort, step").df()
     if inclusion.empty:
         raise FigureSkipped("no inclusion flow stored (run `radpath ingest` first)")
     cohorts = list(dict.fromkeys(inclusion["cohort"]))
-    # (label, n left, n excluded, starts a new chain: no arrow into it)
-    columns: list[tuple[str, list[tuple[str, int, int, bool]]]] = []
+    # (box text, n excluded before it, starts a new chain: no arrow into it, excluded box text)
+    columns: list[tuple[str, list[tuple[str, bool, str]]]] = []
     for cohort in cohorts:
         part = inclusion[inclusion["cohort"] == cohort]
-        steps = [(str(r.criterion), int(r.n_after), int(r.n_excluded), k == 0)
-                 for k, r in enumerate(part.itertuples(index=False))]
+        steps: list[tuple[str, bool, str]] = []
+        for k, r in enumerate(part.itertuples(index=False)):
+            reason = getattr(r, "exclusion_reason", None)
+            why = f"\n{textwrap.fill(reason, 24)}" if isinstance(reason, str) and reason else ""
+            steps.append((f"{textwrap.fill(str(r.criterion), 36)}\nn = {int(r.n_after)}", k == 0,
+                          f"excluded: {int(r.n_excluded)}{why}" if r.n_excluded else ""))
         flows = con.execute("SELECT DISTINCT analysis, subject FROM latest_analysis_flow WHERE cohort = ? "
                             "ORDER BY analysis DESC, subject", [cohort]).fetchall()
         for analysis, subject in flows:
             flow = read_flow(con, cohort, str(analysis), str(subject))
-            steps += [(f"`{analysis}` {subject}: {r.description}" if k == 0 else str(r.description), int(r.n_after),
-                       int(r.n_dropped), k == 0) for k, r in enumerate(flow.itertuples(index=False))]
+            title = textwrap.fill(f"{ANALYSES.get(str(analysis), str(analysis))} {_label(con, str(subject))}:", 36)
+            for k, r in enumerate(flow.itertuples(index=False)):
+                text = f"{textwrap.fill(str(r.description), 36)}\nn = {int(r.n_after)}"
+                excluded = (f"excluded: {int(r.n_dropped)}\n{textwrap.fill(dropped_as(str(r.description)), 24)}"
+                            if r.n_dropped else "")
+                steps.append((f"{title}\n{text}" if k == 0 else text, k == 0, excluded))
         columns.append((cohort, steps))
-    rows = max(len(steps) for _, steps in columns)
-    fig = new_figure(5.2 * len(columns), 0.9 * rows + 0.8)
-    for c, (cohort, steps) in enumerate(columns):
-        ax = fig.add_subplot(1, len(columns), c + 1)
+    # y of each box centre, in inches from the top
+    layouts = []
+    for _, steps in columns:
+        ys, y = [], 0.0
+        for k, (text, start, excluded) in enumerate(steps):
+            if k:
+                gap = max(FLOW_GAP_IN, _flow_box_height(excluded) + 0.12 if excluded else 0.0)
+                y += _flow_box_height(steps[k - 1][0]) / 2 + gap + (0.12 if start else 0.0)
+                y += _flow_box_height(text) / 2
+            ys.append(y)
+        layouts.append(ys)
+    depth = max(ys[-1] + _flow_box_height(steps[-1][0]) / 2 for ys, (_, steps) in zip(layouts, columns, strict=True))
+    top = max(_flow_box_height(steps[0][0]) / 2 for _, steps in columns) + 0.05
+    height = depth + top + 0.1
+    fig = new_figure(5.2 * len(columns), height + 0.45)
+    for c, ((cohort, steps), ys) in enumerate(zip(columns, layouts, strict=True)):
+        ax = fig.add_axes((c / len(columns), 0.0, 1.0 / len(columns), height / (height + 0.45)))
         ax.set_xlim(0, 10)
-        ax.set_ylim(-rows + 0.4, 1.0)
+        ax.set_ylim(-(depth + 0.1), top)
         ax.axis("off")
         ax.set_title(cohort, fontsize=10)
-        for k, (label, n_after, n_excluded, start) in enumerate(steps):
-            y = -k
-            ax.text(3.2, y, f"{label}\nn = {n_after}", ha="center", va="center", fontsize=7,
-                    fontweight="bold" if start else "normal",
+        for k, (text, start, excluded) in enumerate(steps):
+            y = -ys[k]
+            ax.text(3.0, y, text, ha="center", va="center", fontsize=6.5, fontweight="bold" if start else "normal",
                     bbox={"boxstyle": "round,pad=0.3", "fc": "#eaf2f8", "ec": "#2471a3"})
+            if start and k == 0:
+                continue
+            above = -ys[k - 1] - _flow_box_height(steps[k - 1][0]) / 2
+            below = y + _flow_box_height(text) / 2
             if not start:
-                ax.annotate("", xy=(3.2, y + 0.28), xytext=(3.2, y + 0.72),
-                            arrowprops={"arrowstyle": "->", "color": "#555"})
-                if n_excluded:
-                    ax.text(8.0, y + 0.5, f"excluded: {n_excluded}", ha="center", va="center", fontsize=7,
-                            bbox={"boxstyle": "round,pad=0.3", "fc": "#fdedec", "ec": "#c0392b"})
-                    ax.annotate("", xy=(6.9, y + 0.5), xytext=(3.25, y + 0.5),
-                                arrowprops={"arrowstyle": "->", "color": "#c0392b"})
+                ax.annotate("", xy=(3.0, below), xytext=(3.0, above), arrowprops={"arrowstyle": "->", "color": "#555"})
+            if excluded and not start:
+                middle = (above + below) / 2
+                ax.text(8.2, middle, excluded, ha="center", va="center", fontsize=6.5,
+                        bbox={"boxstyle": "round,pad=0.3", "fc": "#fdedec", "ec": "#c0392b"})
+                ax.annotate("", xy=(6.95, middle), xytext=(3.05, middle),
+                            arrowprops={"arrowstyle": "->", "color": "#c0392b"})
     return save_png_svg(fig, out / "inclusion_flow")
+
+
+def _label(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """The label of the newest version of model `name` (the name when there is no such model)."""
+    import json
+
+    row = con.execute("SELECT artifact FROM models WHERE name = ? ORDER BY version DESC LIMIT 1", [name]).fetchone()
+    return str(json.loads(row[0]).get("label") or name) if row else name
 
 
 def til_score_scatter(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:

@@ -90,15 +90,22 @@ def _table(table: Table | pd.DataFrame, title: str | None) -> Table:
     return Table("table", title or "", table)
 
 
-NUMERIC_CELL = re.compile(r"^\d+ / \d+$|^(?:[<>≤≥]\s?)?[−\-–]?\d[\d,.]*(?:\s?%)?(?:\s?\(.*\))?$|^[–\-]$|^$")
+NUMERIC_START = re.compile(r"^(?:[<>≤≥]\s?)?[−\-]?\d")
+
+
+def numeric_cell(value: str) -> bool:
+    """A number, an estimate with its CI or range ('0.81 (0.72–0.90)', '0.09 (−0.22 to 0.39)', '51.6 ± 10.8',
+    '12 (50%)', '36 / 2') or a P value ('<0.001'): starts with a digit (after a sign or a comparison) and holds
+    no letter but those of 'to'."""
+    text = value.strip()
+    return bool(NUMERIC_START.match(text)) and not any(ch.isalpha() for ch in text.replace(" to ", " "))
 
 
 def numeric_column(values: list[str]) -> bool:
-    """True when every cell is a number, an estimate with its CI, a P value (<0.001, >0.99) or empty/–, and one
-    at least is a number: such columns are right-aligned, all others left."""
-    return all(NUMERIC_CELL.match(v.strip()) for v in values) and any(v.strip()[:1].isdigit() or
-                                                                      v.strip()[:1] in "<>−-" and len(v.strip()) > 1
-                                                                      for v in values)
+    """True when every cell is numeric (`numeric_cell`), empty or '–', and one at least is numeric: such columns
+    are right-aligned in every format, all others left."""
+    cells = [v.strip() for v in values]
+    return all(numeric_cell(v) or v in ("", numbers.MISSING, "-") for v in cells) and any(map(numeric_cell, cells))
 
 
 def _grouped(t: Table, text: pd.DataFrame) -> list[tuple[str | None, tuple[str, ...]]]:

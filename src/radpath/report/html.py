@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -22,10 +23,25 @@ body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; 
 table.manuscript { border-collapse: collapse; margin: 1em 0 2em; font-size: 12px; }
 table.manuscript caption { font-weight: bold; text-align: left; padding: 4px 0; }
 table.manuscript th, table.manuscript td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: left; }
-figure { margin: 1em 0 2.5em; } figure img { max-width: 100%; border: 1px solid #eee; }
+figure { margin: 1em 0 2.5em; } figure img { max-width: 100%; box-sizing: border-box; border: 1px solid #eee; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 div.scroll { overflow-x: auto; } summary { font-weight: bold; cursor: pointer; margin-top: 1em; }
 code, pre { font-size: 11px; } details { margin: 0.3em 0; } nav a { margin-right: 1em; }
 """
+
+
+def inline_markdown(text: str) -> str:
+    """Escaped HTML of a sentence written in Markdown: **bold** and `code` become <b> and <code> (no literal
+    asterisks or backticks on the page)."""
+    out = escape(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+
+
+def _card_title(path: Path) -> str:
+    """The model a card describes, from its first line ('# Model card: LABEL')."""
+    first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+    return first.removeprefix("# Model card: ") if first.startswith("# Model card: ") else path.stem
 
 
 def _provenance(con: duckdb.DuckDBPyConnection) -> str:
@@ -72,20 +88,25 @@ def write_report(
                      f'</summary><div class="scroll">{to_html(table)}</div></details>'
                      f'<p><a href="tables/{name}.csv">{name}.csv</a></p></section>')
     parts.append('<h2 id="figures">Figures</h2>')
+    number = 0
     for name, paths in figures.items():
         for png in [p for p in paths if p.suffix == ".png"]:
+            number += 1
             data = base64.b64encode(png.read_bytes()).decode("ascii")
             svg = png.with_suffix(".svg")
-            link = f' (<a href="{svg.relative_to(out)}">SVG</a>)' if svg.exists() and svg.is_relative_to(out) else ""
-            parts.append(f'<figure><img alt="{escape(png.stem)}" src="data:image/png;base64,{data}">'
-                         f"<figcaption><b>{escape(png.stem)}.</b> {escape(caption(name, png))}{link}"
-                         "</figcaption></figure>")
+            files = f'<a href="{png.relative_to(out)}">PNG</a>' if png.is_relative_to(out) else ""
+            if svg.exists() and svg.is_relative_to(out):
+                files += f', <a href="{svg.relative_to(out)}">SVG</a>'
+            text = caption(name, png)
+            parts.append(f'<figure id="figure-{number}"><img alt="Figure {number}. {escape(text)}" '
+                         f'src="data:image/png;base64,{data}"><figcaption><b>Figure {number}.</b> {escape(text)}'
+                         + (f" <small>({files})</small>" if files else "") + "</figcaption></figure>")
     for name, reason in skipped.items():
         parts.append(f"<p><em>{escape(name)}</em> not drawn: {escape(reason)}</p>")
     if cards:
         items = "".join(f'<li><a href="{escape(str(p.relative_to(out)) if p.is_relative_to(out) else str(p))}">'
-                        f"{escape(p.stem)}</a></li>" for p in cards)
-        parts.append(f'<h2 id="models">Model cards</h2><p>{escape(BELOW_ZERO_POLICY.replace("**", ""))}</p>'
+                        f"{escape(_card_title(p))}</a> ({escape(p.name)})</li>" for p in cards)
+        parts.append(f'<h2 id="models">Model cards</h2><p>{inline_markdown(BELOW_ZERO_POLICY)}</p>'
                      f"<ul>{items}</ul>")
     parts.append(f'<h2 id="provenance">Provenance</h2>{_provenance(con)}</body></html>')
     path = out / "report.html"

@@ -300,7 +300,7 @@ def survival_table(con: duckdb.DuckDBPyConnection, cohort: str | None = None) ->
             row: dict[str, str] = {}
             if several:
                 row["Analysis"] = f"{a.model} v{a.version}, {a.cohort} {a.endpoint.upper()}"
-            row["Subgroup"] = SUBGROUP_LABELS.get(str(subgroup), str(subgroup))
+            row["Subgroup"] = SUBGROUP_LABELS.get(str(subgroup), fmt.receptor(subgroup))
             row["n"] = fmt.integer(n_row[0]["n"]) if n_row else fmt.MISSING
             row["Events"] = fmt.integer(n_row[0]["n_events"]) if n_row else fmt.MISSING
             for r in pick("cox_hr"):

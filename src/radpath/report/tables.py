@@ -136,7 +136,7 @@ def table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> pd.Data
         for k, level in enumerate(levels):
             in_level = values == level
             n_level = int(in_level.sum())
-            row: dict[str, object] = {"characteristic": LABELS[attribute], "level": level}
+            row: dict[str, object] = {"characteristic": LABELS[attribute], "level": numbers.receptor(level)}
             for c in CATEGORIES:
                 n = int((in_level & (frame["til_category"] == c)).sum())
                 row[header[c]] = f"{n} ({100 * n / n_level:.0f}%)"
@@ -176,12 +176,14 @@ def _table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
                                                 "p_fisher": "P (Fisher)", "p_kruskal": "P (Kruskal–Wallis)"})
     for column in ("P (Fisher)", "P (Kruskal–Wallis)"):
         frame[column] = [numbers.p_value(v) if pd.notna(v) else "" for v in frame[column]]
-    notes = ["Counts with row percentages. P (Fisher): Fisher's exact test of the attribute against the TIL "
+    notes = ["n (row %): of the patients with the level, the number and share in each TIL category, as the "
+             "paper's Table 2 prints them (each row's three categories add up to 100%; the all column gives the "
+             "level's n). P (Fisher): Fisher's exact test of the attribute against the TIL "
              f"category (exact for 2 × 2, Monte Carlo with {MONTE_CARLO_TABLES:,} tables otherwise); P "
              "(Kruskal–Wallis) for ordinal attributes and age. Unknown levels are not tested.",
              "TIL categories: low ≤ 10%, intermediate > 10% to 40%, high > 40% stromal TILs."]
-    return Table("table2_characteristics", f"Table 2. Patient characteristics by stromal TIL category ({cohort})",
-                 frame, notes)
+    return Table("table2_characteristics",
+                 f"Table 2. Patient characteristics by stromal TIL category ({cohort}), n (row %)", frame, notes)
 
 
 def _associations(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:

@@ -60,7 +60,7 @@ class Flow:
                              for k, s in enumerate(self.steps)])
 
     def notes(self) -> list[str]:
-        return [f"{s.n_dropped} of {s.n_before} patients left out: {_dropped_as(s.description)}"
+        return [f"{s.n_dropped} of {s.n_before} patients left out: {dropped_as(s.description)}"
                 for s in self.steps if s.n_dropped]
 
 
@@ -77,7 +77,7 @@ def read_flow(con: duckdb.DuckDBPyConnection, cohort: str, analysis: str, subjec
                        [cohort, analysis, subject]).df()
 
 
-def _dropped_as(description: str) -> str:
+def dropped_as(description: str) -> str:
     """'with a TIL reading' -> 'had no TIL reading'; 'with every term ...' -> 'lacked a term ...'."""
     if description.startswith("with a "):
         return "had no " + description[len("with a "):]
@@ -92,7 +92,7 @@ def flow_footnote(flow: pd.DataFrame) -> str:
     if flow.empty:
         return ""
     first = flow.iloc[0]
-    dropped = [f"{int(r.n_dropped)} {_dropped_as(str(r.description))} ({int(r.n_after)} left)"
+    dropped = [f"{int(r.n_dropped)} {dropped_as(str(r.description))} ({int(r.n_after)} left)"
                for r in flow.iloc[1:].itertuples(index=False) if r.n_dropped]
     if not dropped:
         return f"All {int(first['n_after'])} {first['description']} analysed."

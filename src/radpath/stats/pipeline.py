@@ -44,14 +44,19 @@ from radpath.stats.signature import LassoSettings, LassoSignature
 from radpath.warehouse import Run, finish_run, replace_rows, start_run, transaction
 from radpath.warehouse.cohorts import require_cohort
 
+PREVIEW_ROWS = 10
+
 
 @dataclass
 class Outcome:
-    """What a command produced: its run, tables to print, and notes (dropped patients, skipped pairs)."""
+    """What a command produced: its run, tables (in full), notes (dropped patients, skipped pairs), and for a
+    long table the rows a terminal shows (`previews`) with where the rest is (`where`)."""
 
     run_id: str
     tables: dict[str, pd.DataFrame]
     notes: list[str] = field(default_factory=list)
+    previews: dict[str, pd.DataFrame] = field(default_factory=dict)
+    where: dict[str, str] = field(default_factory=dict)
 
 
 def _run(con: duckdb.DuckDBPyConnection, command: str, params: dict[str, Any]) -> Run:
@@ -100,7 +105,16 @@ def run_associate(
         finish_run(con, run, "failed")
         raise
     shown = table.drop(columns=["cohort", "run_id"]).sort_values(["target", "p_value"], ignore_index=True)
-    return Outcome(run.run_id, {"associations": shown}, _notes_from(caught))
+    notes = _notes_from(caught)
+    for tgt, part in shown.groupby("target", sort=True):
+        notes.append(f"{tgt}: {len(part)} features, {int(part['significant'].sum())} significant "
+                     f"(P < {alpha:g} and FDR q < {fdr:g})")
+    preview = shown.groupby("target", sort=True).head(PREVIEW_ROWS).reset_index(drop=True)
+    where = (f"the {PREVIEW_ROWS} smallest P per target of {len(shown)} rows; all of them: --csv FILE, or "
+             f"radpath sql \"SELECT * FROM table_associations WHERE cohort = '{cohort}'\"")
+    return Outcome(run.run_id, {"associations": shown}, notes,
+                   previews={"associations": preview} if len(preview) < len(shown) else {},
+                   where={"associations": where} if len(preview) < len(shown) else {})
 
 
 def _training(con: duckdb.DuckDBPyConnection, cohort: str, frame: pd.DataFrame, what: str) -> tuple[pd.DataFrame, str]:
@@ -312,7 +326,14 @@ def run_apply(con: duckdb.DuckDBPyConnection, model_name: str, cohort: str, vers
                  ", ".join(f"{k} {v}" for k, v in counts.items()))
     if "card" in model.artifact:
         notes.append(f"model card: {model.artifact['card']}")
-    return Outcome(run.run_id, {"predictions": frame.drop(columns=["run_id"])}, notes)
+    shown = frame.drop(columns=["run_id"])
+    long = len(shown) > PREVIEW_ROWS
+    where = (f"the first {PREVIEW_ROWS} of {len(shown)} patients; all of them: --csv FILE, or radpath sql "
+             f"\"SELECT * FROM model_predictions WHERE model = '{model.name}' AND version = {model.version} "
+             f"AND cohort = '{cohort}'\"")
+    return Outcome(run.run_id, {"predictions": shown}, notes,
+                   previews={"predictions": shown.head(PREVIEW_ROWS)} if long else {},
+                   where={"predictions": where} if long else {})
 
 
 def _evaluation_rows(cohort: str, models: Sequence[ModelRecord], common: pd.DataFrame, run_id: str) -> pd.DataFrame:

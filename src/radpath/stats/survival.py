@@ -30,8 +30,13 @@ MIN_EVENTS = 5  # fewer events than this in a (sub)group: "not estimable (n even
 Z95 = float(sps.norm.ppf(0.975))
 
 
+def events_text(n_events: int) -> str:
+    """'1 event', '3 events'."""
+    return f"{n_events} event" if n_events == 1 else f"{n_events} events"
+
+
 def not_estimable(n_events: int, what: str = "") -> str:
-    return f"not estimable ({n_events} events{' ' + what if what else ''})"
+    return f"not estimable ({events_text(n_events)}{' ' + what if what else ''})"
 
 
 # ------------------------------------------------------------------------------------------ input checks

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from radpath.plotting import new_figure, save_png_svg
-from radpath.stats.survival import KMResult
+from radpath.stats.survival import KMResult, events_text
 
 COLOURS = ("#c0392b", "#2471a3", "#27ae60", "#8e44ad", "#d68910")
 
@@ -46,7 +46,7 @@ def plot_km(
         surv = np.concatenate([[1.0], part["survival"].to_numpy()])
         median = result.medians.set_index("group").loc[group]
         ax.step(times, surv, where="post", color=colour,
-                label=f"{group} (n = {int(median['n'])}, {int(median['n_events'])} events)")
+                label=f"{group} (n = {int(median['n'])}, {events_text(int(median['n_events']))})")
         censored = part[part["n_censored"] > 0]
         ax.plot(censored["time"], censored["survival"], "|", color=colour, markersize=7)
     ax.set_ylim(0.0, 1.05)
