@@ -31,10 +31,11 @@ step "score the whole-slide images (TIL maps and scores)"
 step "tissue compartments (TIGER): train a small segmentation network and evaluate it"
 "$BIN/radpath" train-seg --data "$STUDY/segmentation/train" --out "$DIR/models/tissue.safetensors" --epochs 8
 "$BIN/radpath" evaluate-seg --data "$STUDY/segmentation/test" --model "$DIR/models/tissue.safetensors"
-step "H&E lymphocyte detector (TIGER TILs): a small lymphocyte-only PathoNet at 2 um/px, FROC, detect on the slides"
+step "H&E lymphocyte detector (TIGER TILs): a small lymphocyte-only PathoNet at 2 um/px, FROC (radpath and TIGER protocols), detect on the slides"
 "$BIN/radpath" train-cells --method density --data "$STUDY/he_cells/train" --out "$DIR/models/he_cells.safetensors" \
   --model-mpp 2 --sigma-px 1.5 --width 4 --input-px 64 --lr 3e-3 --epochs 8 --step-epochs 6 --crops 3
-"$BIN/radpath" evaluate-cells --data "$STUDY/he_cells/test" --model "$DIR/models/he_cells.safetensors"
+"$BIN/radpath" evaluate-cells --data "$STUDY/he_cells/test" --model "$DIR/models/he_cells.safetensors" \
+  --protocol radpath --protocol tiger
 "$BIN/radpath" detect-cells "$TRAIN" --model "$DIR/models/he_cells.safetensors" --out "$DIR/he_cells" --jobs "$JOBS"
 step "stromal TIL scores from the detected lymphocytes (TIGER) inside the segmented stroma"
 "$BIN/radpath" segment-wsi "$TRAIN" --model "$DIR/models/tissue.safetensors" --cells "$DIR/he_cells" \
@@ -42,7 +43,8 @@ step "stromal TIL scores from the detected lymphocytes (TIGER) inside the segmen
 step "cell detection: PathoNet on synthetic Ki-67 IHC fields; Ki-67 index and cell TIL score per patient"
 "$BIN/radpath" train-cells --method density --data "$STUDY/ihc/train" --out "$DIR/models/cells.safetensors" \
   --epochs 10 --crops 3
-"$BIN/radpath" evaluate-cells --data "$STUDY/ihc/test" --model "$DIR/models/cells.safetensors"
+"$BIN/radpath" evaluate-cells --data "$STUDY/ihc/test" --model "$DIR/models/cells.safetensors" \
+  --protocol pathonet --protocol radpath
 "$BIN/radpath" detect-cells "$STUDY/ihc/tcga_brca/images.csv" --cohort tcga_brca \
   --model "$DIR/models/cells.safetensors" --out "$DIR/cells" --jobs "$JOBS" --truth "$STUDY/ihc/tcga_brca/truth.csv"
 step "cytolytic activity and TMB, ComBat across platforms"

@@ -101,3 +101,12 @@ def estimate_ci(value: object, low: object, high: object, decimals: int = 2) -> 
 def percent(value: object, decimals: int = 0) -> str:
     """A percentage ``value`` (already 0-100) as ``12%``."""
     return MISSING if _missing(value) else f"{number(value, decimals)}%"
+
+
+def ordinal(n: object) -> str:
+    """An integer as an English ordinal: ``1st``, ``2nd``, ``3rd``, ``4th``, ``11th``–``13th``, ``21st``, ``93rd``."""
+    if _missing(n):
+        return MISSING
+    k = int(round(float(n)))   # type: ignore[arg-type]
+    suffix = "th" if 10 <= abs(k) % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(abs(k) % 10, "th")
+    return f"{k}{suffix}"

@@ -14,10 +14,12 @@ import pytest
 
 from radpath.pathology.cellfile import cell_file_path, read_cells
 from radpath.pathology.cells.data import dataset_info, load_labelled, resample
+from radpath.pathology.cells.detect import detect_image
 from radpath.pathology.cells.evaluate import evaluate_cells
 from radpath.pathology.cells.matching import froc
 from radpath.pathology.cells.nets import load_cell_model
 from radpath.pathology.cells.pipeline import DetectParams, detect_cells
+from radpath.pathology.cells.protocols import greedy_match
 from radpath.pathology.cells.train import CellTrainConfig, train_cells
 from radpath.synth.compartments import truth_cells
 from radpath.synth.he_cells import render_he_cell_set, section_tiles
@@ -85,11 +87,12 @@ def test_lymphocyte_only_model_at_a_coarser_mpp(he_model: Path, he_sets: dict[st
     assert meta["classes"] == ["lymphocyte"] and meta["stain"] == "he" and meta["mpp"] == 2.0
     assert meta["arch_kwargs"] == {"width": 4, "n_classes": 1} and len(meta["thresholds"]) == 1
     result = evaluate_cells(he_sets["test"], he_model)
+    assert list(result["protocols"]) == ["radpath"]          # points.csv: radpath's own protocol by default
     n_true = sum(len(i.xy) for i in load_labelled(he_sets["test"]))
-    lymph = result["classes"]["lymphocyte"]
+    lymph = result["protocols"]["radpath"]["classes"]["lymphocyte"]
     assert lymph["tp"] + lymph["fn"] == n_true
-    assert math.isnan(result["ki67_rmse"]) and math.isnan(result["til_rmse"])
-    f = result["froc_lymphocyte"]
+    assert math.isnan(result["scores"]["ki67_rmse"]) and math.isnan(result["scores"]["til_rmse"])
+    f = result["protocols"]["radpath"]["froc_lymphocyte"]
     assert set(f) == {"sens@10", "sens@20", "sens@50", "sens@100", "sens@200", "sens@300", "froc"}
     sens = [f[k] for k in ("sens@10", "sens@20", "sens@50", "sens@100", "sens@200", "sens@300")]
     assert all(0 <= a <= b <= 1 for a, b in zip(sens, sens[1:], strict=False))
@@ -100,6 +103,22 @@ def test_lymphocyte_only_model_at_a_coarser_mpp(he_model: Path, he_sets: dict[st
         if r >= rate:
             assert f[f"sens@{r}"] >= lymph["recall"] - 1e-12, (r, rate, f)
     assert result["area_mm2"] == pytest.approx(len(load_labelled(he_sets["test"])) * 256 * 256 * 0.25 / 1e6)
+    # TIGER's protocol on the same detector: its own run (the cells detect-cells writes), swept at every unique
+    # peak value of the density maps
+    tiger = evaluate_cells(he_sets["test"], he_model, protocols=["tiger"])["protocols"]["tiger"]
+    t = tiger["froc_lymphocyte"]
+    assert tiger["radius_um"] == 4.0 and tiger["run_threshold"] == meta["thresholds"][0]
+    sens = [t[f"sens@{r}"] for r in (10, 20, 50, 100, 200, 300)]
+    assert all(0 <= a <= b <= 1 for a, b in zip(sens, sens[1:], strict=False))
+    # one threshold per unique peak value of the run; the curve ends at the run itself: every detection kept,
+    # each truth cell in order taking its nearest free detection within 8 px (the images are at 0.5 um/px)
+    items = load_labelled(he_sets["test"])
+    runs = [detect_image(model, meta, item.rgb, mpp=item.mpp) for item in items]
+    assert t["n_thresholds"] == len(np.unique(np.concatenate([score for _, _, score in runs])))
+    found = [xy for xy, _, _ in runs]
+    tp = sum(len(greedy_match(item.xy, xy, 8.0)) for item, xy in zip(items, found, strict=True))
+    if (sum(len(xy) for xy in found) - tp) / result["area_mm2"] <= 300:
+        assert t["sens@300"] == pytest.approx(tp / n_true)
 
 
 def test_froc_on_an_he_tile_by_hand() -> None:

@@ -239,12 +239,23 @@ def test_cli_train_evaluate_segment(seg_data: dict[str, Path], seg_model: Path, 
     assert result.exit_code == 0, result.output
     assert "val stroma IoU" in result.output and read_seg_meta(out)["arch"] == "fpn"
     assert read_seg_meta(out)["best_epoch"] == 1
-    result = runner.invoke(app, ["evaluate-seg", "--data", str(seg_data["test"]), "--model", str(seg_model)])
+    db = tmp_path / "w.duckdb"
+    result = runner.invoke(app, ["evaluate-seg", "--data", str(seg_data["test"]), "--model", str(seg_model),
+                                 "--db", str(db)])
     assert result.exit_code == 0, result.output
-    assert "stroma" in result.output and "IoU" in result.output
+    assert "protocol radpath (radpath's own" in result.output and "stroma" in result.output and "IoU" in result.output
+    result = runner.invoke(app, ["evaluate-seg", "--data", str(seg_data["test"]), "--model", str(seg_model),
+                                 "--db", str(db), "--protocol", "tiger"])
+    assert result.exit_code == 0, result.output
+    assert "protocol tiger (the TIGER challenge's evaluation" in result.output and "F1 (Dice)" in result.output
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("SELECT protocol, subject, metric FROM pathology_evaluations "
+                           "WHERE command = 'evaluate-seg'").fetchall()
+    assert {(p, s) for p, s, _ in rows} >= {("radpath", "stroma"), ("tiger", "tumour"), ("tiger", "rest")}
+    assert {m for p, _, m in rows if p == "tiger"} == {"f1", "jaccard", "precision", "recall", "tp", "fp", "fn"}
     root, _ = seg_slides
     result = runner.invoke(app, ["segment-wsi", str(root / "slides" / "CASE-1.tiff"), "--model", str(seg_model),
-                                 "--out", str(tmp_path / "masks"), "--db", str(tmp_path / "w.duckdb")])
+                                 "--out", str(tmp_path / "masks"), "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert "1 slides segmented, 0 failed" in result.output
     with pytest.raises(SystemExit) as exit_info:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from matplotlib.text import Text
 
 import radpath.report.figures as report_figures
 import radpath.stats.survival_plot as survival_plot
@@ -41,6 +42,11 @@ def test_no_text_collides_in_any_report_figure(study_db: Path, tmp_path: Path,
         files, skipped = draw_figures(con, tmp_path)
     assert not skipped and set(files) == set(FIGURES)
     assert len(drawn) == sum(len(paths) // 2 for paths in files.values())
+    # one spelling of the receptor subtypes: the minus sign, in every title, label and legend
+    texts = {stem.name: [t.get_text() for t in fig.findobj(Text)] for stem, fig in drawn}
+    assert not [(name, t) for name, found in texts.items() for t in found if "HER2-" in t]
+    assert any(t.endswith(", HR+/HER2− patients") for t in texts["km_hrpos_her2neg"])
+    assert any(t.endswith(", all patients") for t in texts["km_all"])
     problems = {stem.name: text_overlaps(fig) + legends_over_data(fig) for stem, fig in drawn}
     bad = [f"{name}: {message}" for name, found in problems.items() for message in found]
     assert not bad, "\n".join(bad)

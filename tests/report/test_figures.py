@@ -44,7 +44,9 @@ def test_every_figure_renders(study_db: Path, tmp_path: Path) -> None:
     assert "test-fixture" in html and "Table 2. Patient characteristics" in html
     # a caption under every figure, the KM ones naming their subgroup
     assert html.count("<figcaption>") == n_png
-    assert "Kaplan–Meier estimates of survival by predicted TIL group, TNBC" in html
+    assert "Kaplan–Meier estimates of survival by predicted TIL group, TNBC patients" in html
+    assert "Kaplan–Meier estimates of survival by predicted TIL group, HR+/HER2− patients" in html
+    assert "HER2-" not in html   # one spelling of the subtype: the minus sign
     assert 'href="models/composite_v1.md"' in html
 
 

@@ -15,7 +15,7 @@ from radpath.report.figures import draw_figures
 from radpath.report.formats import write_table
 from radpath.report.html import write_report
 from radpath.report.tables import build_tables
-from radpath.warehouse import open_warehouse
+from radpath.warehouse import open_warehouse, register_feature_defs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WIDTHS = """() => {
@@ -37,6 +37,13 @@ def test_no_table_overflows_the_report_page(study_db: Path, tmp_path: Path) -> N
         pytest.skip("no chromium on PATH (`make browser` installs it)")
     from playwright.sync_api import sync_playwright
 
+    # what the demo's 403 MRI features bring: codes and formulas without a space to break at
+    code = "X_TUM_SER_glszm_LargeAreaHighGrayLevelEmphasis"
+    with open_warehouse(study_db) as con:
+        register_feature_defs(con, "mri", [{"code": code, "family": "glszm", "name": code, "unit": "1",
+                                            "formula": "sum_{i,j}(P(i,j)*i^2*j^2)/N_z_over_every_zone_size_j"}])
+        con.execute("INSERT INTO feature_associations SELECT cohort, modality, ?, target, n, r, ci_low, ci_high, "
+                    "p_value, fdr, significant, run_id FROM feature_associations LIMIT 1", [code])
     with open_warehouse(study_db, read_only=True) as con:
         tables = build_tables(con)
         for name, table in tables.items():

@@ -8,13 +8,16 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+from starlette.testclient import TestClient
 
 from radpath.pathology.cellfile import cell_frame, write_cells
 from radpath.synth.slides import render_section, write_pyramid
@@ -31,6 +34,19 @@ CELLS = [  # (x_px, y_px, class) on level 0
     (1350.0, 100.0, "plasma_cell"), (800.0, 600.0, "other"),
 ]
 RUN = "run-test"
+# the pathology features of P-001 as the slide stages write them: (stage, modality, registry, {code: value})
+PATHOLOGY_FEATURES = [
+    ("score-wsi", "pathology", "radpath.pathology.til.scores:FEATURE_DEFS",
+     {"TIL_SCORE": 27.5, "TIL_INTRATUMORAL": 20.0, "TIL_PERITUMORAL": 31.0, "TIL_NONTUMOR": 4.5,
+      "TISSUE_AREA": 0.48, "TUMOR_AREA": 0.21}),
+    ("segment-wsi", "pathology", "radpath.pathology.segmentation.features:FEATURE_DEFS",
+     {"STROMAL_TIL": 18.25, "STROMAL_TIL_PATCH": 22.75, "STROMA_AREA": 0.117, "TUMOR_AREA_SEG": 0.0585,
+      "TUMOR_STROMA_RATIO": 66.67}),
+    ("detect-cells", "cells", "radpath.pathology.cells.scoring:HE_FEATURE_DEFS",
+     {"HE_LYMPHOCYTE_DENSITY": 812.5, "HE_CELL_TISSUE_AREA": 0.455}),
+    ("detect-cells", "cells", "radpath.pathology.cells.scoring:FEATURE_DEFS",
+     {"KI67_INDEX": 23.5, "TIL_CELL_SCORE": 12.0, "LYMPHOCYTE_DENSITY": 640.0}),
+]
 
 # IF NOT EXISTS: once a stage's migration creates the table (cell_files: 0011_cells), the fixture uses it
 SEG_DDL = ("CREATE TABLE IF NOT EXISTS seg_slides (cohort VARCHAR, patient_id VARCHAR, slide_path VARCHAR, "
@@ -74,6 +90,24 @@ def write_label_tiff(path: Path, labels: np.ndarray) -> None:
     with tifffile.TiffWriter(path) as tif:
         tif.write(labels, tile=(64, 64), subifds=1, photometric="minisblack", metadata=None)
         tif.write(labels[::2, ::2], tile=(64, 64), subfiletype=1, photometric="minisblack", metadata=None)
+
+
+def write_pathology_features(con: duckdb.DuckDBPyConnection) -> None:
+    """P-001's PATHOLOGY_FEATURES, each stage's written by a recorded run with the registry's definitions."""
+    import importlib
+
+    import pandas as pd
+
+    from radpath.warehouse.runs import finish_run, start_run
+    from radpath.warehouse.write import register_feature_defs, write_features
+
+    for stage, modality, registry, values in PATHOLOGY_FEATURES:
+        module, name = registry.split(":")
+        register_feature_defs(con, modality, getattr(importlib.import_module(module), name))
+        run = start_run(con, stage, {"registry": registry})
+        write_features(con, run, "tcga_brca", modality, pd.DataFrame(
+            {"patient_id": "P-001", "code": list(values), "value": list(values.values())}))
+        finish_run(con, run, "ok")
 
 
 def build_warehouse(folder: Path, *, with_slides: bool = True, with_stage_tables: bool = True) -> ViewerStudy:
@@ -129,6 +163,8 @@ def build_warehouse(folder: Path, *, with_slides: bool = True, with_stage_tables
                 "1, 1, 50, 1, NULL, NULL, NULL, NULL, NULL, NULL, ?)", [missing, RUN])
             con.execute("INSERT INTO pathology_scores (cohort, patient_id, til_score, source, run_id) "
                         "VALUES ('tcga_brca', 'P-001', 27.5, 'score-wsi', ?)", [RUN])
+        if with_slides:
+            write_pathology_features(con)
         if with_stage_tables:
             con.execute(SEG_DDL)
             con.execute(CELL_DDL)
@@ -162,22 +198,27 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> ViewerStudy:
     return build_warehouse(tmp_path_factory.mktemp("viewer"))
 
 
+def viewer_client(app: object) -> TestClient:
+    """A test client of the viewer that names itself `localhost` (the viewer answers no other Host)."""
+    return TestClient(app, raise_server_exceptions=False, base_url="http://localhost")   # type: ignore[arg-type]
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def live_server(study: ViewerStudy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The viewer served by uvicorn on a free loopback port in a background thread; yields its base URL."""
+@contextmanager
+def serving(app: object, head_timeout: float = 10.0) -> Iterator[str]:
+    """`app` served by uvicorn (the viewer's protocol) on a free loopback port in a background thread; its URL."""
     import uvicorn
 
-    from radpath.viewer.app import ViewerConfig, create_app
+    from radpath.viewer.server import protocol
 
-    app = create_app(ViewerConfig(db=study.db, work_dir=tmp_path_factory.mktemp("drawings")))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",  # type: ignore[arg-type]
+                                           http=protocol(head_timeout)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -185,6 +226,18 @@ def live_server(study: ViewerStudy, tmp_path_factory: pytest.TempPathFactory) ->
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the viewer did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def live_server(study: ViewerStudy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The viewer served by uvicorn on a free loopback port in a background thread; yields its base URL."""
+    from radpath.viewer.app import ViewerConfig, create_app
+
+    app = create_app(ViewerConfig(db=study.db, work_dir=tmp_path_factory.mktemp("drawings")))
+    with serving(app) as url:
+        yield url

@@ -19,13 +19,24 @@ from radpath.viewer.app import ViewerConfig, create_app
 from radpath.viewer.deepzoom import LRUBytes
 from radpath.viewer.overlays import CELL_COLOURS, COMPARTMENTS, dzi_levels
 
-from .conftest import CELL_COLUMNS, CELLS, GRID, HEIGHT, MPP, PATCH_UM, WIDTH, ViewerStudy, build_warehouse
+from .conftest import (
+    CELL_COLUMNS,
+    CELLS,
+    GRID,
+    HEIGHT,
+    MPP,
+    PATCH_UM,
+    WIDTH,
+    ViewerStudy,
+    build_warehouse,
+    viewer_client,
+)
 
 
 @pytest.fixture(scope="module")
 def client(study: ViewerStudy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     app = create_app(ViewerConfig(db=study.db, work_dir=tmp_path_factory.mktemp("drawings")))
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    with viewer_client(app) as test_client:
         yield test_client
 
 
@@ -43,7 +54,7 @@ def test_cohorts_cohort_and_search(client: TestClient, study: ViewerStudy) -> No
     assert index.status_code == 200 and 'href="/cohorts/tcga_brca"' in index.text
     page = client.get("/cohorts/tcga_brca")
     assert page.status_code == 200
-    assert "has MRI" in page.text and "(1 excluded)" in page.text          # inclusion flow
+    assert "has MRI" in page.text and "(1 excluded: no MRI)" in page.text   # inclusion flow, stored reason
     for pid in ("P-001", "P-002", "P-003", "P-004"):
         assert f'href="/patients/{pid}"' in page.text
     assert f'href="/slides/{study.slide_id}"' in page.text
@@ -203,7 +214,7 @@ def test_no_writes(study: ViewerStudy, tmp_path: Path) -> None:
     """Serving every kind of page leaves the warehouse file byte for byte as it was."""
     before = hashlib.sha256(study.db.read_bytes()).hexdigest()
     app = create_app(ViewerConfig(db=study.db, work_dir=tmp_path))
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with viewer_client(app) as c:
         for url in ("/", "/cohorts/tcga_brca", "/patients/P-001", f"/slides/{study.slide_id}",
                     f"/slides/{study.slide_id}_files/11/0_0.jpeg", "/search?q=P"):
             assert c.get(url).status_code in (200, 303)
@@ -213,7 +224,7 @@ def test_no_writes(study: ViewerStudy, tmp_path: Path) -> None:
 
 def test_warehouse_without_slides_or_stage_tables(tmp_path: Path) -> None:
     bare = build_warehouse(tmp_path / "bare", with_slides=False, with_stage_tables=False)
-    with TestClient(create_app(ViewerConfig(db=bare.db, work_dir=tmp_path)), raise_server_exceptions=False) as c:
+    with viewer_client(create_app(ViewerConfig(db=bare.db, work_dir=tmp_path))) as c:
         index = c.get("/")
         assert index.status_code == 200 and "0 slides registered" in index.text
         assert c.get("/cohorts/tcga_brca").status_code == 200
@@ -225,7 +236,7 @@ def test_warehouse_without_slides_or_stage_tables(tmp_path: Path) -> None:
 
 def test_slide_without_stage_tables_has_only_the_til_map(tmp_path: Path) -> None:
     partial = build_warehouse(tmp_path / "partial", with_stage_tables=False)
-    with TestClient(create_app(ViewerConfig(db=partial.db, work_dir=tmp_path)), raise_server_exceptions=False) as c:
+    with viewer_client(create_app(ViewerConfig(db=partial.db, work_dir=tmp_path))) as c:
         page = c.get(f"/slides/{partial.slide_id}")
         assert page.status_code == 200 and 'id="toggle-tumor_til"' in page.text
         assert 'id="toggle-compartments"' not in page.text and 'id="toggle-cells"' not in page.text
@@ -241,12 +252,25 @@ def test_lru_is_bounded() -> None:
     assert cache.get("big") is None and cache.size <= 100
 
 
+def figures_when_drawn(client: TestClient, deadline_s: float = 300.0) -> str:
+    """The figures page once its figures are drawn (it says they are being drawn until then)."""
+    import time
+
+    end = time.monotonic() + deadline_s
+    while True:
+        page = client.get("/figures")
+        assert page.status_code == 200
+        if 'id="drawing"' not in page.text or time.monotonic() > end:
+            return page.text
+        time.sleep(0.2)
+
+
 def test_figures_page_draws_what_the_warehouse_allows(client: TestClient) -> None:
-    page = client.get("/figures")
-    assert page.status_code == 200
-    assert 'src="/figures/feature_heatmap/0.png"' in page.text          # MRI features and TIL readings exist
-    assert "no associations stored" in page.text                        # `radpath associate` has not run
-    png = client.get("/figures/feature_heatmap/0.png")
+    text = figures_when_drawn(client)
+    found = re.search(r'src="(/figures/feature_heatmap/0.png\?v=[0-9a-f]{12})"', text)
+    assert found                                                         # MRI features and TIL readings exist
+    assert "no associations stored" in text                              # `radpath associate` has not run
+    png = client.get(found.group(1))
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
     assert client.get("/figures/feature_heatmap/1.png").status_code == 404
 
@@ -262,7 +286,7 @@ def test_segmented_slide_without_til_scoring(tmp_path: Path) -> None:
                     [str(seg_only.slide), str(seg_only.slide.parent / "mask.tiff")])
         con.execute(f"INSERT INTO cell_files ({CELL_COLUMNS}) VALUES ('tcga_brca', 'P-001', ?, ?, 5, 0.5, 'r')",
                     [str(seg_only.slide.parent / "fov-1.png"), str(seg_only.slide.parent / "cells" / "cells.parquet")])
-    with TestClient(create_app(ViewerConfig(db=seg_only.db, work_dir=tmp_path)), raise_server_exceptions=False) as c:
+    with viewer_client(create_app(ViewerConfig(db=seg_only.db, work_dir=tmp_path))) as c:
         page = c.get(f"/slides/{seg_only.slide_id}")
         assert page.status_code == 200 and 'id="toggle-compartments"' in page.text
         assert 'id="toggle-tumor_til"' not in page.text and 'id="toggle-cells"' not in page.text
@@ -285,11 +309,15 @@ def test_a_bug_is_a_500_page_without_traceback(study: ViewerStudy, tmp_path: Pat
         raise ValueError("secret internals")
 
     monkeypatch.setattr(Study, "cohorts", broken)
-    with TestClient(create_app(ViewerConfig(db=study.db, work_dir=tmp_path)), raise_server_exceptions=False) as c:
+    with viewer_client(create_app(ViewerConfig(db=study.db, work_dir=tmp_path))) as c:
         response = c.get("/")
     assert response.status_code == 500
     assert "internal error" in response.text
     assert "secret internals" not in response.text and "Traceback" not in response.text
+    from radpath.viewer.web import CSP  # the 500 page too carries the security headers
+
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"] == CSP
 
 
 def test_cells_as_pixels_when_a_tile_holds_many(study: ViewerStudy, tmp_path: Path,
@@ -297,7 +325,7 @@ def test_cells_as_pixels_when_a_tile_holds_many(study: ViewerStudy, tmp_path: Pa
     from radpath.viewer import overlays
 
     monkeypatch.setattr(overlays, "MAX_DISCS", 0)
-    with TestClient(create_app(ViewerConfig(db=study.db, work_dir=tmp_path)), raise_server_exceptions=False) as c:
+    with viewer_client(create_app(ViewerConfig(db=study.db, work_dir=tmp_path))) as c:
         top = dzi_levels(WIDTH, HEIGHT) - 1
         tile = _image(c.get(f"/slides/{study.slide_id}/overlays/cells_files/{top - 2}/0_0.png").content)
     assert tile.shape == (HEIGHT // 4 if HEIGHT // 4 < 256 else 256, 256, 4)

@@ -189,29 +189,70 @@ def evaluate_cells(
     data: Path = typer.Option(..., "--data", metavar="FOLDER",
                               help="Folder of images with labelled cell centres (as train-cells)."),
     model: Path = typer.Option(..., "--model", metavar="FILE", help="Cell detector file."),
-    radius_um: float = typer.Option(5.0, "--radius-um", min=0.1, help="A detection within R um of an unmatched "
-                                    "truth cell of its class is a true positive."),
+    protocol: list[str] = typer.Option(
+        None, "--protocol", metavar="NAME",
+        help="Evaluation protocol, repeat for several: tiger (the TIGER challenge's code: greedy matching within "
+             "4 um, lymphocyte FROC at every unique probability of one detection run), pathonet (the PathoNet "
+             "paper's code: nearest detection within 20 px of the 256 px network input), radpath (optimal "
+             "one-to-one matching within --radius-um, FROC over re-detections at the threshold grid) [default: "
+             "the labels' format: TIGER COCO JSON -> tiger, SHIDC-B-Ki-67 JSON -> pathonet, else radpath]."),
+    tiger_threshold: float = typer.Option(
+        None, "--tiger-threshold", min=0.0,
+        help="tiger protocol: lymphocyte threshold of the one detection run whose probabilities are swept "
+             "[default: the model's tuned threshold, i.e. the cells detect-cells writes; lower adds candidates, "
+             "but a density map thresholded low merges touching cells]."),
+    radius_um: float = typer.Option(5.0, "--radius-um", min=0.1, help="radpath protocol: a detection within R um "
+                                    "of an unmatched truth cell of its class is a true positive (tiger and "
+                                    "pathonet have their own fixed radii)."),
     method: str = typer.Option(None, "--method", help="Refuse a model file of another method (density | patch) "
                                "[default: any]."),
     mpp: float = typer.Option(None, "--mpp",
                               help="Microns per pixel of the images [default: dataset.json's, else 0.5]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    db: Path = DbOption,
 ) -> None:
-    """Precision, recall and F1 per class, Ki-67 / TIL score RMSE and category accuracy, lymphocyte FROC."""
+    """Precision, recall, F1 and the lymphocyte FROC under each evaluation protocol; Ki-67 / TIL score RMSE and
+    category accuracy; every number into the warehouse (pathology_evaluations) with its protocol."""
     from radpath.pathology.cells.evaluate import evaluate_cells as evaluate
+    from radpath.pathology.cells.evaluate import evaluation_rows
+    from radpath.pathology.evaluations import record_evaluation
     from radpath.pathology.models import resolve_device
+    from radpath.warehouse import open_warehouse
 
-    result = evaluate(data, model, radius_um=radius_um, device=resolve_device(device), mpp=mpp, method=method)
+    result = evaluate(data, model, protocols=protocol or None, radius_um=radius_um, device=resolve_device(device),
+                      mpp=mpp, method=method, tiger_threshold=tiger_threshold)
     console.print(f"{result['method']} detector ({result['stain']}, {result['model_mpp']:g} um/px) on "
-                  f"{result['n_images']} images, {result['area_mm2']:.3f} mm2 (R = {radius_um:g} um):")
-    _print_classes(result["classes"])
-    if math.isfinite(result["ki67_rmse"]) or math.isfinite(result["til_rmse"]):
-        console.print(f"  Ki-67 index RMSE {result['ki67_rmse']:.2f} points, category accuracy "
-                      f"{result['ki67_category_accuracy']:.3f} ({result['n_groups']} groups)")
-        console.print(f"  TIL score RMSE {result['til_rmse']:.2f} points, category accuracy "
-                      f"{result['til_category_accuracy']:.3f}")
+                  f"{result['n_images']} images, {result['area_mm2']:.3f} mm2:")
+    for name, part in result["protocols"].items():
+        console.print(f"protocol {name} ({_protocol_text(name, part)}):")
+        if "classes" in part:
+            _print_classes(part["classes"])
+        if "froc_lymphocyte" in part:
+            f = {k: v for k, v in part["froc_lymphocyte"].items() if k != "n_thresholds"}
+            console.print("  lymphocyte FROC (sensitivity at FP/mm2)  "
+                          + "  ".join(f"{k} {v:.3f}" for k, v in f.items()))
+    s = result["scores"]
+    if math.isfinite(s["ki67_rmse"]) or math.isfinite(s["til_rmse"]):
+        console.print(f"counts (any protocol): Ki-67 index RMSE {s['ki67_rmse']:.2f} points, category accuracy "
+                      f"{s['ki67_category_accuracy']:.3f} ({result['n_groups']} groups); TIL score RMSE "
+                      f"{s['til_rmse']:.2f} points, category accuracy {s['til_category_accuracy']:.3f}")
     else:
-        console.print("  no Ki-67 classes in the model: Ki-67 index and cell TIL score not defined")
-    if "froc_lymphocyte" in result:
-        f = result["froc_lymphocyte"]
-        console.print("  lymphocyte FROC (sensitivity at FP/mm2)  " + "  ".join(f"{k} {v:.3f}" for k, v in f.items()))
+        console.print("no Ki-67 classes in the model: Ki-67 index and cell TIL score not defined")
+    with open_warehouse(db) as con:
+        run = record_evaluation(con, "evaluate-cells", model, data, evaluation_rows(result),
+                                {"protocols": list(result["protocols"]), "radius_um": radius_um, "mpp": mpp,
+                                 "tiger_threshold": tiger_threshold})
+    console.print(f"run {run.run_id}: every number in pathology_evaluations with its protocol")
+
+
+def _protocol_text(name: str, part: dict[str, object]) -> str:
+    if name == "tiger":
+        n = int(part["froc_lymphocyte"]["n_thresholds"])  # type: ignore[index]
+        return (f"the TIGER challenge's evaluation: greedy matching within {part['radius_um']:g} um "
+                f"({part['radius_px']:g} px at 0.5 um/px), FROC at each of {n} unique probabilities of one "
+                f"detection run at threshold {part['run_threshold']:g}")
+    if name == "pathonet":
+        return (f"the PathoNet paper's evaluation: nearest detection within {part['radius_px']:g} px of the "
+                f"{part['input_px']} px network input")
+    return (f"radpath's own: optimal one-to-one matching within {part['radius_um']:g} um, FROC over "
+            "re-detections at the threshold grid")

@@ -130,21 +130,46 @@ def evaluate_seg(
     data: Path = typer.Option(..., "--data", metavar="FOLDER",
         help="Folder of held-out tiles (same layouts as train-seg)."),
     model: Path = typer.Option(..., "--model", metavar="FILE", help="Segmentation model file."),
+    protocol: list[str] = typer.Option(
+        None, "--protocol", metavar="NAME",
+        help="Evaluation protocol, repeat for both: tiger (the TIGER challenge's code: tumour / stroma / rest F1 "
+             "from one confusion matrix of the annotated pixels per slide, pooled) or radpath (Dice and IoU per "
+             "label group over every tile pixel) [default: the folder's layout: WSIROIS images/ + masks/ -> "
+             "tiger, name + name_mask pairs -> radpath]."),
+    pred_zero: str = typer.Option("ignore", "--pred-zero", help="tiger protocol: pixels predicted 0 (glass) inside "
+                                  "annotated tissue are ignored (eval_segm.py) or count as rest "
+                                  "(eval_utils.TigerSegmScorer)."),
     data_mpp: float = typer.Option(None, "--data-mpp", help="Microns per pixel of the data when dataset.json "
                                    "lacks it [default: the model's mpp]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    db: Path = DbOption,
 ) -> None:
-    """Print Dice and IoU per class (and TIGER's tumour and stroma groups) on held-out tiles."""
+    """Score a segmentation model on held-out masks under each evaluation protocol; every number into the
+    warehouse (pathology_evaluations) with its protocol."""
+    from radpath.pathology.evaluations import record_evaluation
     from radpath.pathology.models import resolve_device
-    from radpath.pathology.segmentation.data import load_tiles
-    from radpath.pathology.segmentation.labels import label_set
-    from radpath.pathology.segmentation.nets import load_seg_model
-    from radpath.pathology.segmentation.train import evaluate
+    from radpath.pathology.segmentation.evaluate import evaluate_seg as evaluate
+    from radpath.pathology.segmentation.evaluate import evaluation_rows
+    from radpath.warehouse import open_warehouse
 
-    dev = resolve_device(device)
-    net, meta = load_seg_model(model, device=dev)
-    tiles = load_tiles(data, int(meta["tile_px"]), mpp=float(meta["mpp"]), data_mpp=data_mpp)
-    scores = evaluate(net, tiles, label_set(str(meta["label_set"])), meta["mean"], meta["std"], dev)
-    console.print(f"{model} on {len(tiles.names)} tiles of {data} ({meta['tile_px']} px at {meta['mpp']} um/px):")
-    for name, s in scores.items():
-        console.print(f"  {name:<26} Dice {s['dice']:.3f}  IoU {s['iou']:.3f}")
+    result = evaluate(data, model, protocols=protocol or None, data_mpp=data_mpp, device=resolve_device(device),
+                      pred_zero=pred_zero)
+    console.print(f"{model} on {data} ({result['tile_px']} px tiles at {result['mpp']} um/px):")
+    for name, part in result["protocols"].items():
+        if name == "tiger":
+            console.print(f"protocol tiger (the TIGER challenge's evaluation: {part['n_regions']} regions of "
+                          f"{part['n_slides']} slides at {part['eval_mpp']:g} um/px, annotated pixels only, "
+                          f"predicted glass {'ignored' if part['pred_zero'] == 'ignore' else 'as rest'}):")
+            for cls, s in part["classes"].items():
+                console.print(f"  {cls:<26} F1 (Dice) {s['f1']:.3f}  Jaccard {s['jaccard']:.3f}  precision "
+                              f"{s['precision']:.3f}  recall {s['recall']:.3f}")
+        else:
+            console.print(f"protocol radpath (radpath's own: Dice and IoU over every pixel of {part['n_tiles']} "
+                          "tiles):")
+            for cls, s in part["classes"].items():
+                console.print(f"  {cls:<26} Dice {s['dice']:.3f}  IoU {s['iou']:.3f}")
+    with open_warehouse(db) as con:
+        run = record_evaluation(con, "evaluate-seg", model, data, evaluation_rows(result),
+                                {"protocols": list(result["protocols"]), "pred_zero": pred_zero,
+                                 "data_mpp": data_mpp})
+    console.print(f"run {run.run_id}: every number in pathology_evaluations with its protocol")

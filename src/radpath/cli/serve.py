@@ -14,16 +14,12 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 def network_warning(host: str) -> str | None:
-    """The warning printed when `host` is not a loopback address (None for loopback)."""
-    import ipaddress
+    """The warning printed when `host` is not a loopback address (None for loopback: `localhost`, 127.0.0.0/8
+    in any form the resolver accepts, such as `127.1`, and ::1)."""
+    from radpath.viewer.hosts import is_loopback
 
-    if host == "localhost":
+    if is_loopback(host):
         return None
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return None
-    except ValueError:
-        pass
     return (f"warning: binding {host}: the study data (clinical tables, slides) become visible to anyone "
             "who can reach this machine on the network")
 
@@ -56,6 +52,12 @@ def serve(
         "127.0.0.1", "--host",
         help="Address to bind; anything but loopback makes the study visible on the network (a warning is printed).",
     ),
+    allow_host: list[str] = typer.Option(
+        [], "--allow-host",
+        help="Another name the viewer may be reached by (the Host header); by default only the bound address and "
+             "localhost are answered, so a web page cannot read the study through DNS rebinding. Repeatable. "
+             "[default: none]",
+    ),
     tile_cache_mb: int = typer.Option(128, "--tile-cache-mb", min=1, help="Memory for cached tiles, MiB."),
     max_open_slides: int = typer.Option(
         8, "--max-open-slides", min=1,
@@ -63,21 +65,37 @@ def serve(
     ),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level (debug, info, warning, error)."),
 ) -> None:
-    """Browse the study: cohorts, patients and slides with their TIL maps, read-only, in a web browser."""
-    import uvicorn
+    """Browse the study: cohorts, patients and slides with their TIL maps, read-only, in a web browser.
+
+    The viewer reads a snapshot of the warehouse and never keeps it open, so stages write while it runs; it
+    shows their results on the first request after they finish."""
+    import time
 
     from radpath.viewer.app import ViewerConfig, create_app
+    from radpath.viewer.hosts import canonical_host
+    from radpath.viewer.server import run
+    from radpath.viewer.snapshots import WarehouseBusy
 
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
     path = db_path(db)
-    # opens the warehouse: errors come first
-    app = create_app(ViewerConfig(db=path, tile_cache_mb=tile_cache_mb, max_open_slides=max_open_slides))
-    warning = network_warning(host)
+    bound = canonical_host(host)
+    config = ViewerConfig(db=path, tile_cache_mb=tile_cache_mb, max_open_slides=max_open_slides, host=bound,
+                          allowed_hosts=tuple(allow_host))
+    waiting = False
+    while True:   # the warehouse is read (and its errors reported) before anything listens
+        try:
+            app = create_app(config)
+            break
+        except WarehouseBusy as exc:
+            if not waiting:
+                err_console.print(f"{exc} (Ctrl-C gives up)", style="yellow")
+                waiting = True
+            time.sleep(1.0)
+    warning = network_warning(bound)
     if warning:
         err_console.print(warning, style="yellow")
-    sock = listening_socket(host, port)
-    shown = f"[{host}]" if ":" in host else host
+    sock = listening_socket(bound, port)
+    shown = f"[{bound}]" if ":" in bound else bound
     typer.echo(f"radpath viewer on {path}: http://{shown}:{sock.getsockname()[1]}/  (Ctrl-C stops it)")
-    config = uvicorn.Config(app, log_level=log_level, access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    run(app, sock, log_level=log_level)

@@ -197,10 +197,17 @@ def km_curves(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
             t = tests.iloc[0]
             annotation = f"log-rank {fmt.p_text(t['p_value'])}" if bool(t["estimable"]) else str(t["note"])
         title = (f"{first['cohort']} {first['endpoint'].upper()} by predicted TIL ({model_label}), "
-                 f"{fmt.receptor(name)}")
+                 f"{_subgroup_text(name)}")
         paths += plot_km(result, out / f"km_{_slug(name)}", order=[g for g in order if g in set(part["til_group"])],
                          title=title, annotation=annotation)
     return paths
+
+
+def _subgroup_text(name: str) -> str:
+    """A subgroup in a KM title or caption: 'all' -> 'all patients', 'HR+/HER2-' -> 'HR+/HER2− patients'."""
+    from radpath.report.layout import subgroup_label
+
+    return "all patients" if name == "all" else f"{subgroup_label(name)} patients"
 
 
 def _slug(name: str) -> str:
@@ -339,7 +346,7 @@ def inclusion_flow(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
                 ax.annotate("", xy=(3.0, below), xytext=(3.0, above), arrowprops={"arrowstyle": "->", "color": "#555"})
             if excluded and not start:
                 middle = (above + below) / 2
-                ax.text(8.2, middle, excluded, ha="center", va="center", fontsize=6.5,
+                ax.text(7.1, middle, excluded, ha="left", va="center", multialignment="center", fontsize=6.5,
                         bbox={"boxstyle": "round,pad=0.3", "fc": "#fdedec", "ec": "#c0392b"})
                 ax.annotate("", xy=(6.95, middle), xytext=(3.05, middle),
                             arrowprops={"arrowstyle": "->", "color": "#c0392b"})
@@ -428,9 +435,11 @@ CAPTIONS: dict[str, str] = {
     "correlation_heatmap": "Pearson correlation of the features most associated with TIL, TMB and CYT; * P < 0.05 "
                            "and FDR < 0.2 (Benjamini–Hochberg).",
     "predicted_til_boxplots": "Predicted stromal TIL by the pathologists' TIL category, one panel per model, on the "
-                              "stored evaluation's patients (the patients of Table 3). Dotted line: 0%.",
+                              "stored evaluation's patients (the patients of Table 3); in-sample for models fitted "
+                              "on this cohort. Dotted line: 0%.",
     "roc_curves": "ROC curves of each model for each pair of TIL categories, on the stored evaluation's patients "
-                  "(the AUCs of Table 3).",
+                  "(the AUCs of Table 3). Curves of models fitted on this cohort are apparent (in-sample); Table 3 "
+                  "gives their cross-validated AUC.",
     "km_curves": "Kaplan–Meier estimates of {endpoint} by predicted TIL group, {subgroup}; numbers at risk below; "
                  "log-rank P as in the survival table.",
     "til_map_montage": "Tumour–TIL maps (top: slide thumbnail with the map overlaid; bottom: the map, red "
@@ -449,9 +458,10 @@ def caption(name: str, png: Path) -> str:
     """The caption printed under a figure in the report (KM figures name their subgroup)."""
     text = CAPTIONS.get(name, png.stem)
     if name == "km_curves":
+        from radpath.report.layout import SUBGROUP_LABELS
+
         sub = png.stem.removeprefix("km_")
-        label = {"all": "all patients", "hrpos_her2neg": "HR+/HER2− patients", "her2pos": "HER2+ patients",
-                 "tnbc": "TNBC patients"}.get(sub, sub)
+        label = {_slug(g): _subgroup_text(g) for g in SUBGROUP_LABELS}.get(sub, sub)
         text = text.format(endpoint="survival", subgroup=label)
     return text
 

@@ -198,7 +198,7 @@ def to_latex(table: Table | pd.DataFrame, title: str | None = None) -> str:
 def to_html(table: Table | pd.DataFrame, title: str | None = None) -> str:
     """HTML by great-tables (caption as title, spanners, footnotes as source notes); a fixed element id per
     table so the output is the same on every run."""
-    from great_tables import GT
+    from great_tables import GT, loc, style
 
     t = _table(table, title)
     text = formatted(t.frame)
@@ -215,6 +215,14 @@ def to_html(table: Table | pd.DataFrame, title: str | None = None) -> str:
         gt = gt.cols_align("right", columns=right)
     if left:
         gt = gt.cols_align("left", columns=left)
+    # text columns holding long unbroken words (feature codes such as X_TUM_SER_glszm_LargeAreaHighGray…) may
+    # break inside them, so that the table fits its page; other columns keep their words whole
+    long_words = [c for c in left if any(len(w) > LONG_WORD for v in body[c] for w in str(v).split())]
+    if long_words:
+        gt = gt.tab_style(style=style.css("overflow-wrap: anywhere"), locations=loc.body(columns=long_words))
+    for c in [c for c in t.widths if c in body.columns]:   # a wrapping text column keeps a readable width
+        em = 0.5 * min(36, max((len(str(v)) for v in body[c]), default=0))
+        gt = gt.tab_style(style=style.css(f"min-width: {em:g}em"), locations=loc.body(columns=[c]))
     for group, columns in t.spanners.items():
         gt = gt.tab_spanner(label=group, columns=columns)
     relabel: dict[str, Any] = {c: label for c, label in t.labels().items() if label != c}
@@ -225,6 +233,7 @@ def to_html(table: Table | pd.DataFrame, title: str | None = None) -> str:
     return f'<div class="manuscript" title="{escape(t.caption)}">{gt.as_raw_html()}</div>\n'
 
 
+LONG_WORD = 30                                       # characters: HTML cells may break such words anywhere
 DOCX_FONT_PT = 8                                     # table cells and footnotes; the caption 9 pt bold
 PORTRAIT_WIDTH_IN, LANDSCAPE_WIDTH_IN = 6.5, 9.0   # A4/Letter text width with 1 inch margins
 

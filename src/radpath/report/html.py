@@ -25,6 +25,7 @@ table.manuscript caption { font-weight: bold; text-align: left; padding: 4px 0; 
 table.manuscript th, table.manuscript td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: left; }
 figure { margin: 1em 0 2.5em; } figure img { max-width: 100%; box-sizing: border-box; border: 1px solid #eee; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+div.manuscript td.gt_right { white-space: nowrap; }
 div.scroll { overflow-x: auto; } summary { font-weight: bold; cursor: pointer; margin-top: 1em; }
 code, pre { font-size: 11px; } details { margin: 0.3em 0; } nav a { margin-right: 1em; }
 """
@@ -102,7 +103,7 @@ def write_report(
                          f'src="data:image/png;base64,{data}"><figcaption><b>Figure {number}.</b> {escape(text)}'
                          + (f" <small>({files})</small>" if files else "") + "</figcaption></figure>")
     for name, reason in skipped.items():
-        parts.append(f"<p><em>{escape(name)}</em> not drawn: {escape(reason)}</p>")
+        parts.append(f"<p><em>{escape(name)}</em> not drawn: {inline_markdown(reason)}</p>")
     if cards:
         items = "".join(f'<li><a href="{escape(str(p.relative_to(out)) if p.is_relative_to(out) else str(p))}">'
                         f"{escape(_card_title(p))}</a> ({escape(p.name)})</li>" for p in cards)

@@ -213,10 +213,11 @@ def table4(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
     """Per term: univariate r (95% CI) and P beside the multivariable coefficient (95% CI), SE and P."""
     caption = "Table 4. Univariate and multivariable analysis of stromal TIL"
     view = con.execute("SELECT * FROM table4_multivariable").df()
-    composites = view[view["kind"] == "composite"]
+    composites = view[(view["kind"] == "composite") & ((view["cohort"] == cohort) if cohort else True)]
     if composites.empty:
+        where = f" on {cohort}" if cohort else ""
         return Table("table4_multivariable", caption, pd.DataFrame(columns=["Term"]),
-                     ["Not run: `radpath fit-composite` writes this table."])
+                     [f"Not run{where}: `radpath fit-composite` writes this table."])
     newest = composites.iloc[-1]
     model, version, cohort_ = str(newest["model"]), int(newest["version"]), str(newest["cohort"])
     part = view[(view["model"] == model) & (view["version"] == version)]
@@ -264,6 +265,11 @@ def table4(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
 SUBGROUP_LABELS = {"all": "All patients", "HR+/HER2-": "HR+/HER2−", "HER2+": "HER2+", "TNBC": "TNBC"}
 
 
+def subgroup_label(subgroup: object) -> str:
+    """A survival subgroup as the tables print it: 'all' -> 'All patients', 'HR+/HER2-' -> 'HR+/HER2−'."""
+    return SUBGROUP_LABELS.get(str(subgroup), fmt.receptor(subgroup))
+
+
 def _cell(row: pd.Series | None, decimals: int = 2, p: bool = False) -> str:
     if row is None:
         return fmt.MISSING
@@ -278,9 +284,12 @@ def survival_table(con: duckdb.DuckDBPyConnection, cohort: str | None = None) ->
     """Per subgroup: n, events, HR of the TIL groups (95% CI), log-rank P, C-index (95% CI)."""
     caption = "Survival by predicted TIL group"
     view = con.execute("SELECT * FROM table_survival").df()
+    if cohort:
+        view = view[view["cohort"] == cohort]
     if view.empty:
+        where = f" on {cohort}" if cohort else ""
         return Table("table_survival", caption, pd.DataFrame(columns=["Subgroup"]),
-                     ["Not run: `radpath validate-survival` writes this table."])
+                     [f"Not run{where}: `radpath validate-survival` writes this table."])
     analyses = view[["cohort", "model", "version", "endpoint", "grouping"]].drop_duplicates()
     several = len(analyses) > 1
     rows, schoenfeld, references = [], [], set()
@@ -300,7 +309,7 @@ def survival_table(con: duckdb.DuckDBPyConnection, cohort: str | None = None) ->
             row: dict[str, str] = {}
             if several:
                 row["Analysis"] = f"{a.model} v{a.version}, {a.cohort} {a.endpoint.upper()}"
-            row["Subgroup"] = SUBGROUP_LABELS.get(str(subgroup), fmt.receptor(subgroup))
+            row["Subgroup"] = subgroup_label(subgroup)
             row["n"] = fmt.integer(n_row[0]["n"]) if n_row else fmt.MISSING
             row["Events"] = fmt.integer(n_row[0]["n_events"]) if n_row else fmt.MISSING
             for r in pick("cox_hr"):

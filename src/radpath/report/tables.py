@@ -200,7 +200,8 @@ def _table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
 
 
 def _associations(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
-    view = con.execute("SELECT * FROM table_associations").df()
+    view = con.execute("SELECT * FROM table_associations" + (" WHERE cohort = ?" if cohort else ""),
+                       [cohort] if cohort else []).df()
     frame = pd.DataFrame({
         "Cohort": view["cohort"], "Target": view["target"], "Code": view["code"],
         "Feature": view["name"].fillna(""), "n": view["n"].astype("Int64").astype(str),

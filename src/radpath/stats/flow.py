@@ -88,7 +88,8 @@ def dropped_as(description: str) -> str:
 
 
 def flow_footnote(flow: pd.DataFrame) -> str:
-    """'Of 44 included patients, 2 had no TIL reading (42 left); 4 had no prediction of composite (38 left).'"""
+    """'Of 44 included patients, 2 had no TIL reading (42 left); 4 had no prediction of Imaging signature (38
+    left).'"""
     if flow.empty:
         return ""
     first = flow.iloc[0]

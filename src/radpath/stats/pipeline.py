@@ -387,7 +387,7 @@ def run_evaluate(
         flow = Flow(cohort, "evaluate", models[0].name, data.included_ids(con, cohort))
         ids = flow.keep("with a TIL reading", til.dropna().index)
         for m in models:
-            ids = flow.keep(f"with a prediction of {m.name}", preds[m.name].dropna().index)
+            ids = flow.keep(f"with a prediction of {m.label}", preds[m.name].dropna().index)
         notes += flow.notes()
         order = sorted(ids)
         common = pd.concat([preds[m.name].reindex(order) for m in models] + [til.reindex(order)], axis=1)

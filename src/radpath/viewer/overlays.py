@@ -94,6 +94,15 @@ class Overlay(ABC):
     def placement(self, slide: SlideRecord, mpp: float | None, width: int, height: int) -> Placement:
         """Where the layer lies on the slide (level-0 pixels)."""
 
+    def check(self, slide: SlideRecord) -> None:
+        """Read enough of the layer's file to know it can be drawn (the slide page lists a layer that cannot
+        as unreadable); raises what reading it raises. Layers that read their file to place it need nothing more."""
+        return None
+
+    def legend_for(self, slide: SlideRecord, mpp: float | None) -> list[tuple[str, str]]:
+        """The legend shown beside the layer for this slide (reading the layer's file where it depends on it)."""
+        return list(self.legend)
+
     def image(self, slide: SlideRecord) -> bytes:
         raise OverlayNotFound(f"{self.name} is not an image layer")
 
@@ -120,6 +129,12 @@ class TumorTilOverlay(Overlay):
             patch = slide.patch_um / mpp
             return Placement(slide.grid_cols * patch, slide.grid_rows * patch)
         return Placement(float(width), float(height))
+
+    def check(self, slide: SlideRecord) -> None:
+        from PIL import Image
+
+        with Image.open(str(slide.rgb_map)) as image:
+            image.verify()
 
     def rgba(self, slide: SlideRecord) -> np.ndarray:
         from PIL import Image
@@ -186,7 +201,7 @@ class CellsOverlay(Overlay):
     legend = CELLS.legend()
 
     def __init__(self, max_slides: int = 4):
-        self._cells: OrderedDict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
+        self._cells: OrderedDict[tuple[object, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
         self._max = max_slides
         self._lock = threading.Lock()
 
@@ -197,19 +212,28 @@ class CellsOverlay(Overlay):
     def placement(self, slide: SlideRecord, mpp: float | None, width: int, height: int) -> Placement:
         return Placement(float(width), float(height))
 
+    def legend_for(self, slide: SlideRecord, mpp: float | None) -> list[tuple[str, str]]:
+        """The classes of the slide's cell file (an H&E detector finds no Ki-67 classes), in CELL_COLOURS order."""
+        present = set(np.unique(self.points(slide, mpp)[2]).tolist())
+        return [entry for i, entry in enumerate(self.legend) if i in present]
+
     def dzi(self, slide: SlideRecord, width: int, height: int) -> str:
         return dzi_xml(width, height)
 
     def points(self, slide: SlideRecord, mpp: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Cell centres in level-0 slide pixels sorted by x, and each cell's class index into CELL_COLOURS."""
+        """Cell centres in level-0 slide pixels sorted by x, and each cell's class index into CELL_COLOURS
+        (kept per file state: a stage that rewrites the file is seen)."""
+        assert slide.cells is not None
+        path = Path(slide.cells["cells_path"])
+        stat = path.stat()
+        key = (slide.id, str(path), stat.st_mtime_ns, stat.st_size, mpp)
         with self._lock:
-            found = self._cells.get(slide.id)
+            found = self._cells.get(key)
         if found is not None:
             return found
         from radpath.pathology.cellfile import read_cells
 
-        assert slide.cells is not None
-        frame = read_cells(slide.cells["cells_path"], slide.patient_id)
+        frame = read_cells(path, slide.patient_id)
         if mpp:
             x, y = frame["x_um"].to_numpy() / mpp, frame["y_um"].to_numpy() / mpp
         else:
@@ -218,7 +242,7 @@ class CellsOverlay(Overlay):
         order = np.argsort(x, kind="stable")
         result = (x[order], y[order], classes[order])
         with self._lock:
-            self._cells[slide.id] = result
+            self._cells[key] = result
             while len(self._cells) > self._max:
                 self._cells.popitem(last=False)
         return result

@@ -1,7 +1,8 @@
 """What the viewer reads from the warehouse: one read-only DuckDB connection, parameterised queries only.
 
-`Study` is the viewer's only door to the warehouse, opened by `connect_read_only` (read-only, external
-access off, configuration locked). It never writes and runs no SQL it was handed:
+`Study` is the viewer's only door to a warehouse file (the snapshot `radpath.viewer.snapshots` takes of
+the warehouse), opened by `connect_read_only` (read-only, external access off, configuration locked). It
+never writes and runs no SQL it was handed:
 every statement is a constant of this module with `?` parameters. Tables written by stages that may
 not have run in a warehouse (`seg_slides`, `cell_files`, models, survival) are checked in
 `information_schema` first, and their sections come out empty when they are absent.
@@ -34,6 +35,8 @@ PATIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 COHORT_NAME = PATIENT_ID
 IMPORTED_MAP_VENDOR = "tumor-til-map"   # pathology_slides rows of `import-til-maps` have a map, not a slide
 OPTIONAL_TABLES = ("seg_slides", "cell_files", "pathology_scores", "model_predictions", "survival_results")
+PATHOLOGY_MODALITIES = ("pathology", "cells")     # feature modalities the slide stages write
+PATHOLOGY_STAGES = ("score-wsi", "import-til-maps", "segment-wsi", "detect-cells")   # the order they are shown in
 
 
 def slide_id(path: str) -> str:
@@ -166,7 +169,9 @@ class Study:
         return found[0] if found else None
 
     def inclusion_flow(self, name: str) -> list[dict[str, Any]]:
-        return self.rows("SELECT step, criterion, n_before, n_excluded, n_after FROM inclusion_flow "
+        """The cohort's inclusion steps with the reason its excluded patients are stored with ('no pre-treatment
+        DCE-MRI' beside the criterion 'pre-treatment DCE-MRI present')."""
+        return self.rows("SELECT step, criterion, n_before, n_excluded, n_after, exclusion_reason FROM inclusion_flow "
                          "WHERE cohort = ? ORDER BY step", [name])
 
     def cohort_patients(self, name: str) -> list[dict[str, Any]]:
@@ -200,27 +205,44 @@ class Study:
                          "ORDER BY endpoint", [cohort, patient_id])
 
     def mri_features(self, cohort: str, patient_id: str) -> list[dict[str, Any]]:
-        """The patient's Table 1 MRI features with their percentile among the cohort's patients."""
+        """The patient's Table 1 MRI features with their percentile among the cohort's included patients.
+
+        percentile = #(other included patients with a lower value) / #(other included patients): DuckDB's
+        percent_rank among the included patients for an included patient, and the rank among the included
+        patients plus this one for an excluded patient. `n` counts the included patients with the feature,
+        `included` says whether the patient is one of them."""
         return self.rows(
-            "WITH cohort_values AS (SELECT patient_id, code, value, "
-            "  percent_rank() OVER (PARTITION BY code ORDER BY value) AS percentile, "
-            "  min(value) OVER (PARTITION BY code) AS lo, max(value) OVER (PARTITION BY code) AS hi, "
-            "  count(*) OVER (PARTITION BY code) AS n "
-            "  FROM features WHERE cohort = ? AND modality = 'mri' AND value IS NOT NULL) "
-            "SELECT t.family, t.code, t.name, t.unit, v.value, v.percentile, v.lo, v.hi, v.n "
-            "FROM mri_table1 t JOIN cohort_values v ON v.code = t.code WHERE v.patient_id = ? "
-            "ORDER BY t.family, t.code", [cohort, patient_id])
+            "WITH mine AS (SELECT code, value FROM features WHERE cohort = ? AND patient_id = ? AND modality = 'mri' "
+            "  AND value IS NOT NULL AND NOT isnan(value)), "
+            "included AS (SELECT f.patient_id, f.code, f.value FROM features f "
+            "  JOIN patients p USING (cohort, patient_id) WHERE f.cohort = ? AND p.included AND f.modality = 'mri' "
+            "  AND f.value IS NOT NULL AND NOT isnan(f.value)), "
+            "me AS (SELECT bool_or(included) AS included FROM patients WHERE cohort = ? AND patient_id = ?) "
+            "SELECT t.family, t.code, t.name, t.unit, m.value, "
+            "  count(i.value) FILTER (WHERE i.patient_id <> ? AND i.value < m.value) "
+            "    / nullif(count(i.value) FILTER (WHERE i.patient_id <> ?), 0) AS percentile, "
+            "  min(i.value) AS lo, max(i.value) AS hi, count(i.value) AS n, any_value(me.included) AS included "
+            "FROM mri_table1 t JOIN mine m ON m.code = t.code LEFT JOIN included i ON i.code = m.code, me "
+            "GROUP BY t.family, t.code, t.name, t.unit, m.value ORDER BY t.family, t.code",
+            [cohort, patient_id, cohort, cohort, patient_id, patient_id, patient_id])
+
+    def pathology_features(self, cohort: str, patient_id: str) -> list[dict[str, Any]]:
+        """Every pathology feature of the patient (modalities `pathology` and `cells`: TIL scores, compartment
+        areas, stromal TIL, cell densities, Ki-67 index ...) with its definition from `feature_defs` and the
+        stage that wrote it (the run's command; the feature's family where the run is not recorded)."""
+        order = " ".join(f"WHEN '{stage}' THEN {i}" for i, stage in enumerate(PATHOLOGY_STAGES))
+        return self.rows(
+            "SELECT coalesce(r.command, d.family, f.modality) AS stage, d.family, f.code, d.name, d.unit, d.formula, "
+            "  f.value FROM features f LEFT JOIN feature_defs d USING (code) LEFT JOIN runs r USING (run_id) "
+            f"WHERE f.cohort = ? AND f.patient_id = ? AND f.modality IN ({', '.join('?' * len(PATHOLOGY_MODALITIES))}) "
+            f"ORDER BY CASE stage {order} ELSE {len(PATHOLOGY_STAGES)} END, stage, d.family, f.code",
+            [cohort, patient_id, *PATHOLOGY_MODALITIES])
 
     def til(self, cohort: str, patient_id: str) -> dict[str, Any]:
+        """The pathologists' stromal TIL reading (mean over readers) and its category; {} when not reported."""
         found = self.rows("SELECT stromal_til_pct, n_readings, til_category FROM til "
                           "WHERE cohort = ? AND patient_id = ?", [cohort, patient_id])
-        out = found[0] if found else {}
-        if self.has("pathology_scores"):
-            scores = self.rows("SELECT * EXCLUDE (cohort, patient_id, run_id) FROM pathology_scores "
-                               "WHERE cohort = ? AND patient_id = ?", [cohort, patient_id])
-            if scores:
-                out["scores"] = scores[0]
-        return out
+        return found[0] if found else {}
 
     def genomics(self, cohort: str, patient_id: str) -> dict[str, float]:
         rows = self.rows("SELECT code, value FROM features WHERE cohort = ? AND patient_id = ? "

@@ -1,7 +1,9 @@
 """The manuscript tables of one cohort as the viewer shows them (built by `radpath.report.tables.TABLES`).
 
-A table whose analysis has not run comes out empty (its section says so); one that cannot be built
-(Table 2 without TIL readings) carries the reason. Cells are formatted for reading (4 significant
+Every table is built for the cohort of the page (each builder keeps the rows, model or evaluation of that
+cohort; a table with a cohort column is filtered on it besides), so a cohort page never shows another
+cohort's analysis. A table whose analysis has not run on the cohort comes out empty and says so; one that
+cannot be built (Table 2 without TIL readings) carries the reason. Cells are formatted for reading (4 significant
 digits) and keep their raw value for sorting; rows that name a patient link to the patient's page.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from typing import Any
 
 import duckdb
@@ -17,6 +20,7 @@ import pandas as pd
 from radpath.errors import RadpathError
 
 log = logging.getLogger(__name__)
+NOT_RUN = re.compile(r"^Not run( on [^:]+)?: ")   # how a builder's footnote says its analysis has not run
 
 
 def _cell(value: Any) -> dict[str, Any]:
@@ -41,7 +45,7 @@ def frame_rows(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def cohort_tables(con: duckdb.DuckDBPyConnection, cohort: str) -> list[dict[str, Any]]:
-    """Every registered manuscript table restricted to `cohort` where the table has a cohort column."""
+    """Every registered manuscript table of `cohort`."""
     from radpath.report.tables import TABLES
 
     out = []
@@ -59,11 +63,13 @@ def cohort_tables(con: duckdb.DuckDBPyConnection, cohort: str) -> list[dict[str,
             out.append(entry)
             continue
         frame = built.frame
-        if "cohort" in frame.columns:
-            frame = frame[frame["cohort"] == cohort]
+        for column in ("cohort", "Cohort"):
+            if column in frame.columns:
+                frame = frame[frame[column] == cohort]
         entry.update(frame_rows(frame.reset_index(drop=True)))
         entry.update(caption=built.caption, footnotes=list(built.footnotes))
         if frame.empty:
-            entry["note"] = f"no rows for {cohort} (the analysis behind view {table.view} has not been run on it)"
+            hint = next((NOT_RUN.sub("", f) for f in built.footnotes if NOT_RUN.match(f)), "")
+            entry["note"] = (f"Not run on {cohort}: " + (hint or f"view {table.view} has no rows for this cohort"))
         out.append(entry)
     return out

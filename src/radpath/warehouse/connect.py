@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,9 +15,11 @@ from radpath.errors import WarehouseError, WarehouseLockedError
 from radpath.paths import PathKind, check_path
 from radpath.warehouse.migrate import check_version, migrate
 from radpath.warehouse.runs import mark_interrupted
+from radpath.warehouse.snapshot import holds_snapshot_lock
 
 DEFAULT_DB = "radpath.duckdb"
-_PID = re.compile(r"PID (\d+)")
+_PID = re.compile(r"PID (-?\d+)")
+SNAPSHOT_WAIT_S = 30.0     # how long a writer waits for a viewer's snapshot copy (radpath.warehouse.snapshot)
 
 
 def default_db_path() -> Path:
@@ -31,17 +34,25 @@ def resolve_db(db: str | Path | None) -> Path:
 def open_duckdb(
     path: Path, *, read_only: bool, config: dict[str, str | bool | int | float | list[str]] | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """duckdb.connect with its errors turned into one-line WarehouseErrors (lock holder named)."""
-    try:
-        return duckdb.connect(str(path), read_only=read_only, config=config or {})
-    except duckdb.IOException as exc:
-        text = str(exc)
-        if "lock" in text.lower():
-            pid = _PID.search(text)
-            raise WarehouseLockedError(locked_message(path, int(pid.group(1)) if pid else None)) from exc
-        raise WarehouseError(f"cannot open warehouse {path}: {_first_line(text)}") from exc
-    except duckdb.Error as exc:
-        raise WarehouseError(f"cannot open warehouse {path}: not a DuckDB database ({_first_line(str(exc))})") from exc
+    """duckdb.connect with its errors turned into one-line WarehouseErrors (lock holder named). A lock held
+    while a viewer copies a snapshot (`radpath.warehouse.snapshot`) is waited for, up to SNAPSHOT_WAIT_S."""
+    deadline = time.monotonic() + SNAPSHOT_WAIT_S
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                found = _PID.search(text)
+                pid = int(found.group(1)) if found else None
+                if holds_snapshot_lock(pid) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                raise WarehouseLockedError(locked_message(path, pid)) from exc
+            raise WarehouseError(f"cannot open warehouse {path}: {_first_line(text)}") from exc
+        except duckdb.Error as exc:
+            raise WarehouseError(
+                f"cannot open warehouse {path}: not a DuckDB database ({_first_line(str(exc))})") from exc
 
 
 def _command_line(pid: int) -> list[str]:
@@ -55,7 +66,11 @@ def _command_line(pid: int) -> list[str]:
 
 def locked_message(path: Path, pid: int | None) -> str:
     """Who holds the warehouse and what to do: a viewer (`radpath serve`) is named as such."""
-    argv = _command_line(pid) if pid is not None else []
+    if holds_snapshot_lock(pid):
+        return (f"warehouse {path} is in use: a reader has held DuckDB's shared lock (a lock without a process id, "
+                f"as `radpath serve` takes while it copies a snapshot) for more than {SNAPSHOT_WAIT_S:.0f} s; "
+                "try again")
+    argv = _command_line(pid) if pid is not None and pid > 0 else []
     names = [Path(a).name for a in argv[:3]]
     if "serve" in argv and any(n == "radpath" or n.startswith("radpath.") for n in names):
         return (f"warehouse {path} is in use: `radpath serve` (PID {pid}) has it open, and DuckDB lets no other "

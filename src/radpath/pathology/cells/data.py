@@ -184,6 +184,17 @@ def dataset_info(folder: str | Path) -> dict[str, Any]:
     return info
 
 
+def label_format(folder: str | Path) -> str:
+    """The label layout `load_labelled` reads in `folder`: "points-csv", "tiger-coco" or "shidc-json" (the
+    evaluation protocol a dataset's numbers are usually published under follows from it)."""
+    folder = Path(folder)
+    if (folder / "points.csv").is_file():
+        return "points-csv"
+    if any((folder / name).is_file() for name in TIGER_FILES):
+        return "tiger-coco"
+    return "shidc-json"
+
+
 def load_labelled(folder: str | Path, mpp: float | None = None) -> list[LabelledImage]:
     """Every labelled image of `folder` (see the module docstring), in name order."""
     folder = Path(folder)

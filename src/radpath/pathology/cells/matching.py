@@ -70,6 +70,16 @@ def _metrics(tp: int, fp: int, fn: int) -> dict[str, float]:
     return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1}
 
 
+def class_metrics(counts: dict[str, tuple[int, int, int]]) -> dict[str, dict[str, float]]:
+    """Per class (tp, fp, fn) -> tp, fp, fn, precision, recall, f1 per class, "all" (the counts pooled over the
+    classes) and "macro" (the mean of the per-class precision, recall and F1 that are defined)."""
+    out = {cls: _metrics(*c) for cls, c in counts.items()}
+    out["all"] = _metrics(*(sum(int(c[k]) for c in counts.values()) for k in range(3)))
+    per = [out[c] for c in counts]
+    out["macro"] = {k: _mean([m[k] for m in per]) for k in ("precision", "recall", "f1")}
+    return out
+
+
 def match_cells(
     pred_xy: np.ndarray | Sequence[Sequence[float]], pred_class: Sequence[str] | np.ndarray,
     true_xy: np.ndarray | Sequence[Sequence[float]], true_class: Sequence[str] | np.ndarray, radius: float,
@@ -80,31 +90,23 @@ def match_cells(
     true_xy = np.asarray(true_xy, np.float64).reshape(-1, 2)
     pc, tc = np.asarray(pred_class, dtype=object).astype(str), np.asarray(true_class, dtype=object).astype(str)
     names = list(classes) if classes is not None else sorted(set(pc.tolist()) | set(tc.tolist()))
-    out: dict[str, dict[str, float]] = {}
-    totals = [0, 0, 0]
+    counts = {}
     for cls in names:
         p, t = pred_xy[pc == cls], true_xy[tc == cls]
         tp = len(match_points(p, t, radius))
-        counts = (tp, len(p) - tp, len(t) - tp)
-        out[cls] = _metrics(*counts)
-        totals = [a + b for a, b in zip(totals, counts, strict=True)]
-    out["all"] = _metrics(*totals)
-    per = [out[c] for c in names]
-    out["macro"] = {k: _mean([m[k] for m in per]) for k in ("precision", "recall", "f1")}
-    return out
+        counts[cls] = (tp, len(p) - tp, len(t) - tp)
+    return class_metrics(counts)
 
 
 def add_counts(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
     """Pool two `match_cells` results (sums of tp, fp, fn; metrics recomputed) over images."""
     names = [k for k in {**a, **b} if k not in ("all", "macro")]
-    out: dict[str, dict[str, float]] = {}
-    for cls in names:
-        counts = [int(a.get(cls, {}).get(k, 0)) + int(b.get(cls, {}).get(k, 0)) for k in ("tp", "fp", "fn")]
-        out[cls] = _metrics(*counts)
-    totals = [sum(int(out[c][k]) for c in names) for k in ("tp", "fp", "fn")]
-    out["all"] = _metrics(*totals)
-    out["macro"] = {k: _mean([out[c][k] for c in names]) for k in ("precision", "recall", "f1")}
-    return out
+
+    def total(cls: str) -> tuple[int, int, int]:
+        tp, fp, fn = (int(a.get(cls, {}).get(k, 0)) + int(b.get(cls, {}).get(k, 0)) for k in ("tp", "fp", "fn"))
+        return tp, fp, fn
+
+    return class_metrics({cls: total(cls) for cls in names})
 
 
 def froc(

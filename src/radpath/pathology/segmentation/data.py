@@ -112,6 +112,36 @@ def dataset_mpp(data: str | Path, override: float | None = None) -> float | None
     return None
 
 
+def layout(data: str | Path) -> str:
+    """The folder's layout: "wsirois" (TIGER's images/ + masks/) or "pairs" (name + name_mask)."""
+    data = Path(data)
+    return "wsirois" if (data / "images").is_dir() and (data / "masks").is_dir() else "pairs"
+
+
+def pad_region(image: np.ndarray, mask: np.ndarray, tile_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """A region padded (glass: RGB 243, label 0) on the bottom and right to at least one tile."""
+    h, w = mask.shape
+    ph, pw = max(h, tile_px), max(w, tile_px)
+    if (ph, pw) != (h, w):
+        image = np.pad(image, ((0, ph - h), (0, pw - w), (0, 0)), constant_values=243)
+        mask = np.pad(mask, ((0, ph - h), (0, pw - w)))
+    return image, mask
+
+
+def tile_grid(height: int, width: int, tile_px: int, stride: int) -> list[tuple[int, int]]:
+    """(y, x) origins of the tiles cutting a (padded) region: every `stride`, the last row and column flush with
+    its edge (so they may overlap the one before)."""
+    ys = sorted({*range(0, height - tile_px + 1, stride), height - tile_px})
+    xs = sorted({*range(0, width - tile_px + 1, stride), width - tile_px})
+    return [(y, x) for y in ys for x in xs]
+
+
+def resample_region(image: np.ndarray, mask: np.ndarray, source_mpp: float, mpp: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """A region and its mask from `source_mpp` to `mpp` microns per pixel (bilinear / nearest)."""
+    return _resample(image, mask, source_mpp / mpp)
+
+
 def load_tiles(data: str | Path, tile_px: int, *, mpp: float, data_mpp: float | None = None,
                stride: int | None = None) -> TileData:
     """Every region of `data` at `mpp` microns per pixel, cut into `tile_px` tiles (step `stride`)."""
@@ -121,22 +151,14 @@ def load_tiles(data: str | Path, tile_px: int, *, mpp: float, data_mpp: float | 
     images, labels, names = [], [], []
     for image_path, mask_path in list_pairs(data):
         digest.update(image_path.name.encode() + image_path.read_bytes() + mask_path.read_bytes())
-        image, mask = _resample(*read_pair(image_path, mask_path), source_mpp / mpp)
-        h, w = mask.shape
-        ph, pw = max(h, tile_px), max(w, tile_px)
-        if (ph, pw) != (h, w):
-            image = np.pad(image, ((0, ph - h), (0, pw - w), (0, 0)), constant_values=243)
-            mask = np.pad(mask, ((0, ph - h), (0, pw - w)))
-        ys = sorted({*range(0, ph - tile_px + 1, stride), ph - tile_px})
-        xs = sorted({*range(0, pw - tile_px + 1, stride), pw - tile_px})
-        for y in ys:
-            for x in xs:
-                crop = mask[y : y + tile_px, x : x + tile_px]
-                if not crop.any():
-                    continue
-                images.append(image[y : y + tile_px, x : x + tile_px])
-                labels.append(crop)
-                names.append(f"{image_path.stem}@{x},{y}")
+        image, mask = pad_region(*resample_region(*read_pair(image_path, mask_path), source_mpp, mpp), tile_px)
+        for y, x in tile_grid(mask.shape[0], mask.shape[1], tile_px, stride):
+            crop = mask[y : y + tile_px, x : x + tile_px]
+            if not crop.any():
+                continue
+            images.append(image[y : y + tile_px, x : x + tile_px])
+            labels.append(crop)
+            names.append(f"{image_path.stem}@{x},{y}")
     if not images:
         raise ConfigError(f"segmentation data {data}: every tile is unlabelled (all 0)")
     return TileData(np.stack(images), np.stack(labels), names, mpp, digest.hexdigest())
