@@ -26,6 +26,7 @@ from .conftest import (
     HEIGHT,
     MPP,
     PATCH_UM,
+    SEG_COLUMNS,
     WIDTH,
     ViewerStudy,
     build_warehouse,
@@ -282,7 +283,7 @@ def test_segmented_slide_without_til_scoring(tmp_path: Path) -> None:
 
     seg_only = build_warehouse(tmp_path / "seg", with_slides=False)
     with open_warehouse(seg_only.db) as con:
-        con.execute("INSERT INTO seg_slides VALUES ('tcga_brca', 'P-001', ?, ?, NULL, 2.0, 'r')",
+        con.execute(f"INSERT INTO seg_slides ({SEG_COLUMNS}) VALUES ('tcga_brca', 'P-001', ?, ?, NULL, 2.0, 'r')",
                     [str(seg_only.slide), str(seg_only.slide.parent / "mask.tiff")])
         con.execute(f"INSERT INTO cell_files ({CELL_COLUMNS}) VALUES ('tcga_brca', 'P-001', ?, ?, 5, 0.5, 'r')",
                     [str(seg_only.slide.parent / "fov-1.png"), str(seg_only.slide.parent / "cells" / "cells.parquet")])

@@ -1,4 +1,4 @@
--- 0018_slide_qc: per-slide QC flags with their reasons (radpath.pathology.qc), and where each slide stage wrote its
+-- 0019_slide_qc: per-slide QC flags with their reasons (radpath.pathology.qc), and where each slide stage wrote its
 -- QuPath GeoJSON (radpath.pathology.geojson: level-0 pixel coordinates, one FeatureCollection per slide).
 -- A flag never changes a value: `features` rows of flagged slides keep theirs; the manuscript tables count them.
 -- One row per flag; a stage re-running a slide replaces that slide's flags from that stage.
