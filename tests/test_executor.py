@@ -162,3 +162,15 @@ def test_pool_workers_end_when_the_run_is_killed(tmp_path: Path, start: str) -> 
     while any(alive(pid, started) for pid, started in workers.items()) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid, started) for pid, started in workers.items()), "a pool worker outlived its run"
+
+
+def test_every_process_pool_is_a_worker_pool() -> None:
+    """The LASSO repeats and the synthetic study ran their own pools, whose workers outlived a killed command:
+    every pool is made by radpath.processes.worker_pool now, so that its workers end with their parent."""
+    import radpath
+
+    root = Path(radpath.__file__).parent
+    makers = sorted(str(path.relative_to(root)) for path in root.rglob("*.py")
+                    if "ProcessPoolExecutor(" in path.read_text(encoding="utf-8")
+                    or "multiprocessing.Pool(" in path.read_text(encoding="utf-8"))
+    assert makers == ["processes.py"]

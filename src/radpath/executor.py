@@ -9,7 +9,7 @@ loss of a worker: a task that a dying Dask worker took down (`KilledWorker`, onc
 ``allowed-failures`` retries are spent) or a process pool broken by a killed process becomes a failed result of
 its case, to be re-run with ``--retry-failed``.
 
-Pool workers end with the process that started them (`radpath.processes.end_with_parent`): a stage killed
+Pool workers end with the process that started them (`radpath.processes.worker_pool`): a stage killed
 with SIGKILL leaves no worker computing, and holding memory, for a run nobody will write.
 
 The local pool forks its workers (cheap: the parent's imports are shared) unless the parent has already
@@ -21,17 +21,16 @@ worker needs themselves.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from typing import Any
 
 from radpath.errors import CaseError, RadpathError
-from radpath.processes import end_with_parent, process_started
+from radpath.processes import worker_pool
 from radpath.progress import NullProgress, Progress
 
 
@@ -89,9 +88,7 @@ def run_cases(
                 progress.advance(result.ok, case_id)
                 yield result
         else:
-            me = os.getpid()
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=pool_context(), initializer=end_with_parent,
-                                     initargs=(me, process_started(me))) as pool:
+            with worker_pool(jobs, pool_context()) as pool:
                 futures = {pool.submit(_call, worker, case_id, payload): case_id for case_id, payload in cases}
                 for future in as_completed(futures):
                     result = _collect(future, futures[future], "worker process")

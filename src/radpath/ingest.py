@@ -65,10 +65,19 @@ def _collapse_duplicates(frame: pd.DataFrame, path: Path, id_column: str) -> pd.
         raise IngestError(
             f"{path}: duplicate patient id {pid} (column {id_column!r}) in rows {rows.index[0]} and "
             f"{rows.index[rows[column] != values[0]][0]} with different values in column {column!r}: "
-            f"{values[0]!r} vs {values[1]!r}"
+            f"{_shown(values[0])} vs {_shown(values[1])}"
         )
     # keep the first row, filled with values later duplicates add
     return frame.groupby("patient_id", sort=False).first().reset_index()
+
+
+def _shown(value: Any) -> str:
+    """A table value as a person reads it in a message: 50 or 50.5 or 'IDC', never np.float64(50.0)."""
+    if hasattr(value, "item"):  # a numpy scalar
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _code_key(value: Any) -> str:

@@ -2,8 +2,9 @@
 
 `process_started(pid)` is the identity of a running process (Linux: boot id and start tick), so that a later
 process given the same pid is never taken for an earlier one; `alive(pid, started)` uses it. The run table
-records it (`radpath.warehouse.runs`), and the executor's pool workers use `end_with_parent` so that a stage
-killed with SIGKILL does not leave its workers running: the kernel signals them when their parent dies
+records it (`radpath.warehouse.runs`), and every process pool radpath starts (`worker_pool`: the executor's,
+the LASSO repeats', the synthetic study's) runs `end_with_parent` in its workers, so that a command killed
+with SIGKILL does not leave its workers running: the kernel signals them when their parent dies
 (Linux `prctl(PR_SET_PDEATHSIG)`), and a watchdog thread ends them when the process that started the run is
 gone by any other road (another system, or a pool whose workers' parent is a fork server).
 """
@@ -16,6 +17,8 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -78,3 +81,10 @@ def end_with_parent(parent_pid: int, parent_started: str | None) -> None:
         os._exit(1)
     threading.Thread(target=_watch, args=(parent_pid, parent_started), daemon=True,
                      name="radpath-parent-watch").start()
+
+
+def worker_pool(max_workers: int, mp_context: BaseContext | None = None) -> ProcessPoolExecutor:
+    """A process pool whose workers end with this process (see `end_with_parent`); every pool radpath starts."""
+    me = os.getpid()
+    return ProcessPoolExecutor(max_workers=max_workers, mp_context=mp_context, initializer=end_with_parent,
+                               initargs=(me, process_started(me)))

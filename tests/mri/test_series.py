@@ -232,3 +232,18 @@ def test_headers_are_read_up_to_group_0028_only_and_long_headers_from_the_file(t
         for keyword in ("SeriesInstanceUID", "InstanceNumber", "ImagePositionPatient", "Rows", "PixelSpacing",
                         "EchoTime", "ContentTime", "ImageType", "MagneticFieldStrength"):
             assert header.get(keyword) == full.get(keyword), keyword
+
+
+def test_a_truncated_dicom_file_is_named_in_one_whole_line(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """A truncated slice gave a message cut at `reader for "` after an ITK warning block (issue 23 §7)."""
+    case = tmp_path / "CUT"
+    (visit,) = write_exam(case, [Visit("20100101", ARRAYS["phases"])], breast=ARRAYS["breast"])
+    victim = sorted(visit.folders["dce"].glob("*.dcm"))[5]
+    victim.write_bytes(victim.read_bytes()[:-300])
+    with pytest.raises(MRIError) as error:
+        read_dce(case, "CUT")
+    message = str(error.value)
+    assert message == (f"case CUT, file {victim}: DICOM series cannot be read: {victim.name}: Unable to determine "
+                       f"ImageIO reader for \"{victim.name}\" (the file is cut short or is not an image)")
+    assert error.value.file == str(victim)
+    assert capfd.readouterr().err == ""  # no ITK warning block

@@ -5,6 +5,7 @@ and the CLI."""
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -196,6 +197,15 @@ def test_cli_train_detect_evaluate(cell_sets: dict[str, Path], density_model: Pa
               "--out", str(tmp_path / "c"), "--cohort", "demo"])
     assert exit_info.value.code == 0
     assert "6 cases, 0 failed" in capsys.readouterr().out
+    broken = tmp_path / "broken"   # one unreadable image: that case fails, the command exits 1 (issue 23 §5)
+    shutil.copytree(cell_sets["test"], broken)
+    (broken / "002.png").write_bytes(b"not a png")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["detect-cells", str(broken), "--model", str(density_model), "--db", str(db),
+              "--out", str(tmp_path / "c2"), "--cohort", "demo"])
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 1
+    assert "5 cases, 1 failed" in captured.out and "1 of 6 cases failed (exit status 1)" in captured.err
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate-cells", "--data", str(cell_sets["test"]), "--model", str(density_model), "--db", str(db)])
     text = capsys.readouterr().out

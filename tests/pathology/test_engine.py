@@ -15,11 +15,12 @@ import torch
 
 from radpath.errors import ModelFileError, PathologyError
 from radpath.pathology.infer import predict_probs
+from radpath.pathology.netprep import prepare_for_inference
 from radpath.pathology.slides import open_slide
 from radpath.pathology.til import pipeline
 from radpath.pathology.til.nets import build, load_model, save_classifier
 from radpath.pathology.til.train import TrainConfig, train_classifier
-from radpath.pathology.tiling import prepare_for_inference, read_batches, run_batches
+from radpath.pathology.tiling import read_batches, run_batches
 from radpath.pathology.tissue import PatchGrid, patch_grid
 
 from .conftest import make_slide
@@ -97,24 +98,80 @@ def test_the_last_short_batch_is_not_padded_on_the_cpu(tmp_path: Path) -> None:
     assert sum(len(out) for _, out in outputs) == 71
 
 
-@pytest.mark.parametrize(("arch", "input_px"), [("resnet18", 32), ("resnet34", 112), ("vgg16", 112)])
-def test_prepared_networks_equal_the_eager_network(arch: str, input_px: int) -> None:
+def _with_statistics(model: torch.nn.Module) -> torch.nn.Module:
+    """BatchNorm statistics that are not the identity, so folding them is exercised."""
     torch.manual_seed(0)
-    model = build(arch, width=8).eval()
-    for module in model.modules():   # BatchNorm statistics that are not the identity, so folding is exercised
+    for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
             module.weight.data.uniform_(0.5, 1.5)
-    x = torch.rand(5, 3, input_px, input_px)
+            module.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+def _timm(name: str) -> torch.nn.Module:
+    from radpath.pathology.zoo import build_architecture
+
+    return build_architecture(name, 2)   # type: ignore[no-any-return]
+
+
+# (network, input px, convolutions fused with their ReLU, with a residual addition (and its ReLU)), counted on
+# the architectures: radpath's ResNet-18 has a stem conv + 8 blocks (conv1 + ReLU each, conv2 + add + ReLU each)
+# and 3 shortcut convolutions; ResNet-34: 1 + 16 blocks, 3 shortcuts; VGG16 13 conv + ReLU; timm's ResNet-18 as
+# radpath's; Inception-v4: every convolution is conv -> BN -> ReLU, no residual.
+NETWORKS = [
+    (lambda: build("resnet18", width=8), 32, 9, 8),
+    (lambda: build("resnet34", width=8), 112, 17, 16),
+    (lambda: build("vgg16", width=8), 112, 13, 0),
+    (lambda: build("inception_v4", width=8), 80, None, 0),
+    (lambda: _timm("resnet18"), 96, 9, 8),
+]
+
+
+@pytest.mark.parametrize(("make", "input_px", "relus", "adds"), NETWORKS,
+                         ids=["resnet18-32px", "resnet34-112px", "vgg16-112px", "inception_v4-80px", "timm-resnet18"])
+def test_prepared_networks_equal_the_eager_network(make: Any, input_px: int, relus: int | None, adds: int) -> None:
+    from radpath.pathology.netprep import FusedConv2d
+
+    model = _with_statistics(make())
+    x = torch.rand(2, 3, input_px, input_px)
     with torch.inference_mode():
         eager = torch.softmax(model(x), 1)
-    prepared, channels_last = prepare_for_inference(model, "cpu", input_px=input_px)   # folds in place
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    prepared, channels_last = prepare_for_inference(model, "cpu", input_px=input_px)
     assert channels_last == (input_px >= 96)
+    fused = [m for m in prepared.modules() if isinstance(m, FusedConv2d)]
+    n_convs = sum(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    assert len(fused) == n_convs                                       # every convolution is one oneDNN call
+    assert not any(isinstance(m, torch.nn.BatchNorm2d | torch.nn.Conv2d) for m in prepared.modules())
+    assert sum(m.add for m in fused) == adds
+    assert sum(m.relu and not m.add for m in fused) == (relus if relus is not None else n_convs)
     with torch.inference_mode():
         fast = torch.softmax(prepared(x.contiguous(memory_format=torch.channels_last) if channels_last else x), 1)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in prepared.modules())   # folded
+        again = torch.softmax(model(x), 1)
     assert float((fast - eager).abs().max()) <= 1e-5
+    assert torch.equal(again, eager)                                   # the caller's network is unchanged
+    assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
+    slow = torch.softmax(prepared(x.requires_grad_()), 1)              # with gradients: the plain-torch path
+    assert float((slow.detach() - eager).abs().max()) <= 1e-5
+
+
+def test_a_residual_of_another_shape_is_added_as_torch_adds_it() -> None:
+    class Broadcast(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.shift = torch.nn.Parameter(torch.arange(4.0).reshape(1, 4, 1, 1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(self.conv(x) + self.shift)                # broadcast: no oneDNN residual
+
+    model = Broadcast().eval()
+    x = torch.rand(2, 3, 8, 8)
+    prepared, _ = prepare_for_inference(model, "cpu", input_px=8)
+    with torch.inference_mode():
+        assert float((prepared(x) - model(x)).abs().max()) <= 1e-6
 
 
 def _zoo_folder(folder: Path, classes: list[str], patch_px: int = 96) -> Path:
@@ -122,7 +179,7 @@ def _zoo_folder(folder: Path, classes: list[str], patch_px: int = 96) -> Path:
     from safetensors.torch import save_file
 
     torch.manual_seed(1)
-    net = timm.create_model("resnet18", pretrained=False, num_classes=len(classes)).eval()
+    net = _with_statistics(timm.create_model("resnet18", pretrained=False, num_classes=len(classes)))
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps({
         "spec_version": "1.0", "architecture": "resnet18", "num_classes": len(classes), "class_names": classes,

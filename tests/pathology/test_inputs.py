@@ -93,6 +93,11 @@ def test_garbage_and_mismatched_model_files(tmp_path: Path) -> None:
     junk.write_bytes(b"\x00\x01 not a model at all")
     with pytest.raises(ModelFileError, match="junk.safetensors"):
         load_model(junk, "tumor")
+    text = tmp_path / "notes.txt"  # torch's reason was its unpickler's KeyError: 'not a ... file (110)'
+    text.write_text("not a model\n")
+    with pytest.raises(ModelFileError) as info:
+        load_model(text, "tumor")
+    assert str(info.value) == f"model file {text}: not a safetensors or torch weights file"
     with pytest.raises(ModelFileError, match="does not exist"):
         load_model(tmp_path / "none.safetensors")
     # weights of a width-4 network labelled as width 8: the architecture does not fit

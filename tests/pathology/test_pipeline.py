@@ -185,6 +185,35 @@ def test_cli_inspect_and_score_error(slides: dict[float, Path], models: dict[str
     assert exit_info.value.code == 2 and "expected a 'tumor' model" in capsys.readouterr().err
 
 
+def test_a_failed_slide_makes_score_wsi_and_import_til_maps_exit_1(
+    models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A slide without um/px printed "0 slides scored, 1 failed; maps in DIR" and exited 0 (issue 23 §5, §7): `set -e`
+    scripts and the demo went on. Now the run is recorded, no map folder is claimed, and the exit status is 1."""
+    slide = tmp_path / "NO-MPP.tiff"
+    make_slide(slide, 20.0, seed=5, mpp=None)
+    db, out = tmp_path / "w.duckdb", tmp_path / "maps"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score-wsi", str(slide), "--tumor-model", str(models["tumor"]), "--til-model", str(models["lymphocyte"]),
+              "--out", str(out), "--db", str(db)])
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 1
+    assert "0 slides scored, 1 failed" in captured.out and "maps in" not in captured.out
+    assert "NO-MPP.tiff" in captured.out and "1 of 1 cases failed (exit status 1)" in captured.err
+    folder = tmp_path / "published"
+    folder.mkdir()
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(folder / "P1.png")
+    (folder / "P2.png").write_bytes(b"truncated")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["import-til-maps", str(folder), "--cohort", "c1", "--db", str(db)])
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 1
+    assert "1 maps scored, 1 failed" in captured.out and "P2.png: not a readable map image" in captured.out
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert sorted(con.execute("SELECT command, status FROM runs").fetchall()) == [
+            ("import-til-maps", "partial"), ("score-wsi", "failed")]
+
+
 def test_loader_workers_and_batch_size_do_not_change_the_map(models: dict[str, Path], slides: dict[float, Path]
                                                              ) -> None:
     from radpath.pathology.infer import predict_map

@@ -258,6 +258,12 @@ def test_cli_train_evaluate_segment(seg_data: dict[str, Path], seg_model: Path, 
                                  "--out", str(tmp_path / "masks"), "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert "1 slides segmented, 0 failed" in result.output
+    no_mpp = tmp_path / "NO-MPP.tiff"   # a slide without um/px fails alone; the command exits 1 (issue 23 §5)
+    write_pyramid(no_mpp, np.full((256, 256, 3), 230, np.uint8), mpp=None)
+    result = runner.invoke(app, ["segment-wsi", str(no_mpp), "--model", str(seg_model), "--out",
+                                 str(tmp_path / "masks2"), "--db", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 1, result.output
+    assert "0 slides segmented, 1 failed" in result.output and "masks in" not in result.output
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate-seg", "--data", str(tmp_path / "nothing"), "--model", str(seg_model)])
     assert exit_info.value.code == 2 and "no such folder" in capsys.readouterr().err   # the checked opener

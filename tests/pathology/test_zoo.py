@@ -23,6 +23,7 @@ from radpath.cli.app import build_app, main
 from radpath.errors import ModelFileError
 from radpath.pathology.infer import predict_map
 from radpath.pathology.models import model_hash, read_meta
+from radpath.pathology.netprep import prepare_for_inference
 from radpath.pathology.slides import open_slide
 from radpath.pathology.til.nets import load_model, positive_index
 from radpath.pathology.tissue import PatchGrid
@@ -47,6 +48,11 @@ def _random_weights(arch: str, seed: int) -> tuple[dict[str, torch.Tensor], torc
     for module in net.modules():
         if isinstance(module, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+        elif isinstance(module, torch.nn.BatchNorm2d):   # statistics of a trained network: folding them matters
+            module.running_mean.uniform_(-0.3, 0.3)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
     if arch != "inception_v4nobn":
         return {k: v.clone() for k, v in net.state_dict().items()}, net
     state = net.state_dict()
@@ -157,6 +163,21 @@ def test_predictions_equal_a_direct_timm_forward_pass(zoo: dict[str, dict[str, A
     expected = ref["probs"]
     assert float(expected.std()) > 0.1, "the fixture's probabilities should spread over (0, 1)"
     np.testing.assert_allclose(got, expected, atol=2e-5)
+    # prepared for the CPU (BatchNorm folded, convolutions fused with their ReLU / residual add), against the
+    # eager network computed first on the same patches: logits equal to float32 rounding. This random
+    # Inception-v4 without BatchNorm has logits near 60 whose class difference is 1.5 (the head is scaled so),
+    # a cancellation that magnifies rounding: there the eager network itself is 1.2e-5 in probability from a
+    # float64 forward pass and the prepared one 2.9e-5, so its map is held to 1e-4; ResNet-34's to 1e-5.
+    x = ref["x"]
+    with torch.inference_mode():
+        eager = model(x)
+    fast, channels_last = prepare_for_inference(model, "cpu", input_px=meta["input_px"])
+    with torch.inference_mode():
+        logits = fast(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
+    assert float((logits - eager).abs().max() / eager.abs().max()) <= 1e-5
+    again = predict_map(fast, {**meta, "channels_last": channels_last}, info, grid, np.ones(grid.shape, bool),
+                        case_id="Z", batch=5, workers=1)
+    assert float(np.abs(again - got).max()) <= (1e-5 if name == "tumor" else 1e-4)
 
 
 def test_positive_class_by_name_and_one_output_models(zoo: dict[str, dict[str, Any]], slide_path: Path) -> None:
@@ -285,3 +306,39 @@ def test_score_wsi_refuses_an_ambiguous_positive_class(zoo: dict[str, dict[str, 
     with duckdb.connect(str(db), read_only=True) as con:
         runs = con.execute("SELECT count(*) FROM runs WHERE command = 'score-wsi'").fetchone()
     assert runs == (1,)   # the refused call recorded no run
+
+
+class _OffsetNet(torch.nn.Module):
+    """A network with a buffer it computes when built and does not save (as Swin's relative position index):
+    the output adds 0, 1, ..., k-1 to the k logits."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.head = torch.nn.Linear(4, num_classes)
+        self.register_buffer("offset", torch.arange(float(num_classes)), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(self.bn(self.conv(x)).mean((2, 3))) + self.offset
+        return out
+
+
+def test_buffers_a_network_computes_when_built_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from radpath.pathology import zoo
+
+    monkeypatch.setitem(zoo.EXTRA_ARCHITECTURES, "offset_net", _OffsetNet)
+    torch.manual_seed(3)
+    net = _OffsetNet(3).eval()
+    folder = tmp_path / "offset"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({
+        "spec_version": "1.0", "architecture": "offset_net", "num_classes": 3, "class_names": ["a", "b", "tumor"],
+        "patch_size_pixels": 16, "spacing_um_px": 1.0,
+        "transform": [{"name": "Resize", "arguments": {"size": 16}}, {"name": "ToTensor"}]}))
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "model.safetensors"))
+    model, _ = load_model(folder)
+    assert model.offset.tolist() == [0.0, 1.0, 2.0]   # built on the meta device it would be lost (zeros)
+    x = torch.rand(2, 3, 16, 16)
+    with torch.inference_mode():
+        assert torch.equal(model(x), net(x))

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from radpath.cli.common import DbOption, JobsOption, RetryOption, RichProgress, SchedulerOption, console
+from radpath.cli.common import (
+    DbOption,
+    JobsOption,
+    RetryOption,
+    RichProgress,
+    SchedulerOption,
+    console,
+    exit_if_cases_failed,
+    print_run,
+)
+
+if TYPE_CHECKING:
+    from radpath.stage import StageSummary
 
 
 def register(app: typer.Typer) -> None:
@@ -118,7 +131,6 @@ def detect_cells(
     from radpath.pathology.cells.pipeline import DetectParams
     from radpath.pathology.cells.pipeline import detect_cells as detect
     from radpath.pathology.models import resolve_device
-    from radpath.pathology.qc import run_lines
     from radpath.warehouse import open_warehouse
 
     params = DetectParams(model=str(model), out_dir=str(out.resolve()), device=resolve_device(device), mpp=mpp,
@@ -127,37 +139,30 @@ def detect_cells(
         summaries = detect(con, targets, params, cohort=cohort, method=method, jobs=jobs, scheduler=scheduler,
                            retry_failed=retry_failed, progress=RichProgress())
         for s in summaries:
-            if _he_summary(con, s.run.run_id, len(s.done), len(s.failed), out):
-                for error in list(s.failed.values())[:10]:
-                    console.print(f"  failed {error}")
-                for line in run_lines(con, s.run.run_id):
-                    console.print(line, markup=False)
+            if _he_summary(con, s, out):
                 continue
             row = con.execute(
                 "SELECT avg(ki67_index), avg(til_cell_score), sum(n_ki67_positive + n_ki67_negative "
                 "+ n_lymphocyte) FROM cell_scores WHERE run_id = ?", [s.run.run_id]).fetchone()
             ki, til, cells = row if row else (None, None, 0)
-            console.print(f"run {s.run.run_id}: {len(s.done)} cases, {len(s.failed)} failed; {cells or 0} cells; "
-                          f"mean Ki-67 index {_pct(ki)}, mean cell TIL score {_pct(til)}; cell files in {out}")
-            for error in list(s.failed.values())[:10]:
-                console.print(f"  failed {error}")
-            for line in run_lines(con, s.run.run_id):
-                console.print(line, markup=False)
+            print_run(s, f"{len(s.done)} cases, {len(s.failed)} failed; {cells or 0} cells; mean Ki-67 index "
+                      f"{_pct(ki)}, mean cell TIL score {_pct(til)}", f"cell files in {out}", con=con)
             if truth is not None:
                 _against_truth(con.execute("SELECT patient_id, ki67_index, til_cell_score FROM cell_scores "
                                            "WHERE run_id = ?", [s.run.run_id]).df(), truth)
+    exit_if_cases_failed(summaries)
 
 
-def _he_summary(con: object, run_id: str, done: int, failed: int, out: Path) -> bool:
+def _he_summary(con: object, s: StageSummary, out: Path) -> bool:
     """Print an H&E detector run's summary (lymphocyte density from `features`); False for another run."""
     row = con.execute(  # type: ignore[attr-defined]
         "SELECT avg(value), count(*) FROM features WHERE run_id = ? AND code = 'HE_LYMPHOCYTE_DENSITY'",
-        [run_id]).fetchone()
+        [s.run.run_id]).fetchone()
     if not row or not row[1]:
         return False
-    cells = con.execute("SELECT sum(n_cells) FROM cell_files WHERE run_id = ?", [run_id]).fetchone()  # type: ignore[attr-defined]
-    console.print(f"run {run_id}: {done} cases, {failed} failed; {int(cells[0] or 0)} lymphocytes on H&E, mean "
-                  f"{float(row[0]):.0f} per mm2 of tissue; cell files in {out} (segment-wsi --cells {out})")
+    cells = con.execute("SELECT sum(n_cells) FROM cell_files WHERE run_id = ?", [s.run.run_id]).fetchone()  # type: ignore[attr-defined]
+    print_run(s, f"{len(s.done)} cases, {len(s.failed)} failed; {int(cells[0] or 0)} lymphocytes on H&E, mean "
+              f"{float(row[0]):.0f} per mm2 of tissue", f"cell files in {out} (segment-wsi --cells {out})", con=con)
     return True
 
 

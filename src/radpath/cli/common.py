@@ -9,8 +9,9 @@ file or a pipe keeps every line whole (paths and hashes are not split at 80 colu
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import typer
@@ -21,6 +22,9 @@ from rich.table import Table
 from rich.text import Text
 
 from radpath.warehouse.connect import resolve_db
+
+if TYPE_CHECKING:
+    from radpath.stage import StageSummary
 
 
 def plain_console(*, stderr: bool = False) -> Console:
@@ -82,11 +86,45 @@ class RichProgress:
             self._bar = None
 
 
+FAILURES_SHOWN = 10
+
+
+def print_run(summary: StageSummary, line: str, files: str | None = None, con: Any = None) -> None:
+    """Print a stage run's line, where its files went (only when it wrote any) and its first failures; given the
+    warehouse, a slide stage's QC line and µm/px warnings (`radpath.pathology.qc.run_lines`) follow."""
+    where = f"; {files}" if files and summary.done else ""
+    console.print(f"run {summary.run.run_id}: {line}{where}")
+    failures = list(summary.failed.values())
+    for error in failures[:FAILURES_SHOWN]:
+        console.print(f"  failed {error}")
+    if len(failures) > FAILURES_SHOWN:
+        console.print(f"  ... and {len(failures) - FAILURES_SHOWN} more (radpath query failures)")
+    if con is not None:
+        from radpath.pathology.qc import run_lines
+
+        for qc_line in run_lines(con, summary.run.run_id):
+            console.print(qc_line, markup=False)
+
+
+def exit_if_cases_failed(summaries: Sequence[StageSummary]) -> None:
+    """End a per-case stage command with exit status 1 when any case of its runs failed, so that `set -e` scripts
+    (and `make demo`) stop there; every per-case stage command ends through here. The runs stay recorded
+    ('partial' or 'failed'), with each case's reason in case_failures."""
+    failed = sum(len(s.failed) for s in summaries)
+    if failed:
+        total = failed + sum(len(s.done) for s in summaries)
+        err_console.print(f"{failed} of {total} cases failed (exit status 1); `radpath query failures` lists them",
+                          style="red")
+        raise typer.Exit(1)
+
+
 def print_frame(
-    frame: pd.DataFrame, title: str | None = None, max_rows: int = 200, *, out: Console | None = None
+    frame: pd.DataFrame, title: str | None = None, max_rows: int = 200, *, out: Console | None = None,
+    more: bool = False,
 ) -> None:
     """Print a data frame: a table when it fits the terminal, else one record per block (column: value);
-    numbers to 4 significant digits, never cut; plain text when piped; "0 rows" and the columns when empty."""
+    numbers to 4 significant digits, never cut; plain text when piped; "0 rows" and the columns when empty.
+    `more`: the frame is the head of a longer result whose length is not known (radpath sql)."""
     out = out or console
     if frame.empty:
         prefix = f"{title}: " if title else ""
@@ -97,13 +135,18 @@ def print_frame(
             print(f"{prefix}0 rows (columns: {columns})")
         return
     shown = frame.head(max_rows)
-    more = f"... {len(frame) - max_rows} more rows (use --csv or --parquet for all)" if len(frame) > max_rows else ""
+    if len(frame) > max_rows:
+        more_rows = f"... {len(frame) - max_rows} more rows (use --csv or --parquet for all)"
+    elif more:
+        more_rows = f"... more rows not shown, the first {len(shown)} are (use --csv or --parquet for all, or LIMIT)"
+    else:
+        more_rows = ""
     if not out.is_terminal:
         if title:
             print(f"# {title}")
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-        if more:
-            print(more)
+        if more_rows:
+            print(more_rows)
         return
     headers = [str(c) for c in shown.columns]
     rows = [[_cell(value) for value in row] for row in shown.itertuples(index=False)]
@@ -124,8 +167,8 @@ def print_frame(
             out.print(f"-[ row {number} ]" + "-" * max(0, min(out.width, 40) - 12 - len(str(number))), markup=False)
             for header, value in zip(headers, row, strict=True):
                 out.print(f"{header.ljust(label)} | {value}", markup=False, highlight=False, soft_wrap=False)
-    if more:
-        out.print(more, markup=False)
+    if more_rows:
+        out.print(more_rows)
 
 
 def _cell(value: Any) -> str:

@@ -14,7 +14,9 @@ from radpath.cli.common import (
     SchedulerOption,
     console,
     db_path,
+    exit_if_cases_failed,
     print_frame,
+    print_run,
 )
 
 ParamsOption = typer.Option(None, "--params", metavar="YAML",
@@ -66,14 +68,10 @@ def extract_mri(
                       retry_failed=retry_failed, progress=RichProgress(), tumour_mask=tumour_mask,
                       masks_dir=masks_dir)
         flags = qc_lines(con, summary.run.run_id)
-    console.print(f"run {summary.run.run_id}: {len(summary.done)} cases done, {len(summary.failed)} failed "
-                  f"({summary.status})")
+    print_run(summary, f"{len(summary.done)} cases done, {len(summary.failed)} failed ({summary.status})")
     for line in flags:
-        console.print(line, markup=False)
-    for case_id, error in sorted(summary.failed.items())[:20]:
-        console.print(f"  failed {case_id}: {error}", markup=False)
-    if summary.status == "failed" and summary.failed:
-        raise typer.Exit(1)
+        console.print(line)
+    exit_if_cases_failed([summary])
 
 
 def inspect(

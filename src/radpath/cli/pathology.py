@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from radpath.cli.common import DbOption, JobsOption, RetryOption, RichProgress, SchedulerOption, console
+from radpath.cli.common import (
+    DbOption,
+    JobsOption,
+    RetryOption,
+    RichProgress,
+    SchedulerOption,
+    console,
+    exit_if_cases_failed,
+    print_run,
+)
 from radpath.paths import output_file
 
 
@@ -134,7 +143,6 @@ def score_wsi(
 ) -> None:
     """Tumour / lymphocyte maps, the combined Tumour-TIL map and TIL scores for each slide."""
     from radpath.pathology.models import resolve_device
-    from radpath.pathology.qc import run_lines
     from radpath.pathology.til.pipeline import ScoreParams, score_slides
     from radpath.warehouse import open_warehouse
 
@@ -153,11 +161,8 @@ def score_wsi(
         summaries = score_slides(con, targets, params, jobs=jobs, scheduler=scheduler, retry_failed=retry_failed,
                                  progress=RichProgress())
         for s in summaries:
-            console.print(f"run {s.run.run_id}: {len(s.done)} slides scored, {len(s.failed)} failed; maps in {out}")
-            for error in list(s.failed.values())[:10]:
-                console.print(f"  failed {error}")
-            for line in run_lines(con, s.run.run_id):
-                console.print(line, markup=False)
+            print_run(s, f"{len(s.done)} slides scored, {len(s.failed)} failed", f"maps in {out}", con=con)
+    exit_if_cases_failed(summaries)
 
 
 def import_til_maps(
@@ -179,7 +184,6 @@ def import_til_maps(
 ) -> None:
     """Compute TIL scores from published combined Tumour-TIL maps (no GPU needed)."""
     from radpath.errors import ConfigError
-    from radpath.pathology.qc import run_lines
     from radpath.pathology.til.pipeline import import_maps
     from radpath.warehouse import open_warehouse
 
@@ -189,9 +193,8 @@ def import_til_maps(
         s = import_maps(con, folder, cohort=cohort, patch_um=patch_um, tumour_threshold=tumour_threshold,
                         lymphocyte_threshold=lymphocyte_threshold, band_um=band_um, id_length=id_length or None,
                         jobs=jobs, progress=RichProgress())
-        console.print(f"run {s.run.run_id}: {len(s.done)} maps scored, {len(s.failed)} failed")
-        for line in run_lines(con, s.run.run_id):
-            console.print(line, markup=False)
+        print_run(s, f"{len(s.done)} maps scored, {len(s.failed)} failed", con=con)
+    exit_if_cases_failed([s])
 
 
 def inspect(

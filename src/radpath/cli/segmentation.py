@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from radpath.cli.common import DbOption, JobsOption, RetryOption, RichProgress, SchedulerOption, console
+from radpath.cli.common import (
+    DbOption,
+    JobsOption,
+    RetryOption,
+    RichProgress,
+    SchedulerOption,
+    console,
+    exit_if_cases_failed,
+    print_run,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -98,7 +107,6 @@ def segment_wsi(
 ) -> None:
     """Segment every included slide into tissue compartments; areas and stromal TIL scores into the warehouse."""
     from radpath.pathology.models import resolve_device
-    from radpath.pathology.qc import run_lines
     from radpath.pathology.segmentation.pipeline import SegmentParams, segment_slides, til_agreement
     from radpath.warehouse import open_warehouse
 
@@ -111,11 +119,7 @@ def segment_wsi(
         summaries = segment_slides(con, targets, params, jobs=jobs, scheduler=scheduler, retry_failed=retry_failed,
                                    progress=RichProgress())
         for s in summaries:
-            console.print(f"run {s.run.run_id}: {len(s.done)} slides segmented, {len(s.failed)} failed; masks in {out}")
-            for error in list(s.failed.values())[:10]:
-                console.print(f"  failed {error}")
-            for line in run_lines(con, s.run.run_id):
-                console.print(line, markup=False)
+            print_run(s, f"{len(s.done)} slides segmented, {len(s.failed)} failed", f"masks in {out}", con=con)
         cohorts = {c for (c,) in con.execute("SELECT DISTINCT cohort FROM seg_slides").fetchall()}
         for cohort in sorted(cohorts):
             agreement = til_agreement(con, cohort)
@@ -124,6 +128,7 @@ def segment_wsi(
                     f"{cohort} {row.measure} vs pathologists' stromal TIL (n={row.n}): Pearson r {row.pearson_r:.3f}, "
                     f"Spearman rho {row.spearman_rho:.3f}, Bland-Altman bias {row.bias:+.1f} "
                     f"(limits {row.loa_low:+.1f} to {row.loa_high:+.1f})")
+    exit_if_cases_failed(summaries)
 
 
 def evaluate_seg(

@@ -48,8 +48,9 @@ def register(app: typer.Typer) -> None:
         target: str = typer.Option("til", "--target", help="til, or a feature code such as CYT or TMB."),
         modality: list[str] = typer.Option([], "--modality", help=MODALITY_HELP),
         features: list[str] = typer.Option([], "--features", help=FEATURES_HELP),
-        alpha: float = typer.Option(0.05, "--alpha", help="P threshold for significance."),
-        fdr: float = typer.Option(0.2, "--fdr", help="Benjamini-Hochberg FDR threshold for significance."),
+        alpha: float = typer.Option(0.05, "--alpha", help="P threshold for significance (0 < alpha <= 1)."),
+        fdr: float = typer.Option(0.2, "--fdr", help="Benjamini-Hochberg FDR threshold for significance "
+                                  "(0 < fdr <= 1)."),
         csv: Path = CsvOption,
         db: Path | None = DbOption,
     ) -> None:

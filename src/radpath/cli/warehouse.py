@@ -29,38 +29,50 @@ def init(db: Path = DbOption) -> None:
     console.print(f"warehouse {path} is at schema version {latest_version()}")
 
 
-def _run_query(db: Path | None, text: str, csv: Path | None, parquet: Path | None) -> None:
-    """Run checked read-only statements; export with pandas/pyarrow, never with SQL (see warehouse.readonly)."""
-    from radpath.paths import output_file
-    from radpath.warehouse.readonly import run_read_only
+ROWS_SHOWN = 200
 
-    frame = run_read_only(db_path(db), text)
-    if parquet:
-        parquet = output_file(parquet, "--parquet")
-        frame.to_parquet(parquet, index=False)
-        console.print(f"wrote {len(frame)} rows to {parquet}")
-    if csv:
-        csv = output_file(csv, "--csv")
-        frame.to_csv(csv, index=False)
-        console.print(f"wrote {len(frame)} rows to {csv}")
-    if not csv and not parquet:
-        print_frame(frame)
+TimeoutOption = typer.Option(None, "--timeout", min=0.001, metavar="SECONDS",
+    help="Stop the query after this many seconds (a one-line error) [default: none; Ctrl-C always stops it].")
+MemoryOption = typer.Option(None, "--memory-limit", metavar="SIZE",
+    help="DuckDB memory limit for the query, e.g. 4GB [default: DuckDB's, 80% of RAM].")
+
+
+def _run_query(db: Path | None, text: str, csv: Path | None, parquet: Path | None, timeout: float | None = None,
+               memory_limit: str | None = None) -> None:
+    """Run checked read-only statements: print the first rows, or stream the whole result to --csv/--parquet (see
+    warehouse.readonly: export is pyarrow's, never SQL's)."""
+    from radpath.paths import output_file
+    from radpath.warehouse.readonly import ReadOnlySession, check_query_text
+
+    check_query_text(text)  # before opening anything: the input is the problem
+    csv = output_file(csv, "--csv") if csv else None
+    parquet = output_file(parquet, "--parquet") if parquet else None
+    with ReadOnlySession(db_path(db), timeout=timeout, memory_limit=memory_limit) as session:
+        if csv or parquet:
+            rows = session.export(text, csv=csv, parquet=parquet)
+            for path in (parquet, csv):
+                if path:
+                    console.print(f"wrote {rows} rows to {path}")
+            return
+        frame, more = session.head(text, ROWS_SHOWN)
+    print_frame(frame, more=more)
 
 
 def sql(
     statement: str = typer.Argument(..., help="A SQL query over the warehouse views (patients, features, ...)."),
     db: Path = DbOption,
     csv: Path = typer.Option(None, "--csv", metavar="OUT_FILE",
-        help="Write the result to this CSV file [default: print it]."),
+        help="Write the whole result to this CSV file, streamed [default: print the first 200 rows]."),
     parquet: Path = typer.Option(None, "--parquet", metavar="OUT_FILE",
-        help="Write the result to this Parquet file [default: print it]."),
+        help="Write the whole result to this Parquet file, streamed [default: print the first 200 rows]."),
+    timeout: float = TimeoutOption,
+    memory_limit: str = MemoryOption,
 ) -> None:
-    """Run read-only SQL (SELECT, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN, reading PRAGMAs) and print
-    the result or save it with --csv/--parquet; statements that write files or change the warehouse or its
-    settings (COPY, EXPORT, ATTACH, SET, CREATE, INSERT, ...) are refused."""
-    _run_query(db, statement, csv, parquet)
-
-
+    """Run read-only SQL (SELECT, WITH, VALUES, PIVOT, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN, reading PRAGMAs) and
+    print the first rows or stream the whole result to --csv/--parquet; Ctrl-C or --timeout stops a long query.
+    Statements that write files or change the warehouse or its settings (COPY, EXPORT, ATTACH, SET, CREATE,
+    INSERT, ...) are refused."""
+    _run_query(db, statement, csv, parquet, timeout, memory_limit)
 def named_queries() -> dict[str, str]:
     """Named queries shipped in `sql/queries/NAME.sql`."""
     folder = resources.files("radpath.sql").joinpath("queries")
@@ -78,12 +90,13 @@ def query(
         help="Write the result to this CSV file [default: print it]."),
     parquet: Path = typer.Option(None, "--parquet", metavar="OUT_FILE",
         help="Write the result to this Parquet file [default: print it]."),
+    timeout: float = TimeoutOption,
 ) -> None:
     """Run a named query from sql/queries/NAME.sql."""
     queries = named_queries()
     if name not in queries:
         raise RadpathError(f"no query named {name!r}; known: {', '.join(sorted(queries))}")
-    _run_query(db, queries[name], csv, parquet)
+    _run_query(db, queries[name], csv, parquet, timeout)
 
 
 def status(db: Path = DbOption) -> None:

@@ -31,6 +31,7 @@ import numpy as np
 
 from radpath.errors import MRIError
 from radpath.files import walk_files
+from radpath.mri.itk import itk_reason, quiet_itk
 from radpath.mri.volume import DCE, check_phases, geometry, is_image_file
 
 TIME_TOLERANCE_S = 10.0      # a larger gap between sorted slice times starts a new phase
@@ -73,6 +74,20 @@ def time_of(ds: Any) -> tuple[float | None, str]:
         if seconds is not None:
             return seconds, keyword
     return None, "none"
+
+
+def _unreadable_slice(names: list[str], exc: RuntimeError) -> tuple[str, str]:
+    """The first file of a series that SimpleITK cannot read alone, with the reason (a file cut short, say);
+    the first file and the series' reason when each reads alone."""
+    import SimpleITK as sitk
+
+    for name in names:
+        try:
+            with quiet_itk():
+                sitk.ReadImage(name)
+        except RuntimeError as alone:
+            return name, itk_reason(alone, [name])
+    return names[0], itk_reason(exc, names)
 
 
 def slice_position(ds: Any) -> float:
@@ -239,10 +254,11 @@ def read_phases(phases: list[list[Item]], how: str, case_id: str) -> DCE:
         reader = sitk.ImageSeriesReader()
         reader.SetFileNames(names)
         try:
-            images.append(reader.Execute())
+            with quiet_itk():
+                images.append(reader.Execute())
         except RuntimeError as exc:
-            message = f"DICOM series cannot be read: {str(exc).strip()[:160]}"
-            raise MRIError(case_id, message, file=names[0]) from exc
+            bad, reason = _unreadable_slice(names, exc)
+            raise MRIError(case_id, f"DICOM series cannot be read: {Path(bad).name}: {reason}", file=bad) from exc
         start = phase_time(group)
         times_s.append(float("nan") if start is None else start)
         sources.update(source for t, source in (time_of(ds) for _, ds in group) if t is not None)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from radpath.errors import MRIError
+from radpath.mri.itk import itk_reason, quiet_itk
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha", ".mhd")
 GEOMETRY_TOL = 1e-3
@@ -43,10 +44,10 @@ def read_image(path: Path, case_id: str) -> Any:
     if not path.exists():
         raise MRIError(case_id, "file does not exist", file=str(path))
     try:
-        return sitk.ReadImage(str(path))
+        with quiet_itk():
+            return sitk.ReadImage(str(path))
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else "unreadable"
-        raise MRIError(case_id, f"not a readable image ({first})", file=str(path)) from exc
+        raise MRIError(case_id, f"not a readable image ({itk_reason(exc, [path])})", file=str(path)) from exc
 
 
 def geometry(image: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ maps of one model (the same zoo folder as tumour and TIL model) come from one `p
 When `meta["read_px"]` is set (WSInfer model-zoo models) a patch is first resampled to that many
 pixels at the model's declared spacing, then to the input size, as the model's declared transforms do.
 Memory is bounded by a few batches of tiles whatever the slide size; mixed precision is used on CUDA only.
-A network made faster by `tiling.prepare_for_inference` says so in `meta["channels_last"]`.
+A network made faster by `netprep.prepare_for_inference` says so in `meta["channels_last"]`.
 """
 
 from __future__ import annotations

@@ -68,6 +68,10 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         return tensors, json.loads(header["radpath"])
     except (SafetensorError, OSError, ValueError):
         pass
+    with path.open("rb") as handle:
+        magic = handle.read(2)
+    if magic != b"PK" and magic[:1] != b"\x80":  # neither a torch archive (zip) nor a pickle (protocol >= 2)
+        raise ModelFileError(f"model file {path}: not a safetensors or torch weights file")
     try:
         blob = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:

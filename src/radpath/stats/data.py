@@ -38,6 +38,9 @@ def feature_matrix(
     ).df()
     if long.empty:
         what = f" of modality {', '.join(modalities)}" if modalities else ""
+        if codes:  # the cohort may well have features, only not these: name them, and what it has
+            raise StatsError(f"cohort {cohort} has no feature {', '.join(codes)}{what}; "
+                             f"{features_it_has(con, cohort, modalities)}")
         raise StatsError(f"cohort {cohort} has no features{what} in the warehouse (run the feature stages first)")
     owners = long.groupby("code")["modality"].unique()
     clash = [str(c) for c, m in owners.items() if len(m) > 1]
@@ -46,6 +49,32 @@ def feature_matrix(
     wide = long.pivot_table(index="patient_id", columns="code", values="value", aggfunc="first", dropna=False)
     wide.columns = [str(c) for c in wide.columns]
     return wide.sort_index(), {str(c): str(m[0]) for c, m in owners.items()}
+
+
+def features_it_has(con: duckdb.DuckDBPyConnection, cohort: str, modalities: Sequence[str] | None = None) -> str:
+    rows = con.execute("SELECT modality, code FROM features WHERE cohort = ? GROUP BY ALL ORDER BY ALL",
+                       [cohort]).fetchall()
+    if modalities:
+        rows = [r for r in rows if r[0] in modalities]
+    if not rows:
+        return "it has none yet (run the feature stages first)"
+    codes = [f"{code} ({modality})" for modality, code in rows]
+    more = f", ... ({len(codes)} in all; radpath sql \"SELECT DISTINCT code FROM features\")" if len(codes) > 12 else ""
+    return f"features it has: {', '.join(codes[:12])}{more}"
+
+
+def require_target(con: duckdb.DuckDBPyConnection, cohort: str, name: str) -> str:
+    """`name` when it is a target the cohort has (til, cyt, tmb or one of its feature codes), else StatsError
+    naming what it has (checked before a run is recorded)."""
+    if name.lower() == "til":
+        til_target(con, cohort)
+        return name
+    code = MOLECULAR.get(name.lower(), name)
+    row = con.execute("SELECT count(*) FROM features WHERE cohort = ? AND code = ?", [cohort, code]).fetchone()
+    if not row or not row[0]:
+        raise StatsError(f"--target {name}: cohort {cohort} has no feature {code}; give til, cyt, tmb or a feature "
+                         f"code of the cohort ({features_it_has(con, cohort)})")
+    return name
 
 
 def included_ids(con: duckdb.DuckDBPyConnection, cohort: str) -> list[str]:
@@ -76,6 +105,19 @@ def target(con: duckdb.DuckDBPyConnection, cohort: str, name: str) -> pd.Series:
 
 
 STAGE_ORDER = {"I": 1.0, "II": 2.0, "III": 3.0, "IV": 4.0}
+CLINICAL = ("stage", "er", "pr", "her2", "tnbc")
+
+
+def check_adjustments(adjust: Sequence[str], codes: Sequence[str] = ()) -> None:
+    """StatsError for an adjustment that is neither clinical nor molecular, or whose feature is already a term
+    of the model (`codes`, e.g. CYT); checked before a run is recorded."""
+    for name in adjust:
+        key = name.lower()
+        if key not in CLINICAL and key not in MOLECULAR:
+            raise StatsError(f"--adjust {name}: unknown adjustment; known: {', '.join([*CLINICAL, *MOLECULAR])}")
+        if MOLECULAR.get(key) in codes:
+            raise StatsError(f"--adjust {name}: {MOLECULAR[key]} is already a term of the model (--with); "
+                             "adjust for it or model it, not both")
 
 
 def covariates(con: duckdb.DuckDBPyConnection, cohort: str, names: Sequence[str]) -> pd.DataFrame:
@@ -96,7 +138,7 @@ def covariates(con: duckdb.DuckDBPyConnection, cohort: str, names: Sequence[str]
             out["tnbc"] = np.where(clinical["subtype"].notna(), (clinical["subtype"] == "TNBC").astype(float),
                                    np.nan)
         else:
-            raise StatsError(f"unknown clinical adjustment {name!r}; known: stage, er, pr, her2, tnbc")
+            raise StatsError(f"unknown clinical adjustment {name!r}; known: {', '.join(CLINICAL)}")
     return out
 
 

@@ -81,9 +81,14 @@ def run_associate(
                               "fdr": fdr}
     if features:
         params["features"] = list(features)
+    for option, value in (("--alpha", alpha), ("--fdr", fdr)):
+        if not 0 < value <= 1:
+            raise StatsError(f"{option} must be above 0 and at most 1, got {value:g}")
+    require_cohort(con, cohort)
+    data.require_target(con, cohort, target)  # a bad --target or --features fails before a run is recorded
+    matrix, owner, _ = candidate_matrix(con, cohort, modalities, features)
     run = _run(con, "associate", params)
     try:
-        matrix, owner, _ = candidate_matrix(con, cohort, modalities, features)
         targets = {target: data.target(con, cohort, target)}
         for extra in ("TMB", "CYT"):
             if extra.lower() != target.lower():
@@ -141,9 +146,11 @@ def run_fit_signature(
         params["features"] = list(features)
     if label:
         params["label"] = label
+    require_cohort(con, cohort)
+    matrix, owner, _ = candidate_matrix(con, cohort, modalities, features)  # bad input: no run recorded
+    data.require_target(con, cohort, "til")
     run = _run(con, "fit-signature", params)
     try:
-        matrix, owner, _ = candidate_matrix(con, cohort, modalities, features)
         complete, note = _training(con, cohort, matrix, f"fit-signature on {cohort}")
         X, y = complete.drop(columns=["til"]), complete["til"]
         with warnings.catch_warnings(record=True) as caught:
@@ -212,12 +219,23 @@ def run_fit_composite(
                               "name": name, "log_molecular": log_molecular}
     if label:
         params["label"] = label
+    require_cohort(con, cohort)
+    codes = [data.MOLECULAR.get(w.lower(), w) for w in with_]
+    for term, code in zip(with_, codes, strict=True):  # a bad --with fails before a run is recorded
+        if not con.execute("SELECT count(*) FROM features WHERE cohort = ? AND modality = 'genomics' AND code = ?",
+                           [cohort, code]).fetchone()[0]:  # type: ignore[index]
+            raise StatsError(f"--with {term}: cohort {cohort} has no genomics feature {code}; molecular terms are "
+                             f"cyt, tmb or a genomics feature code of the cohort (radpath cytolytic writes CYT; "
+                             f"{data.features_it_has(con, cohort, ['genomics'])})")
+    if len(set(codes)) < len(codes):
+        raise StatsError(f"--with {', '.join(with_)}: a term is named twice")
+    data.check_adjustments(adjust, codes)
+    data.require_target(con, cohort, "til")
+    sig = load_model(con, signature)
+    if sig.cohort != cohort:
+        raise StatsError(f"signature {signature} was trained on {sig.cohort}, not {cohort}")
     run = _run(con, "fit-composite", params)
     try:
-        sig = load_model(con, signature)
-        if sig.cohort != cohort:
-            raise StatsError(f"signature {signature} was trained on {sig.cohort}, not {cohort}")
-        codes = [data.MOLECULAR.get(w.lower(), w) for w in with_]
         adjust_mol = [data.MOLECULAR[a.lower()] for a in adjust if a.lower() in data.MOLECULAR]
         clinical = [a for a in adjust if a.lower() not in data.MOLECULAR]
         features = [{"modality": "model", "code": sig.name}] + [{"modality": "genomics", "code": c} for c in codes]
@@ -377,6 +395,8 @@ def run_evaluate(
 ) -> Outcome:
     """Correlation with TIL, Table 3 metrics per category pair, DeLong comparisons with other models."""
     models = [load_model(con, m) for m in [model_name, *compare]]
+    require_cohort(con, cohort)
+    data.require_target(con, cohort, "til")  # no TIL readings: no run recorded
     run = _run(con, "evaluate", {"cohort": cohort, "models": [f"{m.name}:v{m.version}" for m in models],
                                  "min_per_class": min_per_class})
     notes: list[str] = []

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from radpath.errors import StatsError
+from radpath.processes import worker_pool
 from radpath.stats.lasso import LassoSettings, lasso_cv_fit
 
 Array = NDArray[np.float64]
@@ -80,7 +80,7 @@ def repeated_lasso(
 
         n_chunks = min(repeats, 4 * jobs)
         chunks = [list(range(i, repeats, n_chunks)) for i in range(n_chunks)]
-        with ProcessPoolExecutor(max_workers=jobs) as pool:  # one BLAS thread per worker (no oversubscription)
+        with worker_pool(jobs) as pool:  # one BLAS thread per worker (no oversubscription); they end with us
             results = list(pool.map(_repeat_block, [(x, y, [splits[r] for r in c], settings, True) for c in chunks]))
         order = [r for c in chunks for r in c]
     alphas = np.concatenate([a.reshape(-1, folds) for a, _ in results])

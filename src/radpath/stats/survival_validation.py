@@ -138,6 +138,17 @@ def load_cohort(con: duckdb.DuckDBPyConnection, cohort: str, model: str, version
     if frame.empty:
         raise StatsError(f"no predictions of model {model!r} v{version} on cohort {cohort!r}; "
                          f"run `radpath apply --model {model} --cohort {cohort}` first")
+    endpoints = [r[0] for r in con.execute(
+        "SELECT DISTINCT endpoint FROM outcomes WHERE cohort = ? ORDER BY 1", [cohort]).fetchall()]
+    if not endpoints:
+        raise StatsError(f"cohort {cohort!r} has no outcomes in the warehouse: survival needs a manifest with an "
+                         "outcomes section (time and event per patient), ingested")
+    if endpoint not in endpoints:
+        raise StatsError(f"cohort {cohort!r} has no endpoint {endpoint!r}; its endpoints: {', '.join(endpoints)} "
+                         "(--endpoint)")
+    if frame["time_days"].notna().sum() == 0:
+        raise StatsError(f"none of the {len(frame)} patients of {cohort!r} predicted by {model!r} v{version} has a "
+                         f"{endpoint!r} outcome")
     return frame
 
 

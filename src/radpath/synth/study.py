@@ -61,10 +61,12 @@ def _render(
             progress.advance(True, name)
         return done
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
+
+    from radpath.processes import worker_pool
 
     # spawn, not fork: a parent that has already run torch (a test session) would hang forked workers
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with worker_pool(jobs, multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(RENDERERS[name], truth, out, seed): name for name in names}
         results = {}
         for future in as_completed(futures):

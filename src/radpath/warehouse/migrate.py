@@ -7,6 +7,7 @@ from 1 (checked here and by a test).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -99,7 +100,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str = "<memory>") -> list[int]
                 f"migration {migration.version:04d}_{migration.name}.sql failed on {path}: {exc}"
             ) from exc
         applied.append(migration.version)
-    apply_views(con, path)
+    apply_views(con, path, only_changed=not applied)
     return applied
 
 
@@ -109,18 +110,31 @@ def view_files() -> list[tuple[str, str]]:
     return sorted((e.name[:-4], e.read_text(encoding="utf-8")) for e in folder.iterdir() if e.name.endswith(".sql"))
 
 
-def apply_views(con: duckdb.DuckDBPyConnection, path: str = "<memory>") -> None:
+def _view_mark(sql: str) -> str:
+    """The comment a manuscript view carries: the hash of the file that made it."""
+    return "radpath view sha256:" + hashlib.sha256(sql.encode()).hexdigest()
+
+
+def apply_views(con: duckdb.DuckDBPyConnection, path: str = "<memory>", *, only_changed: bool = False) -> None:
     """(Re)create the manuscript views of `sql/views/` (CREATE OR REPLACE VIEW; no data is touched).
 
-    They are not migrations: views hold no data, so they follow this radpath's code on every open.
+    They are not migrations: views hold no data, so they follow this radpath's code on every write-open. Each view
+    carries the hash of its file as its comment; with `only_changed` (no migration was applied) a view whose file
+    is unchanged is left alone, so that opening a warehouse for writing and closing it changes none of its bytes.
     A view that uses another is retried after the others, so file order does not matter.
     """
-    pending = view_files()
+    marks: dict[str, str | None] = {}
+    if only_changed:
+        marks = dict(con.execute(
+            "SELECT view_name, comment FROM duckdb_views() WHERE NOT internal AND schema_name = 'main'"
+        ).fetchall())
+    pending = [(name, sql) for name, sql in view_files() if marks.get(name) != _view_mark(sql)]
     while pending:
         failed: list[tuple[str, str, duckdb.Error]] = []
         for name, sql in pending:
             try:
                 con.execute(sql)
+                con.execute(f"COMMENT ON VIEW \"{name}\" IS '{_view_mark(sql)}'")
             except duckdb.Error as exc:
                 failed.append((name, sql, exc))
         if len(failed) == len(pending):

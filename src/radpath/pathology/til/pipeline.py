@@ -55,8 +55,8 @@ class ScoreParams:
 def _load(path: str, device: str, trust: bool) -> tuple[Any, dict[str, Any]]:
     """One network per model file or folder and device, whichever tasks it serves (built and prepared for
     inference once per worker)."""
+    from radpath.pathology.netprep import prepare_for_inference
     from radpath.pathology.til.nets import load_model
-    from radpath.pathology.tiling import prepare_for_inference
 
     model, meta = load_model(path, device=device, trust_model_code=trust)
     model, channels_last = prepare_for_inference(model, device, input_px=int(meta["input_px"]))
