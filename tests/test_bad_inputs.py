@@ -106,6 +106,9 @@ def _cases(f: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["fit-signature", "--cohort", "bogus"], "unknown cohort"),
         (["fit-signature", "--cohort", "tcga_brca", "--target", "cyt"], "--target cyt is not supported"),
         (["fit-signature", "--cohort", "tcga_brca", "--modality", "pathology"], "no features of modality pathology"),
+        (["fit-signature", "--cohort", "tcga_brca", "--folds", "100"],
+         "too few patients for 100-fold LASSO on tcga_brca: 44 with a TIL reading and every feature (needs at "
+         "least 100)"),
         (["fit-composite", "--cohort", "tcga_brca", "--signature", "nope"], "nope"),
         (["fit-composite", "--cohort", "tcga_brca", "--signature", "sig", "--with", "bogus"],
          "--with bogus: cohort tcga_brca has no genomics feature bogus; molecular terms are cyt, tmb or a genomics "
@@ -120,15 +123,21 @@ def _cases(f: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["apply", "--model", "nope", "--cohort", "ispy1"], "nope"),
         (["apply", "--model", "published:nope", "--cohort", "ispy1"], "nope"),
         (["apply", "--model", "sig", "--cohort", "bogus"], "bogus"),
+        (["apply", "--model", "sig", "--cohort", "ispy1"], "model sig v1 needs feature M1 (mri), which cohort ispy1 "
+                                                            "does not have"),
         (["evaluate", "--cohort", "tcga_brca", "--model", "nope"], "nope"),
         (["evaluate", "--cohort", "bogus", "--model", "sig"], "unknown cohort"),
         (["evaluate", "--cohort", "ispy1", "--model", "sig"], "cohort ispy1 has no TIL readings"),
+        (["evaluate", "--cohort", "tcga_brca", "--model", "sig", "--compare", "sig"],
+         "--compare sig: model sig is evaluated already (--model)"),
         (["validate-survival", "--cohort", "ispy1", "--model", "nope", "--no-figures"], "nope"),
         (["validate-survival", "--cohort", "ispy1", "--model", "sig", "--endpoint", "dfs", "--no-figures"],
          "cohort 'ispy1' has no endpoint 'dfs'; its endpoints: os, rfs"),
         (["validate-survival", "--cohort", "tcga_brca", "--model", "sig", "--no-figures"],
          "cohort 'tcga_brca' has no outcomes"),
         (["validate-survival", "--cohort", "ispy1", "--model", "sig", "--groups", "5", "--no-figures"], "groups"),
+        (["validate-survival", "--cohort", "ispy1", "--model", "sig", "--figures", "/proc/radpath-bad-inputs"],
+         "--figures '/proc/radpath-bad-inputs': cannot create folder (No such file or directory)"),
         (["mri", "reduce", str(f["broken"])], "broken.yaml"),
         (["cohort", "remove", "bogus", "--yes"], "unknown cohort"),
         (["cohort", "show", "bogus"], "unknown cohort"),
@@ -143,18 +152,24 @@ def _cases(f: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["sql", b"SELECT '\xff'".decode("utf-8", "surrogateescape")], "not valid UTF-8 text: byte 0xff"),
         (["sql", "SELECT list(x) FROM range(50000000) t(x)", "--memory-limit", "20MB"], "query ran out of memory"),
         (["sql", "SELECT count(*) FROM range(1000000000000)", "--timeout", "0.2"], "stopped after --timeout 0.2 s"),
+        (["sql", "SELECT 1", "--memory-limit", "lots"], "--memory-limit lots: not a memory size"),
+        (["sql", "SELECT 1", "--memory-limit", "1KB"], "--memory-limit 1KB is too small to open the warehouse"),
         (["sql", "SELECT 1 AS x", "--csv", "{db}"], "radpath never writes over one"),
         (["sql", "SELECT 1 AS x", "--parquet", "{db}.wal"], "w.duckdb.wal"),
         (["query", "bogus"], "no query named 'bogus'"),
         (["query", "failures", "--parquet", "{db}"], "radpath never writes over one"),
         (["apply", "--model", "sig", "--cohort", "ispy1", "--csv", "{db}"], "radpath never writes over one"),
-        (["tables", "--out", "/proc/radpath-bad-inputs"], "/proc/radpath-bad-inputs"),
-        (["figures", "--out", "/proc/radpath-bad-inputs"], "/proc/radpath-bad-inputs"),
+        (["tables", "--out", "/proc/radpath-bad-inputs"],
+         "--out '/proc/radpath-bad-inputs': cannot create folder (No such file or directory)"),
+        (["figures", "--out", "/proc/radpath-bad-inputs"],
+         "--out '/proc/radpath-bad-inputs': cannot create folder (No such file or directory)"),
+        (["report", "--out", "/proc/radpath-bad-inputs"],
+         "--out '/proc/radpath-bad-inputs/tables': cannot create folder (No such file or directory)"),
         (["report", "--out", str(f["notes"])], "notes"),
     ]
 
 
-CASE_COUNT = 59
+CASE_COUNT = 66
 
 
 def test_the_case_list_is_complete(files: dict[str, Path]) -> None:

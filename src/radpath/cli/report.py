@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from radpath.cli.common import DbOption, console, db_path
+from radpath.paths import output_dir
 
 FormatOption = typer.Option("md,csv,tex,html,docx", "--format", help="Comma-separated: md, csv, tex, html, docx.")
 CohortOption = typer.Option(
@@ -33,6 +34,7 @@ def _write_tables(db: Path | None, out: Path, formats: str, cohort: str | None) 
     names = parse_formats(formats)
     with open_warehouse(db_path(db), read_only=True) as con:
         built = build_tables(con, cohort)
+    output_dir(out, "--out")
     for name, table in built.items():
         write_table(table, out / name, names)
         state = f"{len(table)} rows" if len(table) else "empty (analysis not run)"
@@ -56,7 +58,7 @@ def _draw(db: Path | None, out: Path, cohort: str | None) -> tuple[dict, dict]:
     from radpath.warehouse import open_warehouse
 
     with open_warehouse(db_path(db), read_only=True) as con:
-        drawn, skipped = draw_figures(con, out, cohort)
+        drawn, skipped = draw_figures(con, output_dir(out, "--out"), cohort)
     for name, paths in drawn.items():
         console.print(f"{name}: {len(paths)} files in {out}")
     return drawn, skipped

@@ -148,10 +148,12 @@ def run_fit_signature(
         params["label"] = label
     require_cohort(con, cohort)
     matrix, owner, _ = candidate_matrix(con, cohort, modalities, features)  # bad input: no run recorded
-    data.require_target(con, cohort, "til")
+    complete, note = _training(con, cohort, matrix, f"fit-signature on {cohort}")
+    if len(complete) < max(folds, 10):  # checked again by LassoSignature.fit; here before a run is recorded
+        raise StatsError(f"too few patients for {folds}-fold LASSO on {cohort}: {len(complete)} with a TIL reading "
+                         f"and every feature (needs at least {max(folds, 10)})")
     run = _run(con, "fit-signature", params)
     try:
-        complete, note = _training(con, cohort, matrix, f"fit-signature on {cohort}")
         X, y = complete.drop(columns=["til"]), complete["til"]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
@@ -325,11 +327,15 @@ def run_apply(con: duckdb.DuckDBPyConnection, model_name: str, cohort: str, vers
         except BaseException:
             finish_run(con, run, "failed")
             raise
+        inputs = None
     else:
         model = load_model(con, model_name, version)
+        require_cohort(con, cohort)
+        inputs = model_inputs(con, model, cohort)  # a cohort without the model's inputs: no run recorded
         run = _run(con, "apply", {"model": model.name, "version": model.version, "cohort": cohort})
     try:
-        inputs = model_inputs(con, model, cohort)
+        if inputs is None:
+            inputs = model_inputs(con, model, cohort)
         predicted = predict(con, model, cohort)
         with transaction(con):
             frame = write_predictions(con, run, model, cohort, predicted)
@@ -394,6 +400,10 @@ def run_evaluate(
     min_per_class: int = 2,
 ) -> Outcome:
     """Correlation with TIL, Table 3 metrics per category pair, DeLong comparisons with other models."""
+    for i, given in enumerate(compare):
+        if given == model_name or given in compare[:i]:
+            raise StatsError(f"--compare {given}: model {given} is evaluated already "
+                             f"({'--model' if given == model_name else 'named twice'})")
     models = [load_model(con, m) for m in [model_name, *compare]]
     require_cohort(con, cohort)
     data.require_target(con, cohort, "til")  # no TIL readings: no run recorded

@@ -25,6 +25,7 @@ import pandas as pd
 
 from radpath.errors import StatsError
 from radpath.numbers import p_text
+from radpath.paths import output_dir
 from radpath.stats import survival as sv
 from radpath.warehouse import finish_run, replace_rows, start_run, transaction
 from radpath.warehouse.cohorts import require_cohort
@@ -319,6 +320,8 @@ def validate_survival(con: duckdb.DuckDBPyConnection, options: ValidationOptions
     frame = load_cohort(con, options.cohort, options.model, version, options.endpoint)
     params = {**{k: (str(v) if isinstance(v, Path) else v) for k, v in options.__dict__.items()}, "version": version,
               "thresholds": thresholds}
+    if options.figures is not None:  # a folder that cannot be made fails before a run is recorded
+        output_dir(options.figures, "--figures")
     run = start_run(con, "validate-survival", params)
     try:
         analysis = analyse(frame, thresholds, options)

@@ -81,14 +81,30 @@ def connect_read_only(db: str | Path | None, *, memory_limit: str | None = None)
         "lock_configuration": True,
     }
     if memory_limit:
+        check_memory_limit(memory_limit)
         config["memory_limit"] = memory_limit
-    con = open_duckdb(path, read_only=True, config=config)
+    try:
+        con = open_duckdb(path, read_only=True, config=config)
+    except WarehouseError as exc:
+        if memory_limit and isinstance(exc.__cause__, duckdb.OutOfMemoryException):
+            raise QueryError(f"--memory-limit {memory_limit} is too small to open the warehouse "
+                             f"({_first_line(exc.__cause__)}); give e.g. 1GB") from None
+        raise
     try:
         check_version(con, str(path))
     except Exception:
         con.close()
         raise
     return con
+
+
+def check_memory_limit(value: str) -> None:
+    """QueryError when DuckDB cannot read `value` as a memory size (e.g. '4GB', '512MiB')."""
+    try:
+        duckdb.connect(":memory:", config={"memory_limit": value}).close()
+    except duckdb.Error as exc:
+        raise QueryError(f"--memory-limit {value}: not a memory size ({_first_line(exc)}); give e.g. 4GB or "
+                         "512MB") from None
 
 
 def _split(con: duckdb.DuckDBPyConnection, text: str) -> list[Any]:
