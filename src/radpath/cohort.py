@@ -100,7 +100,9 @@ class MRISource(_Model):
 class SlideSource(_Model):
     root: str
     pattern: str = "{patient_id}*"                 # glob below root; first match is the slide
-    mpp: float | None = None                       # override when slides lack microns-per-pixel
+    mpp: float | None = None                       # µm/px for slides that lack their own (never replaces it)
+    annotations: str | None = None                 # glob below root, e.g. "{patient_id}*.geojson": QuPath GeoJSON
+                                                   # regions of interest per slide (analyses run inside them only)
 
 
 class ExpressionSource(_Model):

@@ -123,7 +123,7 @@ def test_tumour_mask_option_fills_in_absent_mask_files(cohort: Path, tmp_path: P
     run("ingest", str(drawn), "--db", str(db))
     result = CliRunner().invoke(build_app(), ["extract-mri", str(drawn), "--db", str(db),
                                               "--params", str(cohort / "params.yaml")])
-    assert result.exit_code == 1  # a case failed (issue 23 §5); every stage prints its failures as print_run does
+    assert result.exit_code == 1  # a case failed (issue 23 §5)
     assert "failed case P1, file " in result.output and "mask.nii.gz: tumour mask does not exist" in result.output
     output = run("extract-mri", str(drawn), "--db", str(db), "--params", str(cohort / "params.yaml"),
                  "--tumour-mask", "auto-fcm", "--masks-dir", str(tmp_path / "review"))

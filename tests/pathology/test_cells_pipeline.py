@@ -118,7 +118,7 @@ def test_detect_cells_folder_and_csv_write_parquet_and_warehouse(density_model: 
     con.close()
     assert list(files.patient_id) == ["P0", "P1"] and (files.run_id == again.run.run_id).all()   # replaced
     assert list(files.columns) == ["cohort", "patient_id", "source_path", "cells_path", "n_cells", "mpp", "run_id",
-                                   "tissue_method", "tissue_area_mm2"]
+                                   "tissue_method", "tissue_area_mm2", "geojson"]
     assert (files.tissue_method == "field").all()
     assert files.tissue_area_mm2[0] == pytest.approx(2 * 256 * 256 * 0.25 / 1e6)   # two 256-px fields at 0.5 um/px
     cells = read_cells(cell_file_path(tmp_path / "cells", "tcga_brca", "P0"))

@@ -57,7 +57,7 @@ def test_slide_without_mpp_needs_override(tmp_path: Path) -> None:
         open_slide(path, "C4")
     slide, info = open_slide(path, "C4", mpp=0.5)
     slide.close()
-    assert info.mpp == 0.5 and info.mpp_source == "override"
+    assert info.mpp == 0.5 and info.mpp_source == "given"
 
 
 def test_model_round_trip_and_wrong_task(tmp_path: Path) -> None:

@@ -43,4 +43,4 @@ def test_inspect_describes_a_slide_without_mpp(tmp_path: Path, capsys: pytest.Ca
     assert width / height == pytest.approx(400 / 300, rel=0.02)
 
     assert _cli(["pathology", "inspect", str(slide), "--mpp", "0.25", "--thumbnail", str(thumb)]) == 0
-    assert "microns per pixel: 0.25 (override)" in capsys.readouterr().out
+    assert "microns per pixel: 0.25 (given)" in capsys.readouterr().out

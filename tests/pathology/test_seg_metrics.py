@@ -96,7 +96,8 @@ def test_til_agreement_by_hand(con) -> None:  # type: ignore[no-untyped-def]
     reading = [5.0, 40.0, 20.0, 60.0]
     for k, (s, r) in enumerate(zip(stromal, reading, strict=True)):
         pid = f"P{k}"
-        con.execute("INSERT INTO seg_slides VALUES ('c', ?, 's', 'm', 'o', 2.0, 'r')", [pid])
+        con.execute("INSERT INTO seg_slides (cohort, patient_id, slide_path, mask_path, overlay_png, mask_mpp, run_id) "
+                    "VALUES ('c', ?, 's', 'm', 'o', 2.0, 'r')", [pid])
         con.execute("INSERT INTO feature_values VALUES ('c', ?, 'pathology', 'STROMAL_TIL', ?, 'h', 'r', true)",
                     [pid, s])
         con.execute("INSERT INTO til_readings VALUES ('c', ?, ?, 'A', 'r')", [pid, r])

@@ -102,7 +102,9 @@ def test_segment_wsi_end_to_end(seg_model: Path, seg_slides: tuple[Path, dict], 
     con = duckdb.connect(str(db), read_only=True)
     rows = con.execute("SELECT * FROM seg_slides ORDER BY patient_id").df()
     assert list(rows.columns) == ["cohort", "patient_id", "slide_path", "mask_path", "overlay_png", "mask_mpp",
-                                  "run_id"]
+                                  "run_id", "geojson"]
+    # synthetic slides, a model trained on synthetic tiles of the same colours: no QC flag
+    assert con.execute("SELECT count(*) FROM slide_qc").fetchone()[0] == 0
     assert (rows.mask_mpp == 2.0).all() and rows.overlay_png.map(lambda p: Path(p).is_file()).all()
     feats = con.execute("SELECT patient_id, code, value FROM features WHERE code IN "
                         "('STROMA_AREA', 'STROMAL_TIL') ORDER BY 1, 2").fetchall()
@@ -122,6 +124,15 @@ def test_segment_wsi_end_to_end(seg_model: Path, seg_slides: tuple[Path, dict], 
         truth = np.where(np.isin(section["labels"][2::4, 2::4], (2, 6)), 2, 0)
         assert mask.shape == truth.shape == (100, 132)
         assert dice_iou(mask, truth, [2])[2]["dice"] > 0.85
+        # the QuPath GeoJSON outlines exactly the mask's stroma pixels, in level-0 pixels (4 per mask pixel)
+        import shapely
+
+        shapes = json.loads(Path(rows.set_index("patient_id").loc[case, "geojson"]).read_text())
+        (stroma,) = shapes["features"]
+        assert stroma["properties"]["objectType"] == "annotation"
+        assert stroma["properties"]["classification"] == {"name": "tumour-associated stroma", "color": [255, 127, 0]}
+        outline = shapely.from_geojson(json.dumps(stroma["geometry"]))
+        assert outline.is_valid and outline.area == pytest.approx((mask == 2).sum() * 16.0)
         # features from the predicted mask: areas and TIGER's score close to the same on the exact mask
         assert values[(case, "STROMA_AREA")] == pytest.approx((mask == 2).sum() * 4e-6)
         cells = truth_cells(section, 0.5, case)[["x_um", "y_um"]].to_numpy()

@@ -51,6 +51,7 @@ PATHOLOGY_FEATURES = [
 # IF NOT EXISTS: once a stage's migration creates the table (cell_files: 0011_cells), the fixture uses it
 SEG_DDL = ("CREATE TABLE IF NOT EXISTS seg_slides (cohort VARCHAR, patient_id VARCHAR, slide_path VARCHAR, "
            "mask_path VARCHAR, overlay_png VARCHAR, mask_mpp DOUBLE, run_id VARCHAR)")
+SEG_COLUMNS = "cohort, patient_id, slide_path, mask_path, overlay_png, mask_mpp, run_id"  # later migrations add more
 CELL_COLUMNS = "cohort, patient_id, source_path, cells_path, n_cells, mpp, run_id"   # later migrations add more
 CELL_DDL = ("CREATE TABLE IF NOT EXISTS cell_files (cohort VARCHAR, patient_id VARCHAR, source_path VARCHAR, "
             "cells_path VARCHAR, n_cells INTEGER, mpp DOUBLE, run_id VARCHAR)")
@@ -156,11 +157,11 @@ def build_warehouse(folder: Path, *, with_slides: bool = True, with_stage_tables
         if with_slides:
             con.execute(
                 "INSERT INTO pathology_slides VALUES ('tcga_brca', 'P-001', ?, 'generic-tiff', ?, ?, ?, 3, ?, ?, ?, "
-                "150, NULL, NULL, NULL, NULL, ?, NULL, ?)",
+                "150, NULL, NULL, NULL, NULL, ?, NULL, ?, NULL)",   # geojson last (0019)
                 [str(slide), MPP, WIDTH, HEIGHT, GRID[0], GRID[1], PATCH_UM, str(folder / "tumor_til.png"), RUN])
             con.execute(
                 "INSERT INTO pathology_slides VALUES ('tcga_brca', 'P-002', ?, 'generic-tiff', 0.5, 100, 100, 1, "
-                "1, 1, 50, 1, NULL, NULL, NULL, NULL, NULL, NULL, ?)", [missing, RUN])
+                "1, 1, 50, 1, NULL, NULL, NULL, NULL, NULL, NULL, ?, NULL)", [missing, RUN])
             con.execute("INSERT INTO pathology_scores (cohort, patient_id, til_score, source, run_id) "
                         "VALUES ('tcga_brca', 'P-001', 27.5, 'score-wsi', ?)", [RUN])
         if with_slides:
@@ -169,7 +170,7 @@ def build_warehouse(folder: Path, *, with_slides: bool = True, with_stage_tables
             con.execute(SEG_DDL)
             con.execute(CELL_DDL)
             if with_slides:
-                con.execute("INSERT INTO seg_slides VALUES ('tcga_brca', 'P-001', ?, ?, NULL, ?, ?)",
+                con.execute(f"INSERT INTO seg_slides ({SEG_COLUMNS}) VALUES ('tcga_brca', 'P-001', ?, ?, NULL, ?, ?)",
                             [str(slide), str(folder / "mask.tiff"), MASK_MPP, RUN])
                 con.execute(f"INSERT INTO cell_files ({CELL_COLUMNS}) VALUES ('tcga_brca', 'P-001', ?, ?, ?, ?, ?)",
                             [str(slide), str(folder / "cells" / "cells.parquet"), len(CELLS), MPP, RUN])

@@ -26,6 +26,7 @@ from .conftest import (
     HEIGHT,
     MPP,
     PATCH_UM,
+    SEG_COLUMNS,
     WIDTH,
     ViewerStudy,
     build_warehouse,
@@ -171,7 +172,14 @@ def test_tumor_til_overlay(client: TestClient, study: ViewerStudy) -> None:
     rgba = rgba[::k, ::k]
     tissue = study.rgb_map[..., 2] == 255
     assert (rgba[..., 3] == np.where(tissue, 255, 0)).all()           # glass transparent
-    assert (rgba[..., :2][tissue] == study.rgb_map[..., :2][tissue]).all()
+    # drawn in the shared palette at the default thresholds: tumour yellow, TIL-positive red, other tissue grey
+    from radpath.palettes import TUMOR_TIL
+
+    lymph, tumour = study.rgb_map[..., 0] / 255, study.rgb_map[..., 1] / 255
+    expected = np.where(lymph >= 0.5, 3, np.where(tumour >= 0.5, 2, 1))
+    for label in (1, 2, 3):
+        where = tissue & (expected == label)
+        assert (rgba[..., :3][where] == TUMOR_TIL.colour(label)).all()
     assert GRID[1] * PATCH_UM / MPP == WIDTH
 
 
@@ -275,7 +283,7 @@ def test_segmented_slide_without_til_scoring(tmp_path: Path) -> None:
 
     seg_only = build_warehouse(tmp_path / "seg", with_slides=False)
     with open_warehouse(seg_only.db) as con:
-        con.execute("INSERT INTO seg_slides VALUES ('tcga_brca', 'P-001', ?, ?, NULL, 2.0, 'r')",
+        con.execute(f"INSERT INTO seg_slides ({SEG_COLUMNS}) VALUES ('tcga_brca', 'P-001', ?, ?, NULL, 2.0, 'r')",
                     [str(seg_only.slide), str(seg_only.slide.parent / "mask.tiff")])
         con.execute(f"INSERT INTO cell_files ({CELL_COLUMNS}) VALUES ('tcga_brca', 'P-001', ?, ?, 5, 0.5, 'r')",
                     [str(seg_only.slide.parent / "fov-1.png"), str(seg_only.slide.parent / "cells" / "cells.parquet")])

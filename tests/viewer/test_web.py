@@ -141,7 +141,7 @@ def test_the_cell_legend_lists_the_classes_of_the_slide(study: ViewerStudy, clie
     page = client.get(f"/slides/{study.slide_id}").text
     legend = page[page.index('data-layer="cells"'):]
     legend = legend[legend.index('<ul class="legend">'):legend.index("</ul>")]
-    assert re.findall(r"</svg>([^<]+)</li>", legend) == ["ki67 positive", "lymphocyte", "plasma cell", "other"]
+    assert re.findall(r"</svg>([^<]+)</li>", legend) == ["Ki-67 positive", "lymphocyte", "plasma cell", "other"]
 
 
 # ---------------------------------------------------------------------------------------------- connections

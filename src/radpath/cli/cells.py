@@ -110,8 +110,9 @@ def detect_cells(
                                "folder's name]."),
     method: str = typer.Option(None, "--method", help="Refuse a model file of another method (density | patch) "
                                "[default: any]."),
-    mpp: float = typer.Option(None, "--mpp", help="Microns per pixel for images / slides that lack it "
-                              "[default: the slide's, else 0.5]."),
+    mpp: float = typer.Option(None, "--mpp", help="Microns per pixel for images / slides that lack it; a slide's "
+                              "own value is always used, one more than 5 % off the given value is a warning and a "
+                              "QC flag [default: the manifest's slides.mpp; images 0.5]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     batch: int = typer.Option(8, "--batch", min=1, help="Slide tiles per inference batch."),
     workers: int = typer.Option(1, "--workers", min=0, help="Threads reading slide tiles ahead of the model."),
@@ -145,7 +146,7 @@ def detect_cells(
                 "+ n_lymphocyte) FROM cell_scores WHERE run_id = ?", [s.run.run_id]).fetchone()
             ki, til, cells = row if row else (None, None, 0)
             print_run(s, f"{len(s.done)} cases, {len(s.failed)} failed; {cells or 0} cells; mean Ki-67 index "
-                      f"{_pct(ki)}, mean cell TIL score {_pct(til)}", f"cell files in {out}")
+                      f"{_pct(ki)}, mean cell TIL score {_pct(til)}", f"cell files in {out}", con=con)
             if truth is not None:
                 _against_truth(con.execute("SELECT patient_id, ki67_index, til_cell_score FROM cell_scores "
                                            "WHERE run_id = ?", [s.run.run_id]).df(), truth)
@@ -161,7 +162,7 @@ def _he_summary(con: object, s: StageSummary, out: Path) -> bool:
         return False
     cells = con.execute("SELECT sum(n_cells) FROM cell_files WHERE run_id = ?", [s.run.run_id]).fetchone()  # type: ignore[attr-defined]
     print_run(s, f"{len(s.done)} cases, {len(s.failed)} failed; {int(cells[0] or 0)} lymphocytes on H&E, mean "
-              f"{float(row[0]):.0f} per mm2 of tissue", f"cell files in {out} (segment-wsi --cells {out})")
+              f"{float(row[0]):.0f} per mm2 of tissue", f"cell files in {out} (segment-wsi --cells {out})", con=con)
     return True
 
 

@@ -89,8 +89,9 @@ class RichProgress:
 FAILURES_SHOWN = 10
 
 
-def print_run(summary: StageSummary, line: str, files: str | None = None) -> None:
-    """Print a stage run's line, where its files went (only when it wrote any) and its first failures."""
+def print_run(summary: StageSummary, line: str, files: str | None = None, con: Any = None) -> None:
+    """Print a stage run's line, where its files went (only when it wrote any) and its first failures; given the
+    warehouse, a slide stage's QC line and µm/px warnings (`radpath.pathology.qc.run_lines`) follow."""
     where = f"; {files}" if files and summary.done else ""
     console.print(f"run {summary.run.run_id}: {line}{where}")
     failures = list(summary.failed.values())
@@ -98,6 +99,11 @@ def print_run(summary: StageSummary, line: str, files: str | None = None) -> Non
         console.print(f"  failed {error}")
     if len(failures) > FAILURES_SHOWN:
         console.print(f"  ... and {len(failures) - FAILURES_SHOWN} more (radpath query failures)")
+    if con is not None:
+        from radpath.pathology.qc import run_lines
+
+        for qc_line in run_lines(con, summary.run.run_id):
+            console.print(qc_line, markup=False)
 
 
 def exit_if_cases_failed(summaries: Sequence[StageSummary]) -> None:

@@ -59,6 +59,15 @@ def show(
     if meta.get("task"):
         console.print(f"  task: {meta['task']}")
     console.print(f"  classes: {', '.join(str(c) for c in meta.get('classes', []))}")
+    data = meta.get("training_data")
+    if data:
+        kind = "synthetic" if data.get("synthetic") else "not synthetic"
+        console.print(f"  trained on: {data.get('dataset')} ({kind}; {data.get('mpp')} um/px, "
+                      f"stain {data.get('stain')}; data sha256 {data.get('hash')})", markup=False)
+        if data.get("note"):
+            console.print(f"  note: {data['note']}", markup=False)
+    else:
+        console.print("  trained on: not recorded (no model card: the colour and synthetic-data checks are off)")
     um = float(meta["patch_px"]) * float(meta["mpp"])
     console.print(f"  patch: {meta['patch_px']} px at {meta['mpp']} um/px ({um:g} um); network input "
                   f"{meta['input_px']} px")

@@ -127,7 +127,8 @@ def score_wsi(
     window: int = typer.Option(4, "--window", min=1, help="Aggregation window w (patches)."),
     band_um: float = typer.Option(50.0, "--band-um", min=0.0, help="Peritumoral band width (microns)."),
     mpp: float = typer.Option(None, "--mpp",
-        help="Microns per pixel for slides that lack it [default: none, from the slide]."),
+        help="Microns per pixel for slides that lack it; a slide's own value is always used, and one more than "
+        "5 % off the given value is a warning and a QC flag [default: none, from the slide]."),
     grid: str = typer.Option(
         "radpath", "--grid",
         help="Patch grid: radpath = whole patches of the model's exact physical size from the slide's corner, "
@@ -159,8 +160,8 @@ def score_wsi(
     with open_warehouse(db) as con:
         summaries = score_slides(con, targets, params, jobs=jobs, scheduler=scheduler, retry_failed=retry_failed,
                                  progress=RichProgress())
-    for s in summaries:
-        print_run(s, f"{len(s.done)} slides scored, {len(s.failed)} failed", f"maps in {out}")
+        for s in summaries:
+            print_run(s, f"{len(s.done)} slides scored, {len(s.failed)} failed", f"maps in {out}", con=con)
     exit_if_cases_failed(summaries)
 
 
@@ -192,7 +193,7 @@ def import_til_maps(
         s = import_maps(con, folder, cohort=cohort, patch_um=patch_um, tumour_threshold=tumour_threshold,
                         lymphocyte_threshold=lymphocyte_threshold, band_um=band_um, id_length=id_length or None,
                         jobs=jobs, progress=RichProgress())
-    print_run(s, f"{len(s.done)} maps scored, {len(s.failed)} failed")
+        print_run(s, f"{len(s.done)} maps scored, {len(s.failed)} failed", con=con)
     exit_if_cases_failed([s])
 
 
@@ -201,7 +202,8 @@ def inspect(
     thumbnail: Path = typer.Option(None, "--thumbnail", metavar="OUT_FILE",
         help="Where to write a PNG thumbnail [default: <slide>.thumb.png]."),
     mpp: float = typer.Option(None, "--mpp",
-        help="Microns per pixel when the slide lacks it [default: none, from the slide]."),
+        help="Microns per pixel for a slide that lacks it; a slide's own value is always used (a given value "
+        "more than 5 % off it is a warning) [default: none, from the slide]."),
 ) -> None:
     """Print a slide's vendor, levels, dimensions, microns per pixel and properties, and write a thumbnail; a slide
     without microns per pixel is described too (only scoring needs it)."""
@@ -221,6 +223,10 @@ def inspect(
                       f"{slides.MPP_HINT} (e.g. 0.25 at 40x, 0.5 at 20x)", markup=False)
     else:
         console.print(f"  microns per pixel: {desc['mpp']} ({desc['mpp_source']})", markup=False)
+    if desc["mpp_warning"]:
+        console.print(f"  warning: {desc['mpp_warning']}", markup=False)
+    if desc["synthetic"]:
+        console.print("  synthetic: written by radpath's synthetic study (TIFF ImageDescription marker)", markup=False)
     for level in desc["levels"]:
         console.print(
             f"  level {level['level']}: {level['width']} x {level['height']} (downsample {level['downsample']:g})"

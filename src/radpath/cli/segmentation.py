@@ -98,7 +98,8 @@ def segment_wsi(
     workers: int = typer.Option(1, "--workers", min=0, help="Threads reading tiles ahead of the model per slide "
                                 "(0: read, then compute)."),
     mpp: float = typer.Option(None, "--mpp",
-        help="Microns per pixel for slides that lack it [default: the slide's or the manifest's]."),
+        help="Microns per pixel for slides that lack it; a slide's own value is always used, and one more than "
+        "5 % off the given value is a warning and a QC flag [default: the manifest's slides.mpp]."),
     db: Path = DbOption,
     jobs: int = JobsOption,
     scheduler: str = SchedulerOption,
@@ -118,7 +119,7 @@ def segment_wsi(
         summaries = segment_slides(con, targets, params, jobs=jobs, scheduler=scheduler, retry_failed=retry_failed,
                                    progress=RichProgress())
         for s in summaries:
-            print_run(s, f"{len(s.done)} slides segmented, {len(s.failed)} failed", f"masks in {out}")
+            print_run(s, f"{len(s.done)} slides segmented, {len(s.failed)} failed", f"masks in {out}", con=con)
         cohorts = {c for (c,) in con.execute("SELECT DISTINCT cohort FROM seg_slides").fetchall()}
         for cohort in sorted(cohorts):
             agreement = til_agreement(con, cohort)

@@ -47,3 +47,27 @@ def slide_cases(con: duckdb.DuckDBPyConnection, target: str, mpp: float | None =
                 cases.append((pid, str(found[0])))
         return loaded.name, cases, mpp if mpp is not None else spec.mpp
     return "slides", [(path.stem, str(path))], mpp
+
+
+def annotation_files(con: duckdb.DuckDBPyConnection, targets: list[str]) -> dict[str, str]:
+    """{slide path: QuPath GeoJSON of the slide's regions of interest} for manifests whose slides
+    section names `annotations` (a glob below its root, e.g. "{patient_id}*.geojson"). A patient without a
+    matching file maps to the pattern itself, so the analysis of that slide fails naming it rather than
+    silently running on the whole slide."""
+    from radpath.cohort import load_manifest
+
+    found: dict[str, str] = {}
+    for target in targets:
+        path = Path(target)
+        if path.suffix.lower() not in {".yaml", ".yml"}:
+            continue
+        loaded = load_manifest(path)
+        spec = loaded.manifest.slides
+        if spec is None or not spec.annotations:
+            continue
+        root = loaded.resolve(spec.root)
+        for pid, slide in slide_cases(con, target)[1]:
+            pattern = spec.annotations.format(patient_id=pid)
+            files = sorted(root.glob(pattern))
+            found[slide] = str(files[0] if files else root / pattern)
+    return found

@@ -1,4 +1,16 @@
-"""Opening whole-slide images through openslide, with errors that name the case and the file."""
+"""Opening whole-slide images through openslide, with errors that name the case and the file.
+
+Microns per pixel (µm/px) follow one rule for every command that reads slides (score-wsi, segment-wsi,
+detect-cells, `pathology inspect`, the viewer): a slide's own value (openslide.mpp-x) is used whenever it
+has one; a value given by the user (`--mpp`, a manifest's `slides.mpp`) only supplies it for slides that
+lack it. A slide whose own value differs from a given one by more than MPP_TOLERANCE (relative to the
+given value) keeps its own, and `SlideInfo.mpp_warning` says so: the stages print it and store it as the
+slide's QC flag `mpp_mismatch` (radpath.pathology.qc).
+
+A slide written by radpath's synthetic study carries SYNTHETIC_MARKER at the start of its TIFF
+ImageDescription (openslide property `tiff.ImageDescription`); `SlideInfo.synthetic` says whether it does,
+which is how a run knows it applies a model trained on synthetic data to a non-synthetic slide.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +22,10 @@ import numpy as np
 
 from radpath.errors import PathologyError
 
+MPP_TOLERANCE = 0.05                     # relative difference between a slide's own and a given mpp that warns
+SYNTHETIC_MARKER = "radpath synthetic"   # start of the TIFF ImageDescription of radpath's synthetic slides
+DESCRIPTION_PROPERTY = "tiff.ImageDescription"
+
 
 @dataclass(frozen=True)
 class SlideInfo:
@@ -20,7 +36,9 @@ class SlideInfo:
     dimensions: tuple[tuple[int, int], ...]
     downsamples: tuple[float, ...]
     mpp: float
-    mpp_source: str   # "slide" (from its tags), "override", or "missing" (mpp is NaN; only describing allowed)
+    mpp_source: str   # "slide" (from its tags), "given" (--mpp / slides.mpp for a slide without), or "missing" (NaN)
+    mpp_given: float | None = None    # the value the user gave, whether used or not
+    synthetic: bool = False           # written by radpath's synthetic study (SYNTHETIC_MARKER)
 
     @property
     def width(self) -> int:
@@ -30,20 +48,44 @@ class SlideInfo:
     def height(self) -> int:
         return self.dimensions[0][1]
 
+    @property
+    def mpp_warning(self) -> str | None:
+        """A one-line warning when the slide's own mpp differs from the given one by more than MPP_TOLERANCE."""
+        if self.mpp_source != "slide" or self.mpp_given is None:
+            return None
+        if abs(self.mpp - self.mpp_given) <= MPP_TOLERANCE * self.mpp_given:
+            return None
+        return (f"the slide declares {self.mpp:g} um/px, {self.mpp_given:g} was given "
+                f"({100 * (self.mpp / self.mpp_given - 1):+.0f} %); the slide's own value is used")
+
 
 MPP_HINT = "give --mpp or the manifest's slides.mpp"
+
+
+def slide_mpp(properties: Any) -> float | None:
+    """The slide's own level-0 microns per pixel (openslide.mpp-x), or None when it has none."""
+    import openslide
+
+    try:
+        value = float(properties.get(openslide.PROPERTY_NAME_MPP_X, ""))
+    except ValueError:
+        return None
+    return value if np.isfinite(value) else None
 
 
 def open_slide(
     path: str | Path, case_id: str, mpp: float | None = None, *, require_mpp: bool = True
 ) -> tuple[Any, SlideInfo]:
-    """Open `path` with openslide; `mpp` overrides (or supplies) the level-0 microns per pixel. A slide without
-    mpp is an error unless `require_mpp` is False (inspecting): then `info.mpp` is NaN, source 'missing'."""
+    """Open `path` with openslide. `mpp` supplies the level-0 microns per pixel of a slide without its own (a
+    slide's own value always wins; see the module docstring). A slide without mpp is an error unless one is
+    given or `require_mpp` is False (inspecting): then `info.mpp` is NaN, source 'missing'."""
     import openslide
 
     path = Path(path)
     if not path.is_file():
         raise PathologyError(case_id, "slide file does not exist", file=str(path))
+    if mpp is not None and not mpp > 0:
+        raise PathologyError(case_id, f"given microns per pixel must be positive, found {mpp}", file=str(path))
     try:
         slide = openslide.OpenSlide(str(path))
     except openslide.OpenSlideUnsupportedFormatError as exc:
@@ -51,28 +93,31 @@ def open_slide(
     except openslide.OpenSlideError as exc:
         raise PathologyError(case_id, f"slide cannot be read, truncated or corrupt? ({exc})", file=str(path)) from exc
     props = slide.properties
-    source = "override"
-    if mpp is None:
-        try:
-            mpp = float(props.get(openslide.PROPERTY_NAME_MPP_X, ""))
-            source = "slide"
-        except ValueError:
-            if require_mpp:
-                slide.close()
-                raise PathologyError(
-                    case_id, f"slide has no microns-per-pixel (openslide.mpp-x); {MPP_HINT}", file=str(path),
-                ) from None
-            mpp, source = float("nan"), "missing"
-    if source != "missing" and not mpp > 0:
+    own = slide_mpp(props)
+    if own is not None:
+        value, source = own, "slide"
+        if not own > 0:
+            slide.close()
+            raise PathologyError(case_id, f"the slide declares microns per pixel {own}; it must be positive",
+                                 file=str(path))
+    elif mpp is not None:
+        value, source = float(mpp), "given"
+    elif require_mpp:
         slide.close()
-        raise PathologyError(case_id, f"microns per pixel must be positive, found {mpp}", file=str(path))
+        raise PathologyError(
+            case_id, f"slide has no microns-per-pixel (openslide.mpp-x); {MPP_HINT}", file=str(path),
+        )
+    else:
+        value, source = float("nan"), "missing"
     info = SlideInfo(
         path=str(path),
         vendor=str(props.get(openslide.PROPERTY_NAME_VENDOR, "unknown")),
         dimensions=tuple((int(w), int(h)) for w, h in slide.level_dimensions),
         downsamples=tuple(float(d) for d in slide.level_downsamples),
-        mpp=float(mpp),
+        mpp=float(value),
         mpp_source=source,
+        mpp_given=None if mpp is None else float(mpp),
+        synthetic=str(props.get(DESCRIPTION_PROPERTY, "")).startswith(SYNTHETIC_MARKER),
     )
     return slide, info
 
@@ -118,8 +163,9 @@ def thumbnail(slide: Any, info: SlideInfo, max_side: int = 1024) -> np.ndarray:
 
 
 def describe(path: str | Path, mpp: float | None = None) -> dict[str, Any]:
-    """Vendor, levels (dimensions, downsamples), mpp (None when the slide lacks it and none is given) and every
-    openslide property of a slide, for `radpath pathology inspect`; a slide without mpp can be described."""
+    """Vendor, levels (dimensions, downsamples), mpp (None when the slide lacks it and none is given), the µm/px
+    rule's warning, whether it is synthetic, and every openslide property of a slide, for `radpath pathology
+    inspect`; a slide without mpp can be described."""
     slide, info = open_slide(path, Path(path).stem, mpp, require_mpp=False)
     try:
         properties = {str(k): str(v) for k, v in sorted(slide.properties.items())}
@@ -128,6 +174,7 @@ def describe(path: str | Path, mpp: float | None = None) -> dict[str, Any]:
     missing = info.mpp_source == "missing"
     return {
         "path": info.path, "vendor": info.vendor, "mpp": None if missing else info.mpp, "mpp_source": info.mpp_source,
+        "mpp_given": info.mpp_given, "mpp_warning": info.mpp_warning, "synthetic": info.synthetic,
         "levels": [
             {"level": i, "width": w, "height": h, "downsample": d}
             for i, ((w, h), d) in enumerate(zip(info.dimensions, info.downsamples, strict=True))

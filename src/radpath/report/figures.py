@@ -228,15 +228,19 @@ def montage_picks(frame: pd.DataFrame) -> list[pd.Series]:
 
 
 def til_map_montage(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
-    """Combined Tumour-TIL maps (R lymphocyte, G tumour, B tissue) over slide thumbnails, two slides per
-    pathologist TIL category (the lowest- and highest-scoring of each; ties by patient id), from `score-wsi`'s
-    map files. A category without slides is left out; both rows carry a colour legend."""
-    from matplotlib.patches import Patch
+    """Tumour-TIL maps over slide thumbnails (score-wsi's overlay.png, its legend below it) and alone, two slides
+    per pathologist TIL category (the lowest- and highest-scoring of each; ties by patient id), from `score-wsi`'s
+    map files, in the shared palette (radpath.palettes.TUMOR_TIL: tumour yellow, TIL-positive red, other tissue
+    grey, at each slide's thresholds). A category without slides is left out; the map row carries the legend."""
     from PIL import Image
 
+    from radpath.palettes import TUMOR_TIL, colourise, legend_handles, map_labels
+
     frame = con.execute(
-        "SELECT s.patient_id, s.rgb_map, s.overlay_png, c.til_score, c.stromal_til_pct, c.til_category "
+        "SELECT s.patient_id, s.rgb_map, s.overlay_png, c.til_score, c.stromal_til_pct, c.til_category, "
+        "p.tumor_threshold, p.lymphocyte_threshold "
         "FROM pathology_slides s JOIN pathology_til_comparison c USING (cohort, patient_id) "
+        "LEFT JOIN pathology_scores p USING (cohort, patient_id) "
         "WHERE s.rgb_map IS NOT NULL ORDER BY c.til_score, s.patient_id").df()
     frame = frame[[Path(p).exists() for p in frame["rgb_map"]]].reset_index(drop=True)
     if frame.empty:
@@ -244,29 +248,27 @@ def til_map_montage(con: duckdb.DuckDBPyConnection, out: Path) -> list[Path]:
     picks = montage_picks(frame)
     fig = new_figure(2.6 * len(picks) + 1.8, 5.0)
     fig.subplots_adjust(top=0.78, right=1.0 - 1.8 / (2.6 * len(picks) + 1.8), wspace=0.08, hspace=0.08)
-    legends = (
-        ("Map over the thumbnail (45%)", [Patch(color="#ff0000", alpha=0.45, label="lymphocytes (red tint)"),
-                                          Patch(color="#00ff00", alpha=0.45, label="tumour (green tint)"),
-                                          Patch(color="#ffff00", alpha=0.45, label="both (yellow tint)"),
-                                          Patch(fc="white", ec="grey", label="glass (no tint)")]),
-        ("Tumour-TIL map", [Patch(color="#ff0000", label="lymphocytes (R)"), Patch(color="#00ff00", label="tumour (G)"),
-                            Patch(color="#0000ff", label="tissue (B)")]),
-    )
     for k, row in enumerate(picks):
         for r, column in enumerate(("overlay_png", "rgb_map")):
             ax = fig.add_subplot(2, len(picks), r * len(picks) + k + 1)
             path = row[column]
             if isinstance(path, str) and Path(path).exists():
-                ax.imshow(np.asarray(Image.open(path).convert("RGB")), interpolation="nearest")
+                image = np.asarray(Image.open(path).convert("RGB"))
+                if column == "rgb_map":
+                    labels = map_labels(image, float(np.nan_to_num(row["tumor_threshold"], nan=0.5)),
+                                        float(np.nan_to_num(row["lymphocyte_threshold"], nan=0.5)))
+                    image = colourise(labels, TUMOR_TIL)
+                    image[image[..., 3] == 0] = 255          # glass white
+                    image = image[..., :3]
+                ax.imshow(image, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(f"{row['patient_id']}\nsTIL {fmt.number(row['stromal_til_pct'], 0)}% "
                              f"({row['til_category']})\nTIL score {fmt.number(row['til_score'], 1)}%", fontsize=7)
-            if k == len(picks) - 1:
-                title, handles = legends[r]
-                ax.legend(handles=handles, title=title, fontsize=6, title_fontsize=7, frameon=False,
-                          loc="center left", bbox_to_anchor=(1.04, 0.5))
+            if k == len(picks) - 1 and r == 1:
+                ax.legend(handles=legend_handles(TUMOR_TIL), title=TUMOR_TIL.title, fontsize=6, title_fontsize=7,
+                          frameon=False, loc="center left", bbox_to_anchor=(1.04, 0.5))
     fig.suptitle("Tumour-TIL maps, two slides per pathologist TIL category (lowest and highest TIL score)",
                  fontsize=9, y=0.99)
     return save_png_svg(fig, out / "til_map_montage")

@@ -163,11 +163,24 @@ def _mask_notes(con: duckdb.DuckDBPyConnection) -> list[str]:
     return notes
 
 
+def _slide_qc_notes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """One footnote per cohort with flagged slides (radpath.pathology.qc): how many patients, by flag."""
+    rows = con.execute("SELECT cohort, code, n_patients FROM slide_qc_summary ORDER BY 1, 2").fetchall()
+    totals = dict(con.execute("SELECT cohort, count(DISTINCT patient_id) FROM slide_qc GROUP BY 1").fetchall())
+    by: dict[str, list[str]] = {}
+    for cohort, code, n in rows:
+        by.setdefault(cohort, []).append(f"{code} {n}")
+    return [f"Slide QC, cohort {cohort}: {totals[cohort]} patients' slides flagged ({', '.join(codes)}); their "
+            "features are kept and included (reasons: radpath sql \"SELECT * FROM slide_qc\")."
+            for cohort, codes in by.items()]
+
+
 def _table1(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
     frame = con.execute("SELECT modality, family, code, name, formula, unit FROM table1_features").df()
     frame.columns = ["Modality", "Family", "Code", "Feature", "Formula", "Unit"]
     notes = ["Formulas as computed by radpath (the feature registry's docstrings)."] if len(frame) else []
-    return Table("table1_features", "Table 1. Feature definitions", frame, notes + _mask_notes(con))
+    return Table("table1_features", "Table 1. Feature definitions", frame,
+                 notes + _mask_notes(con) + _slide_qc_notes(con))
 
 
 def _table2(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> Table:
@@ -198,7 +211,8 @@ def _associations(con: duckdb.DuckDBPyConnection, cohort: str | None = None) -> 
         "Significant": ["yes" if bool(x) else "" for x in view["significant"]]})
     notes = ["r: Pearson correlation, Fisher z 95% CI, two-sided t test P; FDR: Benjamini–Hochberg q over the "
              "features of each modality and target; significant: P and q below the run's thresholds."]
-    return Table("table_associations", "Univariate associations of features with TIL, TMB and CYT", frame, notes)
+    return Table("table_associations", "Univariate associations of features with TIL, TMB and CYT", frame,
+                 notes + _slide_qc_notes(con))
 
 
 @dataclass(frozen=True)

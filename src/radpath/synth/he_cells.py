@@ -55,7 +55,7 @@ def render_he_cell_set(out: str | Path, *, seed: int = 1, stream: int = 1, n_sec
     """One labelled folder (tiles, points.csv, dataset.json) from `n_sections` sections of stream `stream`."""
     from PIL import Image
 
-    from radpath.synth.slides import MPP, render_section
+    from radpath.synth.slides import MPP, SYNTHETIC_DATASET, render_section
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,8 +70,9 @@ def render_he_cell_set(out: str | Path, *, seed: int = 1, stream: int = 1, n_sec
             rows.append(points.assign(image=name))
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["image", "x", "y", "class"])
     table[["image", "x", "y", "class"]].to_csv(out / "points.csv", index=False, float_format="%.3f")
-    info: dict[str, Any] = {"mpp": MPP, "classes": list(CLASSES), "stain": "he", "tile_px": tile,
-                            "source": "radpath synth: planted lymphocytes (one per occupied 8 x 8 um box)"}
+    info: dict[str, Any] = {"mpp": MPP, "classes": list(CLASSES), "tile_px": tile,
+                            "source": "radpath synth: planted lymphocytes (one per occupied 8 x 8 um box)",
+                            **SYNTHETIC_DATASET}
     (out / "dataset.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     return out
 

@@ -117,7 +117,8 @@ def write_labelled(path: Path, rgb: np.ndarray, cells: pd.DataFrame) -> None:
 
 
 def _dataset_json(folder: Path) -> None:
-    info = {"mpp": MPP, "format": "shidc-b-ki67", "label_ids": {str(v): k for k, v in LABEL_IDS.items()}}
+    info = {"mpp": MPP, "format": "shidc-b-ki67", "label_ids": {str(v): k for k, v in LABEL_IDS.items()},
+            "synthetic": True, "dataset": "radpath synthetic study (Ki-67 IHC fields)", "stain": "ihc"}
     (folder / "dataset.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from radpath.pathology.slides import SYNTHETIC_MARKER
 from radpath.synth.compartments import (
     SEG_MPP,
     SEG_TILE,
@@ -54,6 +55,9 @@ LEVELS = 3
 BED_UM = 24.0             # width of the band around the tumour counted as tumour bed
 PATCH_PX = {"tumor": 176, "lymphocyte": 100}   # at MPP: 88 um and 50 um, the paper's physical sizes
 SEED_OFFSET = 4004
+SYNTHETIC_DESCRIPTION = f"{SYNTHETIC_MARKER} H&E"
+# what the synthetic study's training sets say about themselves (dataset.json), copied into model cards
+SYNTHETIC_DATASET = {"synthetic": True, "dataset": "radpath synthetic study", "stain": "he"}
 LYMPH_RADIUS = 5          # lymphocyte nucleus radius in pixels (5.5 um across at MPP)
 TIL_OCCUPANCY = 0.95      # lymphocytes per 8 x 8 um box of stroma inside TIL regions (inflamed stroma)
 BACKGROUND_FLOOR = 0.005  # ... and outside them: floor + share x the target occupancy (a sparse background)
@@ -131,8 +135,12 @@ def render_section(
     return add_compartments(section, plan, compartments)
 
 
-def write_pyramid(path: Path, rgb: np.ndarray, mpp: float | None = MPP, levels: int = LEVELS) -> None:
-    """Write `rgb` as a pyramidal tiled TIFF: one top-level tiled JPEG page per level (x2 each)."""
+def write_pyramid(path: Path, rgb: np.ndarray, mpp: float | None = MPP, levels: int = LEVELS,
+                  description: str = SYNTHETIC_DESCRIPTION) -> None:
+    """Write `rgb` as a pyramidal tiled TIFF: one top-level tiled JPEG page per level (x2 each).
+
+    `description` is the TIFF ImageDescription; the default starts with the synthetic marker
+    (`radpath.pathology.slides.SYNTHETIC_MARKER`) by which a run knows the slide is synthetic."""
     import tifffile
     from PIL import Image
 
@@ -152,7 +160,7 @@ def write_pyramid(path: Path, rgb: np.ndarray, mpp: float | None = MPP, levels: 
                 extra = {"resolution": (res, res), "resolutionunit": "CENTIMETER"}
             tif.write(
                 data, tile=(TILE, TILE), photometric="rgb", compression="jpeg", compressionargs={"level": 90},
-                subfiletype=0 if level == 0 else 1, metadata=None, description="radpath synthetic H&E", **extra,
+                subfiletype=0 if level == 0 else 1, metadata=None, description=description, **extra,
             )
 
 
@@ -217,7 +225,8 @@ def render_patch_dataset(
             pick = rng.permutation(len(patches))[:per_class]
             for i in pick:
                 Image.fromarray(patches[i]).save(folder / name / f"{task}_{i:05d}.png")
-        meta = {"task": task, "patch_px": PATCH_PX[task], "mpp": MPP, "classes": ["negative", "positive"]}
+        meta = {"task": task, "patch_px": PATCH_PX[task], "mpp": MPP, "classes": ["negative", "positive"],
+                **SYNTHETIC_DATASET}
         (folder / "dataset.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         folders[task] = folder
     return folders
@@ -256,7 +265,7 @@ def render_segmentation_dataset(
                     Image.fromarray(crop).save(folder / f"{name}_mask.png")
             k += 1
         meta: dict[str, Any] = {"mpp": MPP * factor, "tile_px": tile, "labels": "tiger",
-                                "source": "radpath synth (exact planted masks)"}
+                                "source": "radpath synth (exact planted masks)", **SYNTHETIC_DATASET}
         (folder / "dataset.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         folders[split] = folder
     return folders

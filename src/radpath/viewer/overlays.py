@@ -5,9 +5,10 @@ where it lies on the slide (OpenSeadragon viewport units: the slide's level-0 wi
 render it. A layer is either one image (`kind = "image"`, served as PNG) or its own Deep Zoom pyramid
 (`kind = "dzi"`, PNG tiles). Layers:
 
-- `tumor_til`: the combined Tumour-TIL map of `pathology_slides.rgb_map` (red = lymphocyte probability,
-  green = tumour probability, glass transparent) on the lymphocyte grid (`grid_cols x patch_um` wide),
-  each patch enlarged to a block of whole pixels so its edges stay sharp.
+- `tumor_til`: the combined Tumour-TIL map of `pathology_slides.rgb_map` drawn in the shared palette
+  (radpath.palettes.TUMOR_TIL: tumour yellow, TIL-positive red, other tissue grey, glass transparent, at the
+  score's thresholds) on the lymphocyte grid (`grid_cols x patch_um` wide), each patch enlarged to a block
+  of whole pixels so its edges stay sharp.
 - `compartments`: the tissue-segmentation label mask of `seg_slides.mask_path` (a pyramidal uint8 TIFF,
   `mask_mpp` microns per pixel), labels coloured by `COMPARTMENTS`, background transparent.
 - `cells`: the detected cells of `cell_files.cells_path` (radpath.pathology.cellfile) drawn as discs
@@ -28,6 +29,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from radpath.palettes import CELLS, TUMOR_TIL, colourise, map_labels
+from radpath.palettes import COMPARTMENTS as PALETTE_COMPARTMENTS
 from radpath.viewer.store import SlideRecord
 
 DZI_TILE = 256
@@ -36,24 +39,12 @@ CELL_RADIUS_UM = 4.0
 MAX_DISCS = 20_000             # cells per tile drawn as discs; beyond, one pixel each
 MIN_MAP_SIDE = 1024            # a Tumour-TIL map is enlarged (nearest, whole pixels) to about this longer side
 
+# colours and names from the shared palettes (radpath.palettes), as every other picture of these label sets
 # label -> (name, RGBA); label 0 (glass / background) is transparent
 COMPARTMENTS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
-    0: ("glass / background", (0, 0, 0, 0)),
-    1: ("invasive tumour", (228, 26, 28, 255)),
-    2: ("tumour-associated stroma", (255, 127, 0, 255)),
-    3: ("in-situ tumour", (152, 78, 163, 255)),
-    4: ("healthy glands", (77, 175, 74, 255)),
-    5: ("necrosis", (60, 60, 60, 255)),
-    6: ("inflamed stroma", (55, 126, 184, 255)),
-    7: ("rest", (166, 206, 227, 255)),
+    int(key): (name, (*rgb, 0 if key == 0 else 255)) for key, name, rgb in PALETTE_COMPARTMENTS.entries
 }
-CELL_COLOURS: dict[str, tuple[int, int, int, int]] = {
-    "ki67_positive": (139, 69, 19, 255),
-    "ki67_negative": (31, 119, 180, 255),
-    "lymphocyte": (214, 39, 40, 255),
-    "plasma_cell": (148, 103, 189, 255),
-    "other": (127, 127, 127, 255),
-}
+CELL_COLOURS: dict[str, tuple[int, int, int, int]] = {str(key): (*rgb, 255) for key, _, rgb in CELLS.entries}
 
 
 class OverlayNotFound(LookupError):
@@ -123,17 +114,11 @@ class Overlay(ABC):
         raise OverlayNotFound(f"{self.name} is not a Deep Zoom layer")
 
 
-def _rgb_css(rgba: tuple[int, int, int, int]) -> str:
-    r, g, b = rgba[:3]
-    return f"#{r:02x}{g:02x}{b:02x}"
-
-
 class TumorTilOverlay(Overlay):
     name = "tumor_til"
     title = "Tumour–TIL map"
     kind = "image"
-    legend = [("lymphocyte probability (red)", "#ff0000"), ("tumour probability (green)", "#00ff00"),
-              ("both (yellow)", "#ffff00")]
+    legend = TUMOR_TIL.legend()
 
     def available(self, slide: SlideRecord) -> bool:
         return bool(slide.rgb_map) and Path(str(slide.rgb_map)).is_file()
@@ -155,11 +140,8 @@ class TumorTilOverlay(Overlay):
         from PIL import Image
 
         rgb = np.asarray(Image.open(str(slide.rgb_map)).convert("RGB"))
-        out = np.zeros((*rgb.shape[:2], 4), np.uint8)
-        tissue = rgb[..., 2] >= 128
-        out[..., 0] = rgb[..., 0]
-        out[..., 1] = rgb[..., 1]
-        out[..., 3] = np.where(tissue, 255, 0)
+        out = colourise(map_labels(rgb, float(slide.extra.get("tumor_threshold") or 0.5),
+                                   float(slide.extra.get("lymphocyte_threshold") or 0.5)), TUMOR_TIL)
         # one map pixel per patch: enlarge by whole pixels (nearest) so the browser's smoothing blurs only the edges
         k = max(1, MIN_MAP_SIDE // max(out.shape[:2]))
         return np.repeat(np.repeat(out, k, axis=0), k, axis=1) if k > 1 else out
@@ -172,7 +154,7 @@ class CompartmentsOverlay(Overlay):
     name = "compartments"
     title = "Tissue compartments"
     kind = "image"
-    legend = [(label, _rgb_css(colour)) for key, (label, colour) in COMPARTMENTS.items() if key]
+    legend = PALETTE_COMPARTMENTS.legend()
 
     def available(self, slide: SlideRecord) -> bool:
         mask = (slide.seg or {}).get("mask_path")
@@ -209,17 +191,14 @@ class CompartmentsOverlay(Overlay):
 
     def image(self, slide: SlideRecord) -> bytes:
         labels = self.labels(slide)
-        palette = np.zeros((256, 4), np.uint8)
-        for key, (_, colour) in COMPARTMENTS.items():
-            palette[key] = colour
-        return png_bytes(palette[labels.astype(np.uint8)])
+        return png_bytes(colourise(labels, PALETTE_COMPARTMENTS))
 
 
 class CellsOverlay(Overlay):
     name = "cells"
     title = "Detected cells"
     kind = "dzi"
-    legend = [(name.replace("_", " "), _rgb_css(colour)) for name, colour in CELL_COLOURS.items()]
+    legend = CELLS.legend()
 
     def __init__(self, max_slides: int = 4):
         self._cells: OrderedDict[tuple[object, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()

@@ -6,7 +6,10 @@ A labelled folder holds images (PNG/JPEG/TIFF) and one of:
   the PathoNet repository: label_id 1 = Ki-67 immunopositive, 2 = immunonegative, 3 = lymphocyte / TIL);
 * `points.csv` with columns image, x, y, class (class a name of `CELL_CLASSES` or a SHIDC label id);
 * a TIGER detection file (`tiger-coco.json` or any COCO JSON with "images" and "annotations"): every
-  box is a lymphocyte or plasma cell (TIGER's single detection class), its centre the cell centre.
+  box is a lymphocyte or plasma cell (TIGER's single detection class), its centre the cell centre;
+* per image a QuPath GeoJSON of the same stem (`<stem>.geojson`, File > Export objects as GeoJSON): its
+  classified points (Point / MultiPoint features, image pixels), QuPath class names mapped to radpath's by
+  dataset.json's `class_map` ({"Lymphocyte": "lymphocyte", "Tumor": "other", ...}; radpath.pathology.geojson).
 
 `dataset.json` (optional) gives `mpp` (microns per pixel; else the `mpp` argument, else 0.5), and may give
 the class set a detector trained on the folder predicts (`classes`, names of `CELL_CLASSES`, e.g.
@@ -128,6 +131,21 @@ def _tiger_points(path: Path) -> dict[str, tuple[list[tuple[float, float]], list
     return out
 
 
+def _geojson_points(folder: Path, image: Path) -> tuple[np.ndarray, list[str]]:
+    """Points of a QuPath GeoJSON beside `image`, classes mapped by dataset.json's class_map."""
+    from radpath.pathology.geojson import points
+
+    class_map = dataset_info(folder).get("class_map")
+    if not isinstance(class_map, dict) or not class_map:
+        raise ConfigError(f"{folder / 'dataset.json'}: QuPath GeoJSON points need a class_map "
+                          '(QuPath class name -> cell class, e.g. {"Lymphocyte": "lymphocyte"})')
+    unknown = sorted(set(map(str, class_map.values())) - set(CELL_CLASSES))
+    if unknown:
+        raise ConfigError(f"{folder / 'dataset.json'}: class_map maps to unknown cell classes {unknown}; "
+                          f"known: {list(CELL_CLASSES)}")
+    return points(image.with_suffix(".geojson"), image.stem, {str(k): str(v) for k, v in class_map.items()})
+
+
 def check_points(xy: np.ndarray, shape: tuple[int, ...], where: str, file: str) -> None:
     """Every point must lie inside the image (0 <= x < width, 0 <= y < height)."""
     h, w = shape[:2]
@@ -202,6 +220,9 @@ def load_labelled(folder: str | Path, mpp: float | None = None) -> list[Labelled
         if table is not None and source is not None:
             points, names = table.get(path.name, ([], []))
             xy, classes, file = np.array(points, np.float64).reshape(-1, 2), names, str(source)
+        elif path.with_suffix(".geojson").is_file():
+            file = str(path.with_suffix(".geojson"))
+            xy, classes = _geojson_points(folder, path)
         else:
             label_file = path.with_suffix(".json")
             if not label_file.is_file():

@@ -195,9 +195,14 @@ def select_patches(
 def detect_slide(
     model: Any, meta: dict[str, Any], path: str, case_id: str, *, mpp: float | None = None, device: str = "cpu",
     batch: int = 8, readers: int = 1, thumb_px: int = 1024, min_tissue: float = 0.05, stain: str = "auto",
+    roi: Any = None,
 ) -> dict[str, Any]:
-    """Cells of a whole slide (level-0 pixels), its microns per pixel, the tissue area (mm2) and how the tissue
-    was found (`tissue_method`: "saturation" or "optical_density"; `stain` as `tissue.find_tissue`)."""
+    """Cells of a whole slide (level-0 pixels), its microns per pixel, the tissue area (mm2), how the tissue
+    was found (`tissue_method`: "saturation" or "optical_density"; `stain` as `tissue.find_tissue`) and the QC
+    flags of the slide and the model (`qc`). With `roi` (a shapely geometry in level-0 pixels, the annotated
+    regions of interest) only tissue inside it is read, cells outside it are dropped and the tissue area is the
+    annotated tissue."""
+    from radpath.pathology import geojson, qc
     from radpath.pathology.slides import open_slide, thumbnail
     from radpath.pathology.tiling import read_batches, run_batches
     from radpath.pathology.tissue import find_tissue
@@ -209,6 +214,11 @@ def detect_slide(
         slide.close()
     tissue = find_tissue(thumb, stain)
     mask = tissue.mask
+    flags = qc.slide_flags(info)
+    if roi is not None:
+        mask = mask & geojson.rasterise(roi, mask.shape, info.width / mask.shape[1])
+        flags += qc.roi_flags(mask)
+    flags += qc.model_flags(meta, info, mask, "cell", case_id)
     tissue_mm2 = float(mask.mean() * info.width * info.height * info.mpp**2 / 1e6)
     scale = float(meta["mpp"]) / info.mpp            # level-0 pixels per model pixel
     if meta["method"] == "density":
@@ -244,9 +254,11 @@ def detect_slide(
                          for t in tiles])
     xy = np.concatenate(xys) if xys else np.zeros((0, 2))
     inside = (xy[:, 0] < info.width) & (xy[:, 1] < info.height)
+    if roi is not None and len(xy):
+        inside &= geojson.inside(roi, xy[:, 0], xy[:, 1])
     return {
         "xy": xy[inside], "classes": (np.concatenate(names) if names else np.zeros(0, str))[inside],
         "scores": (np.concatenate(scores) if scores else np.zeros(0, np.float32))[inside],
         "mpp": info.mpp, "tissue_mm2": tissue_mm2, "n_tiles": len(origins), "slide": path,
-        "tissue_method": tissue.method,
+        "tissue_method": tissue.method, "qc": qc.unique(flags),
     }

@@ -47,6 +47,7 @@ from radpath.warehouse.runs import Run, hash_file
 from radpath.warehouse.write import register_feature_defs, replace_rows, write_features
 
 MODALITY = "cells"
+GEOJSON_FILE = "cells.geojson"    # beside the case's cell file: its cells as QuPath detections (level-0 pixels)
 SLIDE_SUFFIXES = {".svs", ".ndpi", ".mrxs", ".scn", ".bif", ".tif", ".tiff"}
 
 
@@ -80,14 +81,22 @@ def detect_case(payload: dict[str, Any]) -> dict[str, Any]:
     if params.threads:
         torch.set_num_threads(params.threads)
     model, meta = _model(params.model, params.device)
+    shapes: str | None = None
+    flags: list[dict[str, Any]] = []
     if payload["kind"] == "slide":
+        from radpath.palettes import CELLS
+        from radpath.pathology import geojson
+
+        roi = geojson.regions(payload["annotations"], case_id) if payload.get("annotations") else None
         found = detect_slide(model, meta, payload["slide"], case_id, mpp=params.mpp, device=params.device,
-                             batch=params.batch, readers=params.workers, stain=params.stain)
+                             batch=params.batch, readers=params.workers, stain=params.stain, roi=roi)
         mpp = float(found["mpp"])
         frame = cell_frame(Path(payload["slide"]).stem, found["xy"][:, 0], found["xy"][:, 1],
                            list(found["classes"]), mpp, found["scores"])
         area, n_images, source = float(found["tissue_mm2"]), 1, str(payload["slide"])
-        tissue_method = str(found["tissue_method"])
+        tissue_method, flags = str(found["tissue_method"]), found["qc"]
+        shapes = str(geojson.write(cell_file_path(params.out_dir, str(payload["cohort"]), case_id).with_name(
+            GEOJSON_FILE), geojson.cells(case_id, found["xy"], list(found["classes"]), found["scores"], CELLS)))
     else:
         parts, area, tissue_method = [], 0.0, "field"
         mpps = set()
@@ -106,18 +115,22 @@ def detect_case(payload: dict[str, Any]) -> dict[str, Any]:
     return {"source": source, "kind": payload["kind"], "cells_path": str(path), "n_cells": len(frame), "mpp": mpp,
             "n_images": n_images, "area_mm2": area, "tissue_method": tissue_method, "counts": class_counts(frame),
             "scores": cell_scores(frame, area, str(meta.get("stain", "ihc"))), "method": meta["method"],
-            "stain": str(meta.get("stain", "ihc"))}
+            "stain": str(meta.get("stain", "ihc")), "geojson": shapes, "qc": flags}
 
 
 def write_case(con: duckdb.DuckDBPyConnection, run: Run, case_id: str, value: dict[str, Any], *, cohort: str,
                model: str) -> None:
-    """Replace this patient's rows of cell_files, cell_scores and its cell features."""
+    """Replace this patient's rows of cell_files, cell_scores and its cell features (and a slide's QC flags)."""
+    from radpath.pathology.qc import write_flags
+
     key = {"cohort": cohort, "patient_id": case_id}
     replace_rows(con, "cell_files", pd.DataFrame([{
         "cohort": cohort, "patient_id": case_id, "source_path": value["source"], "cells_path": value["cells_path"],
         "n_cells": value["n_cells"], "mpp": value["mpp"], "tissue_method": value["tissue_method"],
-        "tissue_area_mm2": value["area_mm2"], "run_id": run.run_id}]),
+        "tissue_area_mm2": value["area_mm2"], "geojson": value.get("geojson"), "run_id": run.run_id}]),
         {**key, "source_path": value["source"]})
+    if value["kind"] == "slide":
+        write_flags(con, run, cohort, case_id, "detect-cells", value.get("qc", []), source=value["source"])
     s, n = value["scores"], value["counts"]
     if value["stain"] == "he":
         write_features(con, run, cohort, MODALITY, pd.DataFrame({"patient_id": case_id, "code": list(s),
@@ -191,6 +204,7 @@ def detect_cells(
     progress: Progress | None = None,
 ) -> list[StageSummary]:
     """Detect cells for every case of the targets through `run_case_stage` (one run per cohort)."""
+    from radpath.pathology.cases import annotation_files
     from radpath.pathology.cells.nets import load_cell_model
     from radpath.pathology.tissue import STAINS
 
@@ -203,11 +217,13 @@ def detect_cells(
         name, kind, cases, mpp = detect_cases(con, target, cohort, params.mpp)
         groups.setdefault((name, kind, mpp), []).extend(cases)
     register_feature_defs(con, MODALITY, STAIN_FEATURE_DEFS[stain])
+    rois = annotation_files(con, targets)
     summaries = []
     for (name, kind, mpp), cases in groups.items():
         run_params = {**asdict(params), "mpp": mpp, "kind": kind, "model_hash": hash_file(Path(params.model))}
         payloads = [(pid, {"case_id": pid, "cohort": name, "kind": kind,
                            ("slide" if kind == "slide" else "images"): case,
+                           "annotations": rois.get(case) if kind == "slide" else None,
                            "params": {**asdict(params), "mpp": mpp}}) for pid, case in cases]
         summaries.append(run_case_stage(
             con, command="detect-cells", stage="detect-cells", cohort=name, params=run_params,

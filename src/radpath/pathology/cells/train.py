@@ -39,6 +39,7 @@ from torch import nn
 
 from radpath import __version__
 from radpath.errors import ConfigError
+from radpath.pathology.cards import colour_stats, training_data
 from radpath.pathology.cells.data import LabelledImage, data_hash, dataset_info, load_labelled, resample
 from radpath.pathology.cells.matching import add_counts, match_cells
 from radpath.pathology.cells.nets import METHOD_ARCH, METHODS, build, save_cell_model
@@ -151,11 +152,15 @@ def train_cells(data: str | Path, config: CellTrainConfig, out: str | Path, log:
         model, meta = _train_density(train, val, config, mean, std, log, classes)
     else:
         model, meta = _train_patch(train, val, config, mean, std, log)
+    digest = data_hash(items)
     meta.update({
         "method": config.method, "arch": METHOD_ARCH[config.method], "stain": info.get("stain", "ihc"),
         "arch_kwargs": {"width": config.width, **({"n_classes": len(meta["classes"])}
                                                   if config.method == "density" else {})},
-        "mpp": items[0].mpp, "mean": mean, "std": std, "data_hash": data_hash(items),
+        "mpp": items[0].mpp, "mean": mean, "std": std, "data_hash": digest,
+        "training_data": training_data(data, data_hash=digest, mpp=items[0].mpp,
+                                       stain=str(info.get("stain", "ihc"))),
+        "colour": colour_stats(item.rgb for item in train),
         "n_train_images": len(train), "n_val_images": len(val), "train_seconds": time.perf_counter() - started,
         "training": {k: v for k, v in vars(config).items() if k != "device"}, "radpath_version": __version__,
     })

@@ -29,6 +29,7 @@ MODALITY = "pathology"
 STAGE = "segment-wsi"
 MASK_FILE = "tissue_labels.tiff"
 OVERLAY_FILE = "tissue_overlay.png"
+GEOJSON_FILE = "tissue_labels.geojson"
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,13 @@ def _cells_xy(path: str, case_id: str) -> np.ndarray:
 
 
 def segment_slide(payload: dict[str, Any]) -> dict[str, Any]:
-    """Worker: payload {case_id, cohort, slide, params, cells?, lymph_map?, patch_um?} -> paths and features."""
+    """Worker: payload {case_id, cohort, slide, params, cells?, lymph_map?, patch_um?, annotations?} -> paths,
+    features and QC flags. With `annotations` (a QuPath GeoJSON of regions of interest) only the tissue inside
+    them is segmented; the mask is label 0 (glass / unannotated) outside."""
     import torch
 
+    from radpath.palettes import COMPARTMENTS
+    from radpath.pathology import geojson, qc
     from radpath.pathology.segmentation.features import slide_features
     from radpath.pathology.segmentation.maskfile import overlay_png, write_label_tiff
     from radpath.pathology.segmentation.wsi import segment_slide_mask
@@ -86,13 +91,24 @@ def segment_slide(payload: dict[str, Any]) -> dict[str, Any]:
         thumb = thumbnail(slide, info, params.thumb_px)
     finally:
         slide.close()
+    mask = tissue_mask(thumb)
+    roi = geojson.regions(payload["annotations"], case_id) if payload.get("annotations") else None
+    flags = qc.slide_flags(info)
+    if roi is not None:
+        mask = mask & geojson.rasterise(roi, mask.shape, info.width / mask.shape[1])
+        flags += qc.roi_flags(mask)
+    flags += qc.model_flags(meta, info, mask, "tissue", case_id)
     labels, counts = segment_slide_mask(
-        model, meta, info, case_id=case_id, thumb_mask=tissue_mask(thumb), margin=params.margin_px,
+        model, meta, info, case_id=case_id, thumb_mask=mask, margin=params.margin_px,
         device=params.device, batch=params.batch, readers=params.workers,
     )
+    scale = counts["mask_mpp"] / info.mpp          # level-0 pixels per mask pixel
+    if roi is not None:
+        labels[~geojson.rasterise(roi, labels.shape, scale)] = 0
     folder = Path(params.out_dir) / str(payload["cohort"]) / case_id
     mask_path = write_label_tiff(folder / MASK_FILE, labels, counts["mask_mpp"])
     over = overlay_png(folder / OVERLAY_FILE, thumb, labels)
+    shapes = geojson.write(folder / GEOJSON_FILE, geojson.mask_annotations(case_id, labels, scale, COMPARTMENTS))
     lymph = None
     if payload.get("lymph_map") and Path(payload["lymph_map"]).is_file():
         lymph = np.load(payload["lymph_map"])
@@ -107,7 +123,7 @@ def segment_slide(payload: dict[str, Any]) -> dict[str, Any]:
         "n_tiles": counts["tiles"], "n_tiles_total": counts["tiles_total"],
         "mask_height": int(labels.shape[0]), "mask_width": int(labels.shape[1]),
         "cells_path": cells, "lymphocyte_map": payload.get("lymph_map") if lymph is not None else None,
-        "features": features,
+        "features": features, "geojson": str(shapes), "qc": qc.unique(flags),
     }
 
 
@@ -116,10 +132,14 @@ def write_segmentation(con: duckdb.DuckDBPyConnection, run: Run, case_id: str, v
     """Replace this slide's seg_slides / seg_slide_details rows and write its features (in the caller's
     transaction)."""
     key = {"cohort": cohort, "patient_id": case_id}
+    from radpath.pathology.qc import write_flags
+
     replace_rows(con, "seg_slides", pd.DataFrame([{
         "cohort": cohort, "patient_id": case_id, "slide_path": value["slide"], "mask_path": value["mask_path"],
-        "overlay_png": value["overlay_png"], "mask_mpp": value["mask_mpp"], "run_id": run.run_id,
+        "overlay_png": value["overlay_png"], "mask_mpp": value["mask_mpp"], "geojson": value["geojson"],
+        "run_id": run.run_id,
     }]), key)
+    write_flags(con, run, cohort, case_id, STAGE, value["qc"])
     replace_rows(con, "seg_slide_details", pd.DataFrame([{
         "cohort": cohort, "patient_id": case_id, "model_path": model, "label_set": value["label_set"],
         "tile_px": value["tile_px"], "margin_px": value["margin_px"], "n_tiles": value["n_tiles"],
@@ -144,13 +164,14 @@ def segment_slides(
     scheduler: str | None = None, retry_failed: bool = False, progress: Progress | None = None,
 ) -> list[StageSummary]:
     """Segment the slides of each manifest (or the slide files given) through `run_case_stage`."""
-    from radpath.pathology.cases import grouped_slide_cases
+    from radpath.pathology.cases import annotation_files, grouped_slide_cases
     from radpath.pathology.cellfile import cell_file_path
     from radpath.pathology.segmentation.features import FEATURE_DEFS
     from radpath.pathology.segmentation.nets import read_seg_meta
 
     read_seg_meta(params.model)   # fail early, before any run is recorded
     groups = grouped_slide_cases(con, targets, params.mpp)
+    rois = annotation_files(con, targets)
     register_feature_defs(con, MODALITY, FEATURE_DEFS)
     summaries = []
     for (cohort, mpp), cases in groups.items():
@@ -158,7 +179,8 @@ def segment_slides(
         maps = _til_maps(con, cohort) if params.use_til_maps else {}
         payloads = []
         for pid, slide in cases:
-            payload: dict[str, Any] = {"case_id": pid, "cohort": cohort, "slide": slide, "params": run_params}
+            payload: dict[str, Any] = {"case_id": pid, "cohort": cohort, "slide": slide, "params": run_params,
+                                       "annotations": rois.get(slide)}
             if params.cells_dir:
                 payload["cells"] = str(cell_file_path(params.cells_dir, cohort, pid))
             if pid in maps:

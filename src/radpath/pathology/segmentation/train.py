@@ -20,6 +20,7 @@ from torch import nn
 
 from radpath import __version__
 from radpath.errors import ConfigError
+from radpath.pathology.cards import colour_stats, training_data
 from radpath.pathology.models import check_model_name
 from radpath.pathology.segmentation.data import TileData, load_tiles
 from radpath.pathology.segmentation.labels import LabelSet, label_set
@@ -195,6 +196,8 @@ def train_segmentation(data: str | Path, config: SegTrainConfig, out: str | Path
         "metrics": history[best[1] - 1],
         "history": history,
         "data_hash": tiles.data_hash,
+        "training_data": training_data(data, data_hash=tiles.data_hash, mpp=config.mpp, stain="he"),
+        "colour": colour_stats(tiles.images[train_idx]),
         "n_train": int(len(train_idx)),
         "n_val": int(len(val_idx)),
         "training": {k: v for k, v in asdict(config).items() if k != "device"},

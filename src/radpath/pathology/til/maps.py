@@ -5,8 +5,10 @@ patch is glass. Files written per slide (folder `<out>/<cohort>/<case>/`):
 `tumor.npy` (tumour probabilities on the tumour model's grid), `tumor_agg.npy` (after aggregation),
 `lymphocyte.npy` (on the lymphocyte model's grid), `tissue.npy` (bool, lymphocyte grid),
 `tumor_til.png` (the combined RGB map on the lymphocyte grid: R = lymphocyte probability x 255,
-G = tumour probability x 255, B = 255 tissue / 0 glass), `overlay.png` (that map over the thumbnail)
-and `grid.json` (each grid's patch side in level-0 pixels and microns, rows, cols, slide mpp).
+G = tumour probability x 255, B = 255 tissue / 0 glass), `overlay.png` (the map's classes over the
+thumbnail in the shared palette, radpath.palettes.TUMOR_TIL: tumour yellow, TIL-positive red, other tissue
+grey, at the run's thresholds; its legend below) and `grid.json` (each grid's patch side in level-0 pixels
+and microns, rows, cols, slide mpp).
 """
 
 from __future__ import annotations
@@ -71,25 +73,17 @@ def encode_rgb(tumour: np.ndarray, lymph: np.ndarray, tissue: np.ndarray) -> np.
 
 def decode_rgb(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(tumour, lymphocyte, tissue) from a combined map; probabilities NaN on glass (B < 128)."""
-    if rgb.ndim != 3 or rgb.shape[2] < 3:
-        raise ValueError(f"a Tumour-TIL map is an RGB image, got an array of shape {rgb.shape}")
-    tissue = rgb[..., 2] >= 128
-    tumour = np.where(tissue, rgb[..., 1] / 255.0, np.nan).astype(np.float32)
-    lymph = np.where(tissue, rgb[..., 0] / 255.0, np.nan).astype(np.float32)
-    return tumour, lymph, tissue
+    from radpath.palettes import decode_tumor_til_map
+
+    return decode_tumor_til_map(rgb)
 
 
-def overlay(thumb: np.ndarray, rgb_map: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """The RGB map (glass transparent) blended over a thumbnail; the map is stretched to the thumbnail."""
-    from PIL import Image
+def overlay(thumb: np.ndarray, labels: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """The map's classes (radpath.palettes.tumor_til_labels) tinted over a thumbnail in the shared palette
+    (glass untinted); the map is stretched to the thumbnail."""
+    from radpath.palettes import TUMOR_TIL, blend
 
-    h, w = thumb.shape[:2]
-    stretched = np.asarray(Image.fromarray(rgb_map).resize((w, h), Image.Resampling.NEAREST)).astype(float)
-    mask = (stretched[..., 2] > 0)[..., None]
-    shown = stretched.copy()
-    shown[..., 2] = 0   # tissue flag is not a colour for people
-    blend = thumb.astype(float) * (1 - alpha) + shown * alpha
-    return np.where(mask, blend, thumb).clip(0, 255).astype(np.uint8)
+    return blend(thumb, labels, TUMOR_TIL, alpha)
 
 
 def save_maps(folder: Path, arrays: dict[str, np.ndarray], rgb: np.ndarray, over: np.ndarray,
@@ -103,9 +97,11 @@ def save_maps(folder: Path, arrays: dict[str, np.ndarray], rgb: np.ndarray, over
         np.save(folder / f"{name}.npy", array)
         paths[name] = str(folder / f"{name}.npy")
     Image.fromarray(rgb).save(folder / "tumor_til.png")
+    from radpath.palettes import TUMOR_TIL, with_legend
+
     preview = Image.fromarray(over)
     preview.thumbnail((OVERLAY_PX, OVERLAY_PX))
-    preview.save(folder / "overlay.png", compress_level=3)
+    Image.fromarray(with_legend(np.asarray(preview), TUMOR_TIL)).save(folder / "overlay.png", compress_level=3)
     (folder / "grid.json").write_text(json.dumps(geometry, indent=2), encoding="utf-8")
     paths.update(rgb=str(folder / "tumor_til.png"), overlay=str(folder / "overlay.png"),
                  grid=str(folder / "grid.json"))

@@ -18,13 +18,14 @@ import numpy as np
 import pandas as pd
 
 from radpath.errors import ConfigError, PathologyError
-from radpath.pathology.cases import grouped_slide_cases
+from radpath.pathology.cases import annotation_files, grouped_slide_cases
 from radpath.progress import Progress
 from radpath.stage import StageSummary, run_case_stage
 from radpath.warehouse.runs import Run, hash_inputs
 from radpath.warehouse.write import register_feature_defs, replace_rows, write_features
 
 MODALITY = "pathology"
+GEOJSON_FILE = "tiles.geojson"   # the lymphocyte grid's tissue patches as QuPath tiles (radpath.pathology.geojson)
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,13 @@ def check_models(params: ScoreParams) -> dict[str, dict[str, Any]]:
 
 
 def score_slide(payload: dict[str, Any]) -> dict[str, Any]:
-    """Worker: payload {case_id, cohort, slide, params (ScoreParams as dict)} -> maps, paths, scores."""
+    """Worker: payload {case_id, cohort, slide, params (ScoreParams as dict), annotations?} -> maps, paths,
+    scores, QC flags. With `annotations` (a QuPath GeoJSON of regions of interest) a patch is scored only when
+    its centre lies inside them, so the tissue area is the annotated tissue."""
     import torch
 
+    from radpath.palettes import TUMOR_TIL, tumor_til_labels
+    from radpath.pathology import geojson, qc
     from radpath.pathology.infer import positive_map, predict_probs
     from radpath.pathology.slides import open_slide, thumbnail
     from radpath.pathology.til import maps
@@ -115,6 +120,10 @@ def score_slide(payload: dict[str, Any]) -> dict[str, Any]:
     finally:
         slide.close()
     mask = tissue_mask(thumb)
+    roi = geojson.regions(payload["annotations"], case_id) if payload.get("annotations") else None
+    flags = qc.slide_flags(info)
+    if roi is not None:
+        mask = mask & geojson.rasterise(roi, mask.shape, info.width / mask.shape[1])
     grids, selected, probs = {}, {}, {}
     done: dict[tuple[str, PatchGrid], np.ndarray] = {}   # one run per (model, grid): a model serving both maps
     for task, model_path, wanted in (("tumor", params.tumor_model, params.tumor_class),
@@ -123,6 +132,9 @@ def score_slide(payload: dict[str, Any]) -> dict[str, Any]:
         grids[task] = patch_grid(info.width, info.height, int(meta["patch_px"]), float(meta["mpp"]), info.mpp,
                                  params.grid)
         selected[task] = grids[task].select(mask, params.min_tissue)
+        if roi is not None:
+            selected[task] &= geojson.patches_inside(roi, grids[task])
+        flags += qc.model_flags(meta, info, mask, task, case_id)
         key = (str(Path(model_path).resolve()), grids[task])
         if key not in done:
             done[key] = predict_probs(model, meta, info, grids[task], selected[task], case_id=case_id,
@@ -138,6 +150,11 @@ def score_slide(payload: dict[str, Any]) -> dict[str, Any]:
         tumour_on_lymph, probs["lymphocyte"], tissue, patch_um, tumour_threshold=params.tumour_threshold,
         lymphocyte_threshold=params.lymphocyte_threshold, band_um=params.band_um,
     )
+    if roi is not None:
+        flags += qc.roi_flags(tissue)
+    flags += no_tumour_flags(scores)
+    classes = tumor_til_labels(tumour_on_lymph, probs["lymphocyte"], tissue, tumour_threshold=params.tumour_threshold,
+                               lymphocyte_threshold=params.lymphocyte_threshold)
     geometry = {
         "slide": path, "mpp": info.mpp, "width0": info.width, "height0": info.height,
         "grids": {t: g.describe(info.mpp) for t, g in grids.items()},
@@ -149,19 +166,37 @@ def score_slide(payload: dict[str, Any]) -> dict[str, Any]:
     paths = maps.save_maps(
         folder,
         {"tumor": probs["tumor"], "tumor_agg": tumour_agg, "lymphocyte": probs["lymphocyte"], "tissue": tissue},
-        rgb, maps.overlay(thumb, rgb), geometry,
+        rgb, maps.overlay(thumb, classes), geometry,
     )
+    coords = np.argwhere(tissue)
+    at = (coords[:, 0], coords[:, 1])
+    paths["geojson"] = str(geojson.write(folder / GEOJSON_FILE, geojson.tiles(
+        case_id, lgrid.origins0(coords), lgrid.patch0,
+        {"tumor probability": tumour_on_lymph[at], "lymphocyte probability": probs["lymphocyte"][at]},
+        classes[at].tolist(), TUMOR_TIL)))
     return {
         "slide": path, "vendor": info.vendor, "mpp": info.mpp, "width": info.width, "height": info.height,
         "levels": len(info.dimensions), "rows": lgrid.shape[0], "cols": lgrid.shape[1], "patch_um": patch_um,
         "n_tissue": int(tissue.sum()), "n_tumor_patches": int(selected["tumor"].sum()),
-        "paths": paths, "scores": scores,
+        "paths": paths, "scores": scores, "qc": qc.unique(flags),
     }
+
+
+def no_tumour_flags(scores: dict[str, float]) -> list[Any]:
+    """The `no_tumour` flag where the tumour classifier found no tumour (TIL_SCORE is then NaN)."""
+    from radpath.pathology.qc import QCFlag
+
+    if scores["TUMOR_AREA"] > 0:
+        return []
+    return [QCFlag("no_tumour", "the tumour classifier found no tumour patch: TIL_SCORE (tumour bed) is NaN; "
+                   "TIL_NONTUMOR holds the whole-tissue fraction", model="tumor")]
 
 
 def write_slide(con: duckdb.DuckDBPyConnection, run: Run, cohort: str, case_id: str, value: dict[str, Any],
                 params: dict[str, Any]) -> None:
-    """Replace this slide's rows in pathology_slides / pathology_scores and its `features` rows."""
+    """Replace this slide's rows in pathology_slides / pathology_scores, its `features` rows and its QC flags."""
+    from radpath.pathology.qc import write_flags
+
     paths = value["paths"]
     key = {"cohort": cohort, "patient_id": case_id}
     slide_row = pd.DataFrame([{
@@ -171,9 +206,10 @@ def write_slide(con: duckdb.DuckDBPyConnection, run: Run, cohort: str, case_id: 
         "n_tissue_patches": value["n_tissue"], "tumor_map": paths.get("tumor"),
         "tumor_agg_map": paths.get("tumor_agg"), "lymphocyte_map": paths.get("lymphocyte"),
         "tissue_map": paths.get("tissue"), "rgb_map": paths.get("rgb"), "overlay_png": paths.get("overlay"),
-        "run_id": run.run_id,
+        "geojson": paths.get("geojson"), "run_id": run.run_id,
     }])
     replace_rows(con, "pathology_slides", slide_row, key)
+    write_flags(con, run, cohort, case_id, str(params.get("source", "score-wsi")), value.get("qc", []))
     s = value["scores"]
     score_row = pd.DataFrame([{
         "cohort": cohort, "patient_id": case_id, "til_score": s["TIL_SCORE"],
@@ -201,13 +237,14 @@ def score_slides(
 
     models = check_models(params)  # fail early, before any run is recorded
     groups = grouped_slide_cases(con, targets, params.mpp)
+    rois = annotation_files(con, targets)
     register_feature_defs(con, MODALITY, FEATURE_DEFS)
     summaries = []
     for (cohort, mpp), cases in groups.items():
         run_params = {**asdict(params), "mpp": mpp}
         run_params["model_hashes"] = {task: used["hash"] for task, used in models.items()}
         run_params["models"] = models   # read by `radpath models list` (warehouse.inventory)
-        payloads = [(pid, {"case_id": pid, "cohort": cohort, "slide": slide,
+        payloads = [(pid, {"case_id": pid, "cohort": cohort, "slide": slide, "annotations": rois.get(slide),
                            "params": {**asdict(params), "mpp": mpp}}) for pid, slide in cases]
         summaries.append(run_case_stage(
             con, command="score-wsi", stage="score-wsi", cohort=cohort, params=run_params,
@@ -237,7 +274,8 @@ def import_map(payload: dict[str, Any]) -> dict[str, Any]:
                         lymphocyte_threshold=p["lymphocyte_threshold"], band_um=p["band_um"])
     return {"slide": str(path), "vendor": "tumor-til-map", "mpp": float("nan"), "width": 0, "height": 0,
             "levels": 0, "rows": rgb.shape[0], "cols": rgb.shape[1], "patch_um": p["patch_um"],
-            "n_tissue": int(tissue.sum()), "paths": {"rgb": str(path)}, "scores": scores}
+            "n_tissue": int(tissue.sum()), "paths": {"rgb": str(path)}, "scores": scores,
+            "qc": [f.as_dict() for f in no_tumour_flags(scores)]}
 
 
 def import_maps(

@@ -4,8 +4,9 @@ Regions: tumour = tissue patches with (aggregated) tumour probability >= `tumour
 peritumoral band = tissue within `band_um` of tumour (Chebyshev distance in patches, ceil(band / patch))
 but not tumour; non-tumour = the rest of the tissue. A patch is TIL-positive when its lymphocyte
 probability >= `lymphocyte_threshold`. Scores (%) are TIL-positive patches / patches of the region;
-TIL_SCORE is that fraction over the tumour bed (tumour + band), or over all tissue when no tumour
-is found. Areas are patch counts times the patch area.
+TIL_SCORE is that fraction over the tumour bed (tumour + band); where no tumour is found it is NaN (the
+run stores the QC flag `no_tumour`), never the whole-tissue score (that is TIL_NONTUMOR). Areas are patch
+counts times the patch area.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 
 FEATURE_DEFS = [
     {"code": "TIL_SCORE", "family": "wsi_til", "name": "Computational TIL score (tumour bed)", "unit": "%",
-     "formula": "100 * #(TIL+ patches in tumour or peritumoral band) / #(patches in tumour or band)"},
+     "formula": "100 * #(TIL+ patches in tumour or peritumoral band) / #(patches in tumour or band); "
+                "NaN without tumour"},
     {"code": "TIL_INTRATUMORAL", "family": "wsi_til", "name": "Intratumoral TIL-positive patch fraction",
      "unit": "%", "formula": "100 * #(TIL+ tumour patches) / #(tumour patches)"},
     {"code": "TIL_PERITUMORAL", "family": "wsi_til", "name": "Peritumoral TIL-positive patch fraction",
@@ -52,7 +54,7 @@ def til_scores(
     bed = tum | band
     area = (patch_um / 1000.0) ** 2
     return {
-        "TIL_SCORE": _pct(pos, bed) if bed.any() else _pct(pos, tissue),
+        "TIL_SCORE": _pct(pos, bed),
         "TIL_INTRATUMORAL": _pct(pos, tum),
         "TIL_PERITUMORAL": _pct(pos, band),
         "TIL_NONTUMOR": _pct(pos, other),

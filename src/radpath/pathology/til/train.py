@@ -27,6 +27,7 @@ from torch import nn
 
 from radpath import __version__
 from radpath.errors import ConfigError
+from radpath.pathology.cards import colour_stats, training_data
 from radpath.pathology.models import check_model_name
 from radpath.pathology.til.nets import TASKS, build, save_classifier
 from radpath.pathology.training import load_init_weights, optimise
@@ -246,6 +247,8 @@ def train_classifier(
         "metrics": history[-1] if history else {},
         "history": history,
         "data_hash": patches.data_hash,
+        "training_data": training_data(data, data_hash=patches.data_hash, mpp=patches.mpp, stain="he"),
+        "colour": colour_stats(train_x.numpy(), channels_first=True),
         "n_train": len(train_y),
         "training": {k: v for k, v in vars(config).items() if k not in {"extra", "device"}},
         "train_seconds": time.perf_counter() - started,
