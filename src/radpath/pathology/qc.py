@@ -20,7 +20,11 @@ training tissue; the same slides stain-shifted in OD space along Ruifrok and Joh
 0.048-0.053 (haematoxylin x 1.3, eosin x 0.6: the stain-shifted slide of tests/pathology/test_qc.py),
 0.043-0.047 (eosin x 0.6), 0.034-0.043 (both x 1.3) and 0.030-0.042 (eosin's hue moved halfway to
 (0.2, 0.8, 0.55)); haematoxylin x 1.2 alone, within the training augmentation's jitter, lies 0.020-0.033.
-0.03 is 1.4 times the farthest study slide and below every shift but the mildest.
+The demo's 126 study slides under its models (measured 2026-12-07 with the sampling below): tumour classifier
+0.011-0.020, lymphocyte classifier 0.013-0.024, tissue-compartment segmenter (trained on
+`render_segmentation_dataset`) 0.011-0.032 (median 0.016, 99th percentile 0.029) — at 0.03 it flagged two
+study slides. 0.035 lies above every study slide of every demo model and below the two strong shifts and most
+of the milder ones; a flag is a warning, never a changed value.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import numpy as np
 from radpath.pathology.cards import colour_distance, tissue_od
 from radpath.pathology.slides import SlideInfo
 
-COLOUR_DISTANCE_MAX = 0.03
+COLOUR_DISTANCE_MAX = 0.035
 N_SAMPLES = 32      # tissue squares read per slide and model for the colour check
 SAMPLE_PX = 128     # their largest side in model pixels
 CODES = {
