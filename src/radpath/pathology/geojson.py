@@ -271,6 +271,14 @@ def patches_inside(geom: Any, grid: Any) -> np.ndarray:
     return inside(geom, origins[:, 0] + half, origins[:, 1] + half).reshape(rows, cols)
 
 
+def restrict(mask: np.ndarray, roi: Any, width: int) -> np.ndarray:
+    """A thumbnail mask (of a slide `width` level-0 pixels wide) kept only inside the regions of interest `roi`
+    (level-0 pixels; None: the whole mask)."""
+    if roi is None:
+        return mask
+    return mask & rasterise(roi, mask.shape, width / mask.shape[1])
+
+
 def rasterise(geom: Any, shape: tuple[int, int], scale: float, chunk: int = 1 << 22) -> np.ndarray:
     """Boolean mask of `shape` (rows, columns) whose pixel (r, c) covers level-0 [c, c + 1) x [r, r + 1) times
     `scale`: True where the pixel's centre lies inside `geom` (tested within its bounding box, in chunks)."""

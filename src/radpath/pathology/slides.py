@@ -162,6 +162,16 @@ def thumbnail(slide: Any, info: SlideInfo, max_side: int = 1024) -> np.ndarray:
     return np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)
 
 
+def read_thumbnail(path: str | Path, case_id: str, mpp: float | None, max_side: int) -> tuple[SlideInfo, np.ndarray]:
+    """Open a slide to be analysed (failing, as `open_slide`, on one that cannot be: before any model loads), read
+    its `thumbnail` and close it."""
+    slide, info = open_slide(path, case_id, mpp)
+    try:
+        return info, thumbnail(slide, info, max_side)
+    finally:
+        slide.close()
+
+
 def describe(path: str | Path, mpp: float | None = None) -> dict[str, Any]:
     """Vendor, levels (dimensions, downsamples), mpp (None when the slide lacks it and none is given), the µm/px
     rule's warning, whether it is synthetic, and every openslide property of a slide, for `radpath pathology

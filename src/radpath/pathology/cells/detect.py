@@ -203,21 +203,14 @@ def detect_slide(
     regions of interest) only tissue inside it is read, cells outside it are dropped and the tissue area is the
     annotated tissue."""
     from radpath.pathology import geojson, qc
-    from radpath.pathology.slides import open_slide, thumbnail
+    from radpath.pathology.slides import read_thumbnail
     from radpath.pathology.tiling import read_batches, run_batches
     from radpath.pathology.tissue import find_tissue
 
-    slide, info = open_slide(path, case_id, mpp)
-    try:
-        thumb = thumbnail(slide, info, thumb_px)
-    finally:
-        slide.close()
+    info, thumb = read_thumbnail(path, case_id, mpp, thumb_px)
     tissue = find_tissue(thumb, stain)
-    mask = tissue.mask
-    flags = qc.slide_flags(info)
-    if roi is not None:
-        mask = mask & geojson.rasterise(roi, mask.shape, info.width / mask.shape[1])
-        flags += qc.roi_flags(mask)
+    mask = geojson.restrict(tissue.mask, roi, info.width)
+    flags = qc.slide_flags(info) + (qc.roi_flags(mask) if roi is not None else [])
     flags += qc.model_flags(meta, info, mask, "cell", case_id)
     tissue_mm2 = float(mask.mean() * info.width * info.height * info.mpp**2 / 1e6)
     scale = float(meta["mpp"]) / info.mpp            # level-0 pixels per model pixel

@@ -75,7 +75,7 @@ def segment_slide(payload: dict[str, Any]) -> dict[str, Any]:
     from radpath.pathology.segmentation.features import slide_features
     from radpath.pathology.segmentation.maskfile import overlay_png, write_label_tiff
     from radpath.pathology.segmentation.wsi import segment_slide_mask
-    from radpath.pathology.slides import open_slide, thumbnail
+    from radpath.pathology.slides import read_thumbnail
     from radpath.pathology.tissue import tissue_mask
 
     params = SegmentParams(**payload["params"])
@@ -86,17 +86,10 @@ def segment_slide(payload: dict[str, Any]) -> dict[str, Any]:
     if cells is not None and not Path(cells).is_file():
         raise PathologyError(case_id, "no cell file for this case in --cells (run detect-cells first)", file=cells)
     model, meta = _model(params.model, params.device)
-    slide, info = open_slide(path, case_id, params.mpp)
-    try:
-        thumb = thumbnail(slide, info, params.thumb_px)
-    finally:
-        slide.close()
-    mask = tissue_mask(thumb)
+    info, thumb = read_thumbnail(path, case_id, params.mpp, params.thumb_px)
     roi = geojson.regions(payload["annotations"], case_id) if payload.get("annotations") else None
-    flags = qc.slide_flags(info)
-    if roi is not None:
-        mask = mask & geojson.rasterise(roi, mask.shape, info.width / mask.shape[1])
-        flags += qc.roi_flags(mask)
+    mask = geojson.restrict(tissue_mask(thumb), roi, info.width)
+    flags = qc.slide_flags(info) + (qc.roi_flags(mask) if roi is not None else [])
     flags += qc.model_flags(meta, info, mask, "tissue", case_id)
     labels, counts = segment_slide_mask(
         model, meta, info, case_id=case_id, thumb_mask=mask, margin=params.margin_px,

@@ -105,7 +105,7 @@ def score_slide(payload: dict[str, Any]) -> dict[str, Any]:
     from radpath.palettes import TUMOR_TIL, tumor_til_labels
     from radpath.pathology import geojson, qc
     from radpath.pathology.infer import positive_map, predict_probs
-    from radpath.pathology.slides import open_slide, thumbnail
+    from radpath.pathology.slides import read_thumbnail
     from radpath.pathology.til import maps
     from radpath.pathology.til.scores import til_scores
     from radpath.pathology.tissue import PatchGrid, patch_grid, tissue_mask
@@ -114,16 +114,10 @@ def score_slide(payload: dict[str, Any]) -> dict[str, Any]:
     case_id, path = str(payload["case_id"]), str(payload["slide"])
     if params.threads:
         torch.set_num_threads(params.threads)
-    slide, info = open_slide(path, case_id, params.mpp)   # a slide that cannot be scored fails before models load
-    try:
-        thumb = thumbnail(slide, info, params.thumb_px)
-    finally:
-        slide.close()
-    mask = tissue_mask(thumb)
+    info, thumb = read_thumbnail(path, case_id, params.mpp, params.thumb_px)   # fails before models load
     roi = geojson.regions(payload["annotations"], case_id) if payload.get("annotations") else None
+    mask = geojson.restrict(tissue_mask(thumb), roi, info.width)
     flags = qc.slide_flags(info)
-    if roi is not None:
-        mask = mask & geojson.rasterise(roi, mask.shape, info.width / mask.shape[1])
     grids, selected, probs = {}, {}, {}
     done: dict[tuple[str, PatchGrid], np.ndarray] = {}   # one run per (model, grid): a model serving both maps
     for task, model_path, wanted in (("tumor", params.tumor_model, params.tumor_class),
